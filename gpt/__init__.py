@@ -1,0 +1,1 @@
+"""gpt: the decoder-only Transformer, the char-level baselines, training, checkpoints and sampling."""

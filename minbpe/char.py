@@ -1,0 +1,124 @@
+"""CharTokenizer: one token per character, for the character-level models.
+
+The vocabulary is the sorted set of characters of the training text (ids 0..n-1
+in code-point order), plus any special tokens after them. There is nothing to
+merge, so encoding is a table lookup; a character that the training text did not
+have is an error that names it. The same encode/decode/save/load surface as the
+BPE tokenizers, and the same special-token policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import Literal
+
+from .base import Tokenizer, TokenizerError, atomic_write_text, check_special_tokens, render_token
+from .trainer import fix_surrogates, read_blocks
+
+CHAR_HEADER = "minbpe-char v1"
+
+
+class CharTokenizer(Tokenizer):
+    def __init__(self, chars: Iterable[str] = ()) -> None:
+        self.chars: list[str] = sorted(set(chars))
+        super().__init__(pattern="")
+
+    def _first_free_id(self) -> int:
+        return len(self.chars)
+
+    def _build_vocab(self) -> dict[int, bytes]:
+        self._stoi = {c: i for i, c in enumerate(self.chars)}
+        vocab = {i: c.encode("utf-8") for i, c in enumerate(self.chars)}
+        for special, idx in self.special_tokens.items():
+            vocab[idx] = special.encode("utf-8")
+        return vocab
+
+    def train(self, text: str | Iterable[str], vocab_size: int | None = None, verbose: bool = False) -> None:
+        """Take the vocabulary from the characters of a text or an iterable of documents.
+
+        vocab_size, if given, is an upper bound on the number of characters.
+        """
+        seen: set[str] = set()
+        for doc in [text] if isinstance(text, str) else text:
+            seen.update(doc)
+        self._set_chars(seen, vocab_size)
+
+    def train_from_files(
+        self,
+        paths: Iterable[str | os.PathLike],
+        vocab_size: int | None = None,
+        verbose: bool = False,
+        *,
+        errors: Literal["strict", "replace"] = "strict",
+    ) -> None:
+        """Take the vocabulary from the characters of UTF-8 files, streamed."""
+        seen: set[str] = set()
+        for p in paths:
+            if not os.path.isfile(p) or not os.access(p, os.R_OK):
+                raise FileNotFoundError(f"{p}: no such readable file")
+            for block in read_blocks(os.fspath(p), errors):
+                seen.update(block)
+        self._set_chars(seen, vocab_size)
+
+    def _set_chars(self, seen: set[str], vocab_size: int | None) -> None:
+        chars = sorted({fix_surrogates(c) for c in seen})
+        if vocab_size is not None and len(chars) + len(self.special_tokens) > vocab_size:
+            raise ValueError(
+                f"the text has {len(chars)} distinct characters (+{len(self.special_tokens)} special "
+                f"tokens), more than vocab_size={vocab_size}"
+            )
+        self.chars = chars
+        check_special_tokens(self.special_tokens, len(chars))
+        self.vocab = self._build_vocab()
+
+    def _encode_ordinary(self, text: str) -> list[int]:
+        stoi = self._stoi
+        try:
+            return [stoi[c] for c in text]
+        except KeyError as e:
+            c = e.args[0]
+            raise TokenizerError(
+                f"character {c!r} (U+{ord(c):04X}) at position {text.index(c)} is not in this "
+                f"CharTokenizer's vocabulary of {len(self.chars)} characters"
+            ) from None
+
+    def save(self, file_prefix: str) -> None:
+        """Write file_prefix.model (header line, then JSON) and a readable file_prefix.vocab."""
+        body = json.dumps({"chars": "".join(self.chars), "special_tokens": self.special_tokens})
+        atomic_write_text(file_prefix + ".model", f"{CHAR_HEADER}\n{body}\n")
+        rows = [f"[{render_token(t)}] {idx}" for idx, t in self.vocab.items()]
+        atomic_write_text(file_prefix + ".vocab", "\n".join(rows) + "\n")
+
+    def load(self, model_file: str | os.PathLike) -> None:
+        try:
+            with open(model_file, encoding="utf-8") as f:
+                header, _, body = f.read().partition("\n")
+        except OSError as e:
+            raise TokenizerError(f"{model_file}: cannot read tokenizer file ({e.strerror})") from None
+        except UnicodeDecodeError:
+            raise TokenizerError(f"{model_file}: not a tokenizer .model file (not UTF-8 text)") from None
+        if header != CHAR_HEADER:
+            raise TokenizerError(
+                f"{model_file}: not a CharTokenizer file (first line {header[:40]!r}, expected {CHAR_HEADER!r})"
+            )
+        try:
+            data = json.loads(body)
+            chars, special_tokens = data["chars"], data["special_tokens"]
+            if not isinstance(chars, str) or not isinstance(special_tokens, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise TokenizerError(
+                f"{model_file} line 2: expected a JSON object with 'chars' and 'special_tokens'; "
+                "the file is corrupt or truncated"
+            ) from None
+        if list(chars) != sorted(set(chars)):
+            raise TokenizerError(f"{model_file} line 2: 'chars' must be distinct characters in code-point order")
+        try:
+            check_special_tokens(special_tokens, len(chars))
+        except TokenizerError as e:
+            raise TokenizerError(f"{model_file}: {e}") from None
+        self.chars = list(chars)
+        self.special_tokens = special_tokens
+        self.vocab = self._build_vocab()

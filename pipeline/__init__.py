@@ -1,0 +1,1 @@
+"""pipeline: corpora in (text, JSONL, Parquet, datasets), token shards out, and the training loader."""

@@ -1,0 +1,311 @@
+"""The tokenizers' public behaviour: exact ids, the special-token policy, files that reload."""
+
+import pytest
+import regex
+import tiktoken
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tiktoken_ext import openai_public
+
+import minbpe
+from minbpe import (
+    GPT2_SPLIT_PATTERN,
+    GPT4_SPLIT_PATTERN,
+    BasicTokenizer,
+    CharTokenizer,
+    RegexTokenizer,
+    TokenizerError,
+    merge_chunk,
+)
+from naive_bpe import naive_chunks, naive_encode_chunk
+
+# minbpe's GPT-4 pattern (without tiktoken's \s++$ branch), as minbpe writes it into its files
+MINBPE_GPT4 = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
+)
+SPECIALS = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|endofprompt|>": 100276}
+SAMPLES = ["", "?", "hello world!!!? (안녕하세요!) lol123 😉", "  trailing spaces  \r\n\n\tand tabs\t\t"]
+
+
+@pytest.fixture(scope="module")
+def trained(taylorswift) -> RegexTokenizer:
+    tok = RegexTokenizer()
+    tok.train(taylorswift, 512)
+    return tok
+
+
+@pytest.mark.parametrize("cls", [BasicTokenizer, RegexTokenizer])
+def test_wikipedia_example(cls):
+    # "aaabdaaabac": Z=aa -> 256, Y=ab -> 257, X=ZY -> 258, giving "XdXac"
+    tok = cls()
+    tok.train("aaabdaaabac", 256 + 3)
+    assert tok.encode("aaabdaaabac") == [258, 100, 258, 97, 99]
+    assert tok.decode([258, 100, 258, 97, 99]) == "aaabdaaabac"
+
+
+@pytest.mark.parametrize("cls", [BasicTokenizer, RegexTokenizer, CharTokenizer])
+@pytest.mark.parametrize("text", SAMPLES + ["FILE"])
+def test_encode_decode_identity(cls, text, taylorswift):
+    text = taylorswift if text == "FILE" else text
+    tok = cls()
+    tok.train(taylorswift + "".join(SAMPLES), 300)
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_encode_equals_minbpe_loop(trained, taylorswift):
+    text = taylorswift[:30_000]
+    chunks = naive_chunks(text, trained.pattern)
+    expected = [i for c in chunks for i in naive_encode_chunk(list(c.encode()), trained.merges)]
+    assert trained.encode(text) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300))
+def test_merge_chunk_equals_minbpe_loop(trained, data):
+    assert merge_chunk(list(data), trained.merges) == naive_encode_chunk(list(data), trained.merges)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet="ab\n", max_size=400))
+def test_merge_chunk_long_runs(text):
+    tok = BasicTokenizer()
+    tok.train("aabab\nbaab" * 20 + "a" * 50, 300)
+    data = list(text.encode())
+    assert merge_chunk(data, tok.merges) == naive_encode_chunk(data, tok.merges)
+
+
+def test_default_pattern_is_gpt4_and_patterns_are_tiktokens(monkeypatch):
+    assert RegexTokenizer().pattern == GPT4_SPLIT_PATTERN
+    # read tiktoken's own definitions without loading (downloading) their ranks
+    monkeypatch.setattr(openai_public, "load_tiktoken_bpe", lambda *args, **kwargs: {})
+    monkeypatch.setattr(openai_public, "data_gym_to_mergeable_bpe_ranks", lambda *args, **kwargs: {})
+    assert openai_public.r50k_base()["pat_str"] == openai_public.gpt2()["pat_str"] == GPT2_SPLIT_PATTERN
+    assert openai_public.cl100k_base()["pat_str"] == GPT4_SPLIT_PATTERN
+
+
+# --- special tokens ------------------------------------------------------------
+
+
+@pytest.fixture
+def with_specials(trained) -> RegexTokenizer:
+    tok = RegexTokenizer()
+    tok.merges, tok.vocab = dict(trained.merges), dict(trained.vocab)
+    tok.register_special_tokens(SPECIALS)
+    return tok
+
+
+def test_allowed_special_all(with_specials):
+    text = "<|endoftext|>hi<|fim_prefix|> there<|endofprompt|>"
+    ids = with_specials.encode(text, "all")
+    assert ids[0] == 100257 and 100258 in ids and ids[-1] == 100276
+    assert ids[1:ids.index(100258)] == with_specials.encode_ordinary("hi")
+    assert with_specials.decode(ids) == text
+    assert with_specials.encode(text, allowed_special="all") == ids  # keyword form
+
+
+def test_allowed_special_none_reads_them_as_text(with_specials):
+    text = "a<|endoftext|>b"
+    assert with_specials.encode(text, "none") == with_specials.encode_ordinary(text)
+    assert 100257 not in with_specials.encode(text, "none")
+
+
+def test_none_raise_is_the_default(with_specials):
+    with pytest.raises(ValueError, match=r"special token '<\|endoftext\|>' at character 1"):
+        with_specials.encode("a<|endoftext|>b")
+    assert with_specials.encode("no specials here") == with_specials.encode_ordinary("no specials here")
+
+
+def test_allowed_special_set_raises_for_the_others(with_specials):
+    text = "<|endoftext|>x<|fim_prefix|>"
+    with pytest.raises(ValueError, match="fim_prefix"):
+        with_specials.encode(text, {"<|endoftext|>"})
+    ids = with_specials.encode("<|endoftext|>x", {"<|endoftext|>"})
+    assert ids[0] == 100257
+    with pytest.raises(ValueError, match="not special tokens of this tokenizer"):
+        with_specials.encode("x", {"<|eot|>"})
+    with pytest.raises(ValueError, match="allowed_special must be"):
+        with_specials.encode("x", "some")
+
+
+def test_special_token_collisions(trained):
+    tok = RegexTokenizer()
+    tok.merges, tok.vocab = dict(trained.merges), dict(trained.vocab)
+    with pytest.raises(TokenizerError, match="id 300, which collides with a learned token; choose an id >= 512"):
+        tok.register_special_tokens({"<|eot|>": 300})
+    with pytest.raises(TokenizerError, match="collides with a byte token"):
+        tok.register_special_tokens({"<|eot|>": 65})
+    with pytest.raises(TokenizerError, match="share id 600"):
+        tok.register_special_tokens({"<|a|>": 600, "<|b|>": 600})
+    with pytest.raises(TokenizerError, match="one-line"):
+        tok.register_special_tokens({"a\nb": 600})
+    fresh = RegexTokenizer()
+    fresh.register_special_tokens({"<|eot|>": 300})
+    with pytest.raises(TokenizerError, match="collides with a learned token; choose an id >= 512"):
+        fresh.train("hello world", 512)
+
+
+def test_lone_surrogates_follow_tiktoken():
+    # with no merges, tiktoken and we both emit the UTF-8 bytes of the (repaired) text
+    enc = tiktoken.Encoding("bytes", pat_str=GPT4_SPLIT_PATTERN, mergeable_ranks={bytes([i]): i for i in range(256)},
+                            special_tokens={})
+    tok = RegexTokenizer()
+    for text in ["a\ud800b", "\udfff", "x\ud83d\ude00y", "\ud83d", "ok"]:
+        assert tok.encode(text) == enc.encode(text)
+    assert tok.decode(tok.encode("a\ud800b")) == "a\ufffdb"
+
+
+def test_decode_invalid_utf8_and_unknown_ids(trained):
+    assert trained.decode([0xFF]) == "\ufffd"
+    assert trained.decode([0xE2, 0x82]) == "\ufffd"
+    assert trained.decode_bytes([0xFF, 104]) == b"\xffh"
+    with pytest.raises(TokenizerError, match="unknown token id 512: this tokenizer has ids 0..511"):
+        trained.decode([104, 512])
+    with pytest.raises(TokenizerError, match="unknown token id -1"):
+        trained.decode([-1])
+
+
+def test_encode_batch_in_processes(trained, taylorswift):
+    docs = taylorswift.split("\n")[:300]
+    assert trained.encode_batch(docs, workers=2) == [trained.encode(d) for d in docs]
+
+
+# --- files -------------------------------------------------------------------------
+
+
+def test_save_writes_minbpe_format_exactly(tmp_path):
+    tok = BasicTokenizer()
+    tok.train("aaabdaaabac", 259)
+    tok.register_special_tokens({"<|endoftext|>": 259})
+    tok.save(str(tmp_path / "t"))
+    assert (tmp_path / "t.model").read_text() == "minbpe v1\n\n1\n<|endoftext|> 259\n97 97\n97 98\n256 257\n"
+    vocab = (tmp_path / "t.vocab").read_text().splitlines()
+    assert "[a][a] -> [aa] 256" in vocab and "[aa][ab] -> [aaab] 258" in vocab
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.model", "t.vocab"]  # no temporary files left
+
+
+def minbpe_style_load(path):
+    """minbpe's own reading of a .model file, from its format description."""
+    with open(path, encoding="utf-8") as f:
+        assert f.readline().strip() == "minbpe v1"
+        pattern = f.readline().strip()
+        specials = dict(f.readline().strip().split() for _ in range(int(f.readline().strip())))
+        merges = {tuple(map(int, line.split())): 256 + i for i, line in enumerate(f)}
+    return pattern, {k: int(v) for k, v in specials.items()}, merges
+
+
+@pytest.mark.parametrize("cls", [BasicTokenizer, RegexTokenizer])
+def test_save_load_round_trip_and_minbpe_reads_it(cls, tmp_path, taylorswift):
+    tok = cls()
+    tok.train(taylorswift, 256 + 64)
+    tok.register_special_tokens(SPECIALS)
+    text = "<|endoftext|>" + taylorswift[:2000] + "<|endofprompt|>"
+    ids = tok.encode(text, "all")
+    tok.save(str(tmp_path / "tok"))
+    again = minbpe.load(tmp_path / "tok.model")
+    assert type(again) is cls
+    assert again.merges == tok.merges and again.special_tokens == SPECIALS and again.pattern == tok.pattern
+    assert again.encode(text, "all") == ids and again.decode(ids) == text
+    pattern, specials, merges = minbpe_style_load(tmp_path / "tok.model")
+    assert (pattern, specials, merges) == (tok.pattern, SPECIALS, tok.merges)
+
+
+def test_minbpe_written_file_loads(tmp_path):
+    # what minbpe's RegexTokenizer.save writes after training "aaabdaaabac" for 3 merges
+    path = tmp_path / "m.model"
+    path.write_text(f"minbpe v1\n{MINBPE_GPT4}\n1\n<|endoftext|> 100257\n97 97\n97 98\n256 257\n", encoding="utf-8")
+    tok = RegexTokenizer()
+    tok.load(path)
+    assert tok.pattern == MINBPE_GPT4
+    assert tok.encode("aaabdaaabac<|endoftext|>", "all") == [258, 100, 258, 97, 99, 100257]
+    assert isinstance(minbpe.load(path), RegexTokenizer)
+
+
+def test_duplicate_tokens_from_a_foreign_file_load_as_in_minbpe(tmp_path):
+    path = tmp_path / "dup.model"
+    path.write_text("minbpe v1\n\n0\n97 98\n256 99\n98 99\n97 258\n", encoding="utf-8")
+    tok = minbpe.load(path)
+    assert tok.duplicate_tokens() == [[257, 259]]
+    assert tok.decode([257]) == tok.decode([259]) == "abc"
+    assert tok.encode("abc") == [257] and tok.encode("bc") == [258]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "not a minbpe .model file"),
+        ('{"vocab": 1}\n', "not a minbpe .model file"),
+        ("minbpe v1\n", "line 2: missing the pattern"),
+        ("minbpe v1\n\nx\n", "line 3: expected the number of special tokens"),
+        ("minbpe v1\n\n2\n<|a|> 300\n", "line 5: expected 2 special-token lines"),
+        ("minbpe v1\n\n1\n<|a|>\n", "line 4: expected '<special token> <id>'"),
+        ("minbpe v1\n\n0\n97 98\n97\n", "line 5: expected two token ids"),
+        ("minbpe v1\n\n0\n97 300\n", "line 4: merge \\(97, 300\\) makes token 256 from a token that does not exist"),
+        ("minbpe v1\n\n0\n97 98\n97 98\n", "line 5: merge \\(97, 98\\) appears twice"),
+        ("minbpe v1\n(unclosed\n0\n", "line 2: the split pattern does not compile"),
+        ("minbpe v1\n\n1\n<|a|> 256\n97 98\n", "collides with a learned token"),
+    ],
+)
+def test_corrupt_model_files(tmp_path, content, message):
+    path = tmp_path / "bad.model"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(TokenizerError, match=message) as e:
+        minbpe.load(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_foreign_binary_and_missing_files(tmp_path):
+    png = tmp_path / "x.model"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(TokenizerError, match="not UTF-8 text|not a minbpe"):
+        minbpe.load(png)
+    with pytest.raises(TokenizerError, match="cannot read tokenizer file"):
+        minbpe.load(tmp_path / "nope.model")
+
+
+def test_class_mismatch_on_load(tmp_path):
+    RegexTokenizer().save(str(tmp_path / "r"))
+    BasicTokenizer().save(str(tmp_path / "b"))
+    with pytest.raises(TokenizerError, match="holds a RegexTokenizer"):
+        BasicTokenizer().load(tmp_path / "r.model")
+    with pytest.raises(TokenizerError, match="holds a BasicTokenizer"):
+        RegexTokenizer().load(tmp_path / "b.model")
+
+
+# --- characters ---------------------------------------------------------------------
+
+
+def test_char_tokenizer(tmp_path):
+    tok = CharTokenizer()
+    tok.train(["hello\n", "world"])
+    assert tok.chars == sorted("helo\nwrd") and tok.n_vocab == 8
+    assert tok.encode("hello") == [3, 2, 4, 4, 5]  # "\n" d e h l o r w
+    assert tok.decode(tok.encode("world\nhello")) == "world\nhello"
+    with pytest.raises(TokenizerError, match=r"character 'z' \(U\+007A\) at position 3 is not in"):
+        tok.encode("helz")
+    tok.register_special_tokens({"<|endoftext|>": 8})
+    assert tok.encode("he<|endoftext|>", "all") == [3, 2, 8]
+    with pytest.raises(TokenizerError, match="collides"):
+        tok.register_special_tokens({"<|endoftext|>": 3})
+    tok.save(str(tmp_path / "c"))
+    again = minbpe.load(tmp_path / "c.model")
+    assert isinstance(again, CharTokenizer) and again.chars == tok.chars and again.special_tokens == tok.special_tokens
+    (tmp_path / "c.model").write_text("minbpe-char v1\n{\"chars\": \"ba\"}\n")
+    with pytest.raises(TokenizerError, match="line 2"):
+        minbpe.load(tmp_path / "c.model")
+
+
+def test_char_vocab_limit_and_files(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("abcabc\n" * 10_000, encoding="utf-8")
+    tok = CharTokenizer()
+    tok.train_from_files([path])
+    assert tok.chars == ["\n", "a", "b", "c"]
+    with pytest.raises(ValueError, match="4 distinct characters"):
+        tok.train("abc\n", vocab_size=3)
+
+
+def test_split_pattern_is_used_at_encode_time(tmp_path):
+    gpt2 = RegexTokenizer(GPT2_SPLIT_PATTERN)
+    gpt2.train("don't stop", 256)
+    assert gpt2.encode("ab  c") == list(b"ab  c")
+    assert [gpt2.decode(gpt2.encode(c)) for c in regex.findall(GPT2_SPLIT_PATTERN, "ab  c")] == ["ab", " ", " c"]

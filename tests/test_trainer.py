@@ -1,0 +1,174 @@
+"""The fast trainer gives exactly the oracle's merges, and its input stages are exact."""
+
+import itertools
+from collections import Counter
+
+import pytest
+import regex
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from conftest import shared_file
+from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer
+from minbpe import trainer as trainer_mod
+from minbpe.trainer import count_chunks, learn_merges, read_blocks, split_blocks
+from naive_bpe import naive_chunks, naive_train
+
+# few distinct characters, so pairs repeat and counts tie; plus the characters the
+# split patterns treat specially (newlines, spaces, digits, apostrophes, marks)
+ALPHABET = "aab b\n\n \t\r1.'sé😀\u0301中"
+texts = st.text(alphabet=ALPHABET, max_size=120)
+PATTERNS = ["", GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN]
+
+
+def fast_merges(text: str, pattern: str, num_merges: int, special=()) -> list[tuple[int, int]]:
+    chunks = Counter(naive_chunks(text, pattern, list(special)))
+    return learn_merges(chunks, num_merges)[0]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=texts, num_merges=st.integers(0, 40), pattern=st.sampled_from(PATTERNS))
+@example(text="aaaa", num_merges=5, pattern="")
+@example(text="aaaaaaa aaa aa", num_merges=10, pattern=GPT4_SPLIT_PATTERN)
+@example(text="", num_merges=10, pattern=GPT4_SPLIT_PATTERN)
+@example(text="abcabc bcab", num_merges=0, pattern="")
+def test_fast_trainer_equals_oracle(text, num_merges, pattern):
+    chunks = naive_chunks(text, pattern)
+    assert fast_merges(text, pattern, num_merges) == naive_train(chunks, num_merges)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet=ALPHABET + "<|>", max_size=80), num_merges=st.integers(0, 20))
+def test_specials_are_cut_out_of_training(text, num_merges):
+    special = ["<|eot|>", "<|x|>"]
+    text = text.replace("|", "<|eot|>", 1).replace(">", "<|x|>", 1)
+    tok = RegexTokenizer()
+    tok.register_special_tokens({"<|eot|>": 1000, "<|x|>": 1001})
+    tok.train(text, 256 + num_merges)
+    expected = naive_train(naive_chunks(text, GPT4_SPLIT_PATTERN, special), num_merges)
+    assert list(tok.merges) == expected
+
+
+def test_overlapping_runs():
+    # "aaaa" -> (a,a) twice: [aa, aa]; then (aa, aa)
+    tok = BasicTokenizer()
+    tok.train("aaaa", 258)
+    assert tok.merges == {(97, 97): 256, (256, 256): 257}
+    assert tok.encode("aaaaa") == [257, 97]
+
+
+def spelled(merges: list[tuple[int, int]]) -> list[bytes]:
+    vocab = [bytes([i]) for i in range(256)]
+    for p0, p1 in merges:
+        vocab.append(vocab[p0] + vocab[p1])
+    return vocab[256:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=8), st.integers(1, 5), max_size=8))
+def test_trained_tokens_have_distinct_bytes(chunks):
+    tokens = spelled(learn_merges(chunks, 40)[0])
+    assert len(tokens) == len(set(tokens))
+
+
+def test_no_two_merges_spell_the_same_bytes_exhaustive():
+    for length in range(2, 11):
+        for letters in itertools.product("ab", repeat=length):
+            tokens = spelled(learn_merges({"".join(letters): 1}, 12)[0])
+            assert len(tokens) == len(set(tokens)), "".join(letters)
+
+
+def test_vocab_256_and_empty_input():
+    tok = RegexTokenizer()
+    stats = tok.train("hello", 256)
+    assert tok.merges == {} and stats.merges == 0 and not stats.stopped_early
+    with pytest.warns(UserWarning, match="ran out of pairs to merge after 0 of 10 merges"):
+        stats = tok.train("", 266)
+    assert tok.merges == {} and stats.stopped_early
+
+
+def test_runs_out_of_pairs_and_says_so():
+    tok = BasicTokenizer()
+    with pytest.warns(UserWarning, match=r"after 3 of 100 merges: the vocabulary has 259 tokens, not 356"):
+        stats = tok.train("abcd", 356)
+    assert stats.merges == 3 and len(tok.merges) == 3
+    assert tok.encode("abcd") == [258]
+
+
+def test_vocab_size_below_256_is_an_error():
+    with pytest.raises(ValueError, match="vocab_size must be at least 256"):
+        RegexTokenizer().train("hello", 255)
+
+
+def test_iterable_of_documents_never_merges_across_documents():
+    tok = BasicTokenizer()
+    tok.train(["ab", "ab", "ba"], 260)
+    # "ba" only spans a document boundary once in "abab"+"ba" but never inside a document here
+    assert list(tok.merges) == naive_train(["ab", "ab", "ba"], 4)
+    assert (98, 97) in tok.merges  # 'ba' does occur inside the third document
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="ab. \n\r\t1'", max_size=200), block=st.integers(1, 20),
+       pattern=st.sampled_from([GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN]))
+def test_safe_cuts_change_no_chunk(text, block, pattern):
+    blocks = split_blocks(text, block)
+    assert "".join(blocks) == text
+    assert [c for b in blocks for c in regex.findall(pattern, b)] == regex.findall(pattern, text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet="ab. \n\r\t1'é😀", max_size=200), block=st.integers(1, 20))
+def test_read_blocks_streams_exactly(tmp_path_factory, text, block):
+    path = tmp_path_factory.mktemp("blocks") / "t.txt"
+    path.write_bytes(text.encode("utf-8"))
+    blocks = list(read_blocks(str(path), block_bytes=block))
+    assert "".join(blocks) == text
+    got = count_chunks(blocks, GPT4_SPLIT_PATTERN)
+    assert got == Counter(regex.findall(GPT4_SPLIT_PATTERN, text))
+
+
+def test_train_from_files_equals_train(tmp_path, taylorswift):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    half = taylorswift.index("\n", len(taylorswift) // 2) + 1
+    a.write_text(taylorswift[:half], encoding="utf-8")
+    b.write_text(taylorswift[half:], encoding="utf-8")
+    from_files = RegexTokenizer()
+    from_files.train_from_files([a, b], 400)
+    from_docs = RegexTokenizer()
+    from_docs.train([taylorswift[:half], taylorswift[half:]], 400)
+    assert from_files.merges == from_docs.merges
+
+
+def test_worker_processes_give_the_same_counts(monkeypatch, taylorswift):
+    # small batches so that several go to the pool
+    monkeypatch.setattr(trainer_mod, "BATCH_CHARS", 20_000)
+    blocks = split_blocks(taylorswift, 5_000)
+    one = count_chunks(blocks, GPT4_SPLIT_PATTERN, workers=1)
+    two = count_chunks(blocks, GPT4_SPLIT_PATTERN, workers=2)
+    assert one == two == Counter(regex.findall(GPT4_SPLIT_PATTERN, taylorswift))
+
+
+def test_taylorswift_matches_oracle_and_encodes_to_reported_tokens(taylorswift):
+    tok = RegexTokenizer()
+    stats = tok.train(taylorswift, 256 + 64)
+    assert list(tok.merges) == naive_train(naive_chunks(taylorswift, GPT4_SPLIT_PATTERN), 64)
+    ids = tok.encode(taylorswift)
+    assert stats.tokens == len(ids)
+    assert stats.input_bytes == len(taylorswift.encode("utf-8"))
+    assert tok.decode(ids) == taylorswift
+
+
+def test_basic_long_single_chunk(taylorswift):
+    tok = BasicTokenizer()
+    text = taylorswift[:20_000]
+    stats = tok.train(text, 256 + 48)
+    assert list(tok.merges) == naive_train([text], 48)
+    assert stats.distinct_chunks == 1 and stats.tokens == len(tok.encode(text))
+
+
+def test_tinyshakespeare_train_from_file_equals_oracle_counts():
+    path = shared_file("tinyshakespeare.txt")
+    text = path.read_text(encoding="utf-8")
+    blocks = list(read_blocks(str(path), block_bytes=4096))
+    assert count_chunks(blocks, GPT4_SPLIT_PATTERN) == Counter(regex.findall(GPT4_SPLIT_PATTERN, text))
