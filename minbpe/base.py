@@ -150,7 +150,7 @@ class Tokenizer:
     @property
     def n_vocab(self) -> int:
         """One more than the largest id: the size of a model's embedding table."""
-        return max(self.vocab) + 1
+        return max(self.vocab, default=-1) + 1
 
     def duplicate_tokens(self) -> list[list[int]]:
         """Groups of learned ids that spell the same bytes (only hand-made or foreign files have them)."""

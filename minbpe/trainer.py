@@ -22,6 +22,9 @@ changing a single merge:
    the positions where it started (`where`), so a merge visits only its own
    occurrences and adjusts the counts of the neighbouring pairs. A single long
    chunk (BasicTokenizer over a whole file) is therefore never rescanned.
+   Occurrences of a pair (a, b) with a != b never overlap, so when there are many
+   they are merged all at once with numpy (`_Chunks._merge_all`); the tests run
+   every case both ways against the oracle.
 
 The best pair comes from a max-heap with lazy deletion. After the merge that
 creates token E, only pairs containing E ever gain count; every other pair can
@@ -54,6 +57,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from multiprocessing import get_context
+from multiprocessing.queues import Queue
 
 import numpy as np
 import regex
@@ -65,9 +69,9 @@ from tqdm.auto import tqdm
 # prove it). For a custom pattern the same rule holds if none of its matches
 # crosses such a line break.
 BLOCK_CHARS = 1 << 20
-BATCH_CHARS = 4 * BLOCK_CHARS  # text per worker task
+BATCH_CHARS = BLOCK_CHARS  # text per worker task
+VECTOR_MIN = 64  # a merge with at least this many positions runs vectorized (numpy)
 _SAFE_CUT = regex.compile(r"(?<=\S)\n(?=\S)")
-_LAST_SAFE_CUT = regex.compile(r"(?r)(?<=\S)\n(?=\S)")
 
 
 @dataclass
@@ -142,20 +146,17 @@ def _split_special(pattern: str, special: Sequence[str]) -> Callable[[str], list
     return chunks
 
 
-_worker_split: Callable[[str], list[str]] | None = None
-
-
-def _worker_init(pattern: str, special: Sequence[str]) -> None:
-    global _worker_split
-    _worker_split = _split_special(pattern, special)
-
-
-def _worker_count(blocks: list[str]) -> Counter[str]:
-    assert _worker_split is not None
-    counts: Counter[str] = Counter()
-    for block in blocks:
-        counts.update(_worker_split(block))
-    return counts
+def _count_worker(pattern: str, special: Sequence[str], tasks: Queue, results: Queue) -> None:
+    """A worker process: count the chunks of every batch it takes, then send its total."""
+    try:
+        split = _split_special(pattern, special)
+        counts: Counter[str] = Counter()
+        while (batch := tasks.get()) is not None:
+            for block in batch:
+                counts.update(split(block))
+        results.put(counts)
+    except BaseException as e:  # the parent re-raises it
+        results.put(e)
 
 
 def _batches(blocks: Iterable[str], batch_chars: int) -> Iterator[list[str]]:
@@ -181,38 +182,49 @@ def count_chunks(
 ) -> Counter[str]:
     """Count the distinct chunks of a stream of text blocks (documents or file blocks).
 
-    Each block is split on its own: no chunk spans two blocks. With workers > 1
-    the blocks are split in that many processes; at most two batches per worker
-    are in flight, so memory holds the counts, not the corpus. The result does
-    not depend on `workers`. `progress` is called with the characters done.
+    Each block is split on its own: no chunk spans two blocks. With workers > 1,
+    that many processes take batches of blocks from a bounded queue (so memory
+    holds the counts, not the corpus), count them, and send back one total each.
+    The result does not depend on `workers`. `progress` gets the characters read.
     """
-    total: Counter[str] = Counter()
     batches = _batches(blocks, BATCH_CHARS)
     head = list(islice(batches, 2))
     batches = chain(head, batches)
-    if workers <= 1 or len(head) < 2:  # one batch: a process pool would only cost time
-        _worker_init(pattern, special)
+    if workers <= 1 or len(head) < 2:  # one batch: processes would only cost time
+        split = _split_special(pattern, special)
+        total: Counter[str] = Counter()
         for batch in batches:
-            total.update(_worker_count(batch))
+            for block in batch:
+                total.update(split(block))
             if progress:
                 progress(sum(map(len, batch)))
         return total
-    with get_context().Pool(workers, _worker_init, (pattern, special)) as pool:
-        pending = []
+    ctx = get_context()
+    tasks, results = ctx.Queue(maxsize=2 * workers), ctx.Queue()
+    procs = [ctx.Process(target=_count_worker, args=(pattern, special, tasks, results)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
         for batch in batches:
-            pending.append((pool.apply_async(_worker_count, (batch,)), sum(map(len, batch))))
-            while len(pending) >= 2 * workers:
-                _collect(pending.pop(0), total, progress)
-        for item in pending:
-            _collect(item, total, progress)
+            tasks.put(batch)
+            if progress:
+                progress(sum(map(len, batch)))
+        for _ in procs:
+            tasks.put(None)
+        total = Counter()
+        for _ in procs:
+            got = results.get()
+            if isinstance(got, BaseException):
+                raise got
+            total.update(got)
+    except BaseException:
+        for p in procs:
+            p.terminate()
+        raise
+    finally:
+        for p in procs:
+            p.join()
     return total
-
-
-def _collect(item, total: Counter[str], progress: Callable[[int], None] | None) -> None:
-    result, chars = item
-    total.update(result.get())
-    if progress:
-        progress(chars)
 
 
 def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHARS) -> Iterator[str]:
@@ -240,12 +252,15 @@ def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHAR
                 if text:
                     yield text
                 return
-            m = _LAST_SAFE_CUT.search(text)
-            if m is None:
+            # the last safe cut: the last "\n" that _SAFE_CUT accepts (a reverse regex search is slow)
+            cut = text.rfind("\n")
+            while cut > 0 and not _SAFE_CUT.match(text, cut):
+                cut = text.rfind("\n", 0, cut)
+            if cut <= 0:
                 carry = text
                 continue
-            yield text[: m.end()]
-            carry = text[m.end() :]
+            yield text[: cut + 1]
+            carry = text[cut + 1 :]
 
 
 def read_text(path: str, errors: str = "strict") -> str:
@@ -255,6 +270,167 @@ def read_text(path: str, errors: str = "strict") -> str:
 
 # ---------------------------------------------------------------------------
 # step 2: learn the merges from the distinct chunks
+
+
+class _Chunks:
+    """Every distinct chunk in one doubly linked list of ids, with pair counts and positions.
+
+    tok[i] is the id at position i (-1 once merged away), nxt/prv link the live
+    positions of a chunk (-1 at its ends), freq[i] is the count of i's chunk.
+    counts[pair] is the weighted number of adjacent occurrences of the pair;
+    where[pair] holds positions where it started (some may be stale).
+    A pair (a, b) is the int a << shift | b: cheap to hash, and it orders like (a, b).
+    """
+
+    def __init__(self, words: list[tuple[bytes, int]], shift: int) -> None:
+        n = sum(len(w) for w, _ in words)
+        self.shift = shift
+        tok = np.frombuffer(b"".join(w for w, _ in words), dtype=np.uint8).astype(np.int32)
+        lengths = np.fromiter((len(w) for w, _ in words), dtype=np.int64, count=len(words))
+        starts = np.cumsum(lengths) - lengths
+        freq = np.repeat(np.fromiter((c for _, c in words), dtype=np.int64, count=len(words)), lengths)
+        nxt = np.arange(1, n + 1, dtype=np.int32)
+        nxt[starts + lengths - 1] = -1
+        prv = np.arange(-1, n - 1, dtype=np.int32)
+        prv[starts] = -1
+        pos = np.flatnonzero(nxt[: max(n - 1, 0)] >= 0).astype(np.int32)
+        keys = (tok[pos].astype(np.int64) << shift) | tok[pos + 1]
+        self.counts, self.where = self._group(keys, pos, freq[pos])
+        # arrays for the per-occurrence loop (compact, and quick to index from Python),
+        # with numpy views of the same memory for the vectorized merge
+        self.tok, self.nxt, self.prv = (array("i", a.tobytes()) for a in (tok, nxt, prv))
+        self.freq = array("q", freq.tobytes())
+        self.np_tok, self.np_nxt, self.np_prv = (
+            np.frombuffer(a, dtype=np.int32) for a in (self.tok, self.nxt, self.prv)
+        )
+        self.np_freq = np.frombuffer(self.freq, dtype=np.int64)
+        self.created: set[int] = set()  # pairs first seen in the current merge
+
+    @staticmethod
+    def _group(keys: np.ndarray, pos: np.ndarray, weights: np.ndarray) -> tuple[dict[int, int], dict[int, array]]:
+        """Sum weights per key, and list each key's positions in ascending order."""
+        order = np.lexsort((pos, keys))
+        keys, pos, weights = keys[order], pos[order], weights[order]
+        uniq, first = np.unique(keys, return_index=True)
+        sums = np.add.reduceat(weights, first) if len(keys) else np.zeros(0, dtype=np.int64)
+        bounds = first.tolist() + [len(keys)]
+        uniq = uniq.tolist()
+        where = {k: array("i", pos[bounds[i] : bounds[i + 1]].tobytes()) for i, k in enumerate(uniq)}
+        return dict(zip(uniq, sums.tolist(), strict=True)), where
+
+    def merge(self, a: int, b: int, new: int) -> int:
+        """Replace every occurrence of (a, b) by `new`; return the weight merged away."""
+        positions = self.where.pop((a << self.shift) | b)
+        # Occurrences of a pair with a != b never overlap, so they can all be merged at
+        # once; "aaa" must go left to right, and small merges are quicker one by one.
+        if a != b and len(positions) >= VECTOR_MIN:
+            merged = self._merge_all(positions, a, b, new)
+        else:
+            merged = self._merge_each(positions, a, b, new)
+        del self.counts[(a << self.shift) | b]
+        return merged
+
+    def _merge_each(self, positions: array, a: int, b: int, new: int) -> int:
+        """minbpe's merge, occurrence by occurrence, left to right."""
+        tok, nxt, prv, freq, counts, where = self.tok, self.nxt, self.prv, self.freq, self.counts, self.where
+        shift, created, key = self.shift, self.created, (a << self.shift) | b
+        left, right = new, new << shift  # key parts of the pairs (x, new) and (new, y)
+        merged = 0
+        # A pair's positions are distinct and ascending: they come sorted from _group,
+        # and a new pair only gains positions in the merge that creates it, which walks
+        # its occurrences left to right.
+        for i in positions:
+            # an occurrence is stale if an earlier merge consumed either side
+            if tok[i] != a:
+                continue
+            j = nxt[i]
+            if j < 0 or tok[j] != b:
+                continue
+            f = freq[i]
+            p, k = prv[i], nxt[j]
+            # the pairs (x, a) and (b, y) around the occurrence lose f; (x, new) and
+            # (new, y) gain it. A pair's count reaching 0 means every position
+            # remembered for it is stale, so both are dropped.
+            if p >= 0:
+                x = tok[p] << shift
+                old = x | a
+                c = counts[old] - f
+                if c:
+                    counts[old] = c
+                else:
+                    del counts[old], where[old]
+                nk = x | left
+                if nk in counts:
+                    counts[nk] += f
+                    where[nk].append(p)
+                else:
+                    counts[nk] = f
+                    where[nk] = array("i", (p,))
+                    created.add(nk)
+            if k >= 0:
+                y = tok[k]
+                old = (b << shift) | y
+                c = counts[old] - f
+                if c:
+                    counts[old] = c
+                elif old != key:  # "aaa": (a, a) itself, dropped by merge()
+                    del counts[old], where[old]
+                nk = right | y
+                if nk in counts:
+                    counts[nk] += f
+                    where[nk].append(i)
+                else:
+                    counts[nk] = f
+                    where[nk] = array("i", (i,))
+                    created.add(nk)
+                prv[k] = i
+            tok[i] = new
+            tok[j] = -1
+            nxt[i] = k
+            merged += f
+        return merged
+
+    def _merge_all(self, positions: array, a: int, b: int, new: int) -> int:
+        """The same merge for all occurrences at once, with numpy (a != b).
+
+        Two occurrences can be chained ("abab": the b of one is followed by the a
+        of the next). _merge_each would first give the pair between them as (new, a),
+        then take it back and give (new, new); here it goes straight to (new, new).
+        """
+        tok, nxt, prv, freq, shift = self.np_tok, self.np_nxt, self.np_prv, self.np_freq, self.shift
+        pos = np.frombuffer(positions, dtype=np.int32)
+        nj = nxt[pos]
+        ok = (tok[pos] == a) & (nj >= 0) & (tok[nj] == b)  # live occurrences
+        i, j = pos[ok], nj[ok]
+        f, p, k = freq[i], prv[i], nxt[j]
+        chained = np.zeros(len(i), dtype=bool)  # the occurrence's left neighbour is the previous one's b
+        chained[1:] = p[1:] == j[:-1]
+        chained_next = np.append(chained[1:], False)
+        lo = (p >= 0) & ~chained  # a left neighbour x outside the occurrences
+        ro = (k >= 0) & ~chained_next  # a right neighbour y outside the occurrences
+        x, y = tok[p[lo]].astype(np.int64), tok[k[ro]].astype(np.int64)
+        lost = np.concatenate([(x << shift) | a, (b << shift) | y, np.full(chained.sum(), (b << shift) | a)])
+        lost_f = np.concatenate([f[lo], f[ro], f[chained]])
+        gained = np.concatenate([(x << shift) | new, (new << shift) | y, np.full(chained.sum(), (new << shift) | new)])
+        gained_at = np.concatenate([p[lo], i[ro], i[np.flatnonzero(chained) - 1]])
+        gained_f = np.concatenate([f[lo], f[ro], f[chained]])
+        counts, where = self.counts, self.where
+        lost, inverse = np.unique(lost, return_inverse=True)
+        for old, c in zip(lost.tolist(), np.bincount(inverse, lost_f).astype(np.int64).tolist(), strict=True):
+            c = counts[old] - c
+            if c:
+                counts[old] = c
+            else:
+                del counts[old], where[old]
+        gained_counts, gained_where = self._group(gained, gained_at, gained_f)
+        counts.update(gained_counts)
+        where.update(gained_where)
+        self.created.update(gained_counts)
+        tok[i] = new
+        tok[j] = -1
+        nxt[i] = k
+        prv[k[k >= 0]] = i[k >= 0]
+        return int(f.sum())
 
 
 def learn_merges(
@@ -269,100 +445,32 @@ def learn_merges(
     """
     words = [(w.encode("utf-8") if isinstance(w, str) else w, c) for w, c in chunk_counts.items()]
     words = [(w, c) for w, c in words if w]
-    n = sum(len(w) for w, _ in words)
-    input_bytes = sum(len(w) * c for w, c in words)
-    # pair (a, b) is the int a << shift | b: cheap to hash, and it orders like (a, b)
+    input_bytes = tokens = sum(len(w) * c for w, c in words)
     shift = max(256 + num_merges, 256).bit_length()
     mask = (1 << shift) - 1
-
-    # the linked list of all chunks, built with numpy
-    tok_np = np.frombuffer(b"".join(w for w, _ in words), dtype=np.uint8).astype(np.int32)
-    lengths = np.fromiter((len(w) for w, _ in words), dtype=np.int64, count=len(words))
-    starts = np.cumsum(lengths) - lengths
-    freq_np = np.repeat(np.fromiter((c for _, c in words), dtype=np.int64, count=len(words)), lengths)
-    nxt_np = np.arange(1, n + 1, dtype=np.int32)
-    nxt_np[starts + lengths - 1] = -1
-    prv_np = np.arange(-1, n - 1, dtype=np.int32)
-    prv_np[starts] = -1
-
-    # initial pair counts and positions
-    pos = np.flatnonzero(nxt_np[: max(n - 1, 0)] >= 0).astype(np.int32)
-    keys = (tok_np[pos].astype(np.int64) << shift) | tok_np[pos + 1]
-    order = np.argsort(keys, kind="stable")
-    keys, pos, weights = keys[order], pos[order], freq_np[pos[order]]
-    uniq, first = np.unique(keys, return_index=True)
-    sums = np.add.reduceat(weights, first) if len(keys) else np.zeros(0, dtype=np.int64)
-    counts: dict[int, int] = dict(zip(uniq.tolist(), sums.tolist(), strict=True))
-    bounds = list(first.tolist()) + [len(keys)]
-    where: dict[int, array] = {
-        k: array("i", pos[bounds[i] : bounds[i + 1]].tobytes()) for i, k in enumerate(uniq.tolist())
-    }
-    tok, nxt, prv = (array("i", a.tobytes()) for a in (tok_np, nxt_np, prv_np))
-    freq = array("q", freq_np.tobytes())
-    tokens = int(freq_np.sum())
-    del tok_np, nxt_np, prv_np, freq_np, pos, keys, weights, order
-
-    heap = [(-c, k) for k, c in counts.items()]
+    chunks = _Chunks(words, shift)
+    counts, created = chunks.counts, chunks.created
+    # heap entries are the ints -count << 2*shift | pair: they order like (-count, pair),
+    # and compare much faster than tuples
+    pair_bits = 2 * shift
+    pair_mask = (1 << pair_bits) - 1
+    heap = [(-c << pair_bits) | k for k, c in counts.items()]
     heapq.heapify(heap)
     merges: list[tuple[int, int]] = []
-
-    created: set[int] = set()  # pairs made by the current merge
-
-    def add(key: int, f: int, at: int) -> None:
-        """A pair containing the new token gains weight f at position `at`."""
-        counts[key] = counts.get(key, 0) + f
-        positions = where.get(key)
-        if positions is None:
-            where[key] = positions = array("i")
-            created.add(key)
-        positions.append(at)
-
-    def drop(key: int, f: int) -> None:
-        c = counts.get(key, 0) - f
-        if c > 0:
-            counts[key] = c
-        else:  # gone everywhere: every remembered position is stale
-            counts.pop(key, None)
-            where.pop(key, None)
-
     while len(merges) < num_merges and heap:
-        negc, key = heapq.heappop(heap)
+        entry = heapq.heappop(heap)
+        key = entry & pair_mask
         c = counts.get(key, 0)
-        if c != -negc:  # out of date: its count dropped since it was pushed
+        if c != -(entry >> pair_bits):  # out of date: its count dropped since it was pushed
             if c > 0:
-                heapq.heappush(heap, (-c, key))
+                heapq.heappush(heap, (-c << pair_bits) | key)
             continue
         a, b = key >> shift, key & mask
-        del counts[key]
-        positions = where.pop(key)
-        new = 256 + len(merges)
+        tokens -= chunks.merge(a, b, 256 + len(merges))
         merges.append((a, b))
-        left, right = new, new << shift  # key parts of the pairs (x, new) and (new, y)
-        for i in sorted(set(positions)):
-            # an occurrence is stale if an earlier merge consumed either side
-            if tok[i] != a:
-                continue
-            j = nxt[i]
-            if j < 0 or tok[j] != b:
-                continue
-            f = freq[i]
-            p, k = prv[i], nxt[j]
-            if p >= 0:
-                x = tok[p] << shift
-                drop(x | a, f)
-                add(x | left, f, p)
-            if k >= 0:
-                y = tok[k]
-                drop((b << shift) | y, f)
-                add(right | y, f, i)
-                prv[k] = i
-            tok[i] = new
-            tok[j] = -1
-            nxt[i] = k
-            tokens -= f
-        for nk in created:  # pushed once, with the count they will only lose from now on
+        for nk in created:  # pushed once, with the count they can only lose from now on
             if nk in counts:
-                heapq.heappush(heap, (-counts[nk], nk))
+                heapq.heappush(heap, (-counts[nk] << pair_bits) | nk)
         created.clear()
         if progress:
             progress(1)

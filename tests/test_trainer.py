@@ -26,15 +26,33 @@ def fast_merges(text: str, pattern: str, num_merges: int, special=()) -> list[tu
     return learn_merges(chunks, num_merges)[0]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(params=["vectorized", "one by one"])
+def merge_path(request, monkeypatch):
+    """Run a test with every merge on numpy's path (where allowed), then with none."""
+    monkeypatch.setattr(trainer_mod, "VECTOR_MIN", 1 if request.param == "vectorized" else 10**9)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
 @given(text=texts, num_merges=st.integers(0, 40), pattern=st.sampled_from(PATTERNS))
 @example(text="aaaa", num_merges=5, pattern="")
 @example(text="aaaaaaa aaa aa", num_merges=10, pattern=GPT4_SPLIT_PATTERN)
+@example(text="abababab abab", num_merges=10, pattern="")
 @example(text="", num_merges=10, pattern=GPT4_SPLIT_PATTERN)
 @example(text="abcabc bcab", num_merges=0, pattern="")
-def test_fast_trainer_equals_oracle(text, num_merges, pattern):
+def test_fast_trainer_equals_oracle(merge_path, text, num_merges, pattern):
     chunks = naive_chunks(text, pattern)
     assert fast_merges(text, pattern, num_merges) == naive_train(chunks, num_merges)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=12), st.integers(1, 1000), max_size=12),
+       num_merges=st.integers(0, 30))
+def test_weighted_chunks_equal_oracle(merge_path, chunks, num_merges):
+    expanded = [c for c, n in chunks.items() for _ in range(n)]
+    merges, input_bytes, tokens = learn_merges(chunks, num_merges)
+    assert merges == naive_train(expanded, num_merges)
+    assert input_bytes == sum(len(c) for c in expanded)
 
 
 @settings(max_examples=100, deadline=None)
@@ -149,17 +167,19 @@ def test_worker_processes_give_the_same_counts(monkeypatch, taylorswift):
     assert one == two == Counter(regex.findall(GPT4_SPLIT_PATTERN, taylorswift))
 
 
-def test_taylorswift_matches_oracle_and_encodes_to_reported_tokens(taylorswift):
+def test_taylorswift_matches_oracle_and_encodes_to_reported_tokens(merge_path, taylorswift):
+    head = taylorswift[:60_000]
     tok = RegexTokenizer()
-    stats = tok.train(taylorswift, 256 + 64)
-    assert list(tok.merges) == naive_train(naive_chunks(taylorswift, GPT4_SPLIT_PATTERN), 64)
+    tok.train(head, 256 + 64)
+    assert list(tok.merges) == naive_train(naive_chunks(head, GPT4_SPLIT_PATTERN), 64)
+    stats = tok.train(taylorswift, 1024)
     ids = tok.encode(taylorswift)
     assert stats.tokens == len(ids)
     assert stats.input_bytes == len(taylorswift.encode("utf-8"))
     assert tok.decode(ids) == taylorswift
 
 
-def test_basic_long_single_chunk(taylorswift):
+def test_basic_long_single_chunk(merge_path, taylorswift):
     tok = BasicTokenizer()
     text = taylorswift[:20_000]
     stats = tok.train(text, 256 + 48)
