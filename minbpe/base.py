@@ -377,15 +377,20 @@ class Tokenizer:
         self.vocab = self._build_vocab()
 
 
-def read_model_file(path: str | os.PathLike) -> tuple[str, dict[str, int], dict[tuple[int, int], int]]:
-    """Parse and check a minbpe v1 .model file: (pattern, special tokens, merges)."""
+def read_tokenizer_file(path: str | os.PathLike) -> str:
+    """The text of a tokenizer file, or a TokenizerError that says why it cannot be read."""
     try:
         with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
+            return f.read()
     except OSError as e:
         raise TokenizerError(f"{path}: cannot read tokenizer file ({e.strerror})") from None
     except UnicodeDecodeError:
         raise TokenizerError(f"{path}: not a tokenizer .model file (not UTF-8 text)") from None
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[str, dict[str, int], dict[tuple[int, int], int]]:
+    """Parse and check a minbpe v1 .model file: (pattern, special tokens, merges)."""
+    lines = read_tokenizer_file(path).split("\n")
     if lines[0] != MODEL_HEADER:
         raise TokenizerError(
             f"{path}: not a minbpe .model file (first line {lines[0][:40]!r}, expected {MODEL_HEADER!r})"

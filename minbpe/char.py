@@ -14,7 +14,14 @@ import os
 from collections.abc import Iterable
 from typing import Literal
 
-from .base import Tokenizer, TokenizerError, atomic_write_text, check_special_tokens, render_token
+from .base import (
+    Tokenizer,
+    TokenizerError,
+    atomic_write_text,
+    check_special_tokens,
+    read_tokenizer_file,
+    render_token,
+)
 from .trainer import fix_surrogates, read_blocks
 
 CHAR_HEADER = "minbpe-char v1"
@@ -92,13 +99,7 @@ class CharTokenizer(Tokenizer):
         atomic_write_text(file_prefix + ".vocab", "\n".join(rows) + "\n")
 
     def load(self, model_file: str | os.PathLike) -> None:
-        try:
-            with open(model_file, encoding="utf-8") as f:
-                header, _, body = f.read().partition("\n")
-        except OSError as e:
-            raise TokenizerError(f"{model_file}: cannot read tokenizer file ({e.strerror})") from None
-        except UnicodeDecodeError:
-            raise TokenizerError(f"{model_file}: not a tokenizer .model file (not UTF-8 text)") from None
+        header, _, body = read_tokenizer_file(model_file).partition("\n")
         if header != CHAR_HEADER:
             raise TokenizerError(
                 f"{model_file}: not a CharTokenizer file (first line {header[:40]!r}, expected {CHAR_HEADER!r})"
