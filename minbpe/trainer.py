@@ -252,11 +252,14 @@ def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHAR
                 if text:
                     yield text
                 return
-            # the last safe cut: the last "\n" that _SAFE_CUT accepts (a reverse regex search is slow)
-            cut = text.rfind("\n")
-            while cut > 0 and not _SAFE_CUT.match(text, cut):
-                cut = text.rfind("\n", 0, cut)
-            if cut <= 0:
+            # the last safe cut: the last "\n" that _SAFE_CUT accepts (a reverse regex search is slow).
+            # Breaks before the carry's last character were already refused with both neighbours
+            # known, so a long stretch without a safe cut is scanned once, not once per block.
+            floor = max(len(carry) - 1, 0)
+            cut = text.rfind("\n", floor)
+            while cut > floor and not _SAFE_CUT.match(text, cut):
+                cut = text.rfind("\n", floor, cut)
+            if cut <= 0 or not _SAFE_CUT.match(text, cut):
                 carry = text
                 continue
             yield text[: cut + 1]
