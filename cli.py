@@ -7,16 +7,22 @@
 from __future__ import annotations
 
 import functools
+import os
+import shlex
 import sys
 import time
 import warnings
 from collections.abc import Callable
 
 import click
+from tqdm.auto import tqdm
 
 import minbpe
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, TokenizerError
 from minbpe.trainer import read_text
+from pipeline.loader import TokenData
+from pipeline.manifest import SplitInfo, load_tokenizer
+from pipeline.prepare import PrepareConfig, Progress, prepare
 
 PATTERNS = {"gpt2": GPT2_SPLIT_PATTERN, "gpt4": GPT4_SPLIT_PATTERN}
 
@@ -144,6 +150,159 @@ def decode(model, ids) -> None:
             raise click.ClickException(f"{word!r} is not a token id (ids are non-negative integers)")
         numbers.append(int(word))
     sys.stdout.write(minbpe.load(model).decode(numbers) + "\n")
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as the user gave it (options left at their default omitted), for the manifest."""
+    words = ["gptkit", ctx.info_name or ""]
+    for param in ctx.command.params:
+        if ctx.get_parameter_source(param.name) == click.core.ParameterSource.DEFAULT:
+            continue
+        value = ctx.params[param.name]
+        if isinstance(param, click.Argument):
+            words += [str(v) for v in (value if isinstance(value, tuple) else (value,))]
+        elif param.is_flag:
+            words.append(param.opts[0])
+        else:
+            for v in value if param.multiple else (value,):
+                words += [param.opts[0], str(v)]
+    return shlex.join(words)
+
+
+class _PrepareProgress:
+    """tqdm bars for prepare's progress: bytes of input read, with documents and tokens/s."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.bar: tqdm | None = None
+
+    def __call__(self, p: Progress) -> None:
+        if p.phase != self.phase:
+            self.close()
+            self.phase = p.phase
+            desc = "reading characters" if p.phase == "scan" else "tokenizing"
+            self.bar = tqdm(total=p.total_bytes, desc=desc, unit="B", unit_scale=True, file=sys.stderr)
+        self.bar.update(p.read_bytes - self.bar.n)
+        if p.phase == "tokenize":
+            seconds = max(p.seconds, 1e-9)
+            self.bar.set_postfix_str(
+                f"{p.documents:,} docs, {p.text_bytes / seconds / 1e6:.1f} MB/s, {p.tokens / seconds / 1e6:.2f}M tok/s",
+                refresh=False,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _split_line(name: str, split: SplitInfo) -> str:
+    per_token = f", {split.bytes / split.tokens:.3f} bytes/token" if split.tokens else ""
+    shards = f"{len(split.shards)} shard" + ("s" if len(split.shards) != 1 else "")
+    return f"{name}: {split.tokens:,} tokens, {split.documents:,} documents, {shards}{per_token}"
+
+
+@main.command("prepare")
+@click.option("--input", "inputs", multiple=True, required=True,
+              help="A text, JSONL or Parquet file, a directory, a glob, or hf:DATASET[?key=value&...] (repeatable).")
+@click.option("--tokenizer", required=True, help="gpt2, gpt4, char (learned from the corpus) or a .model file.")
+@click.option("--output", required=True,
+              help="Directory for the shards and manifest.json: new, empty, or an interrupted run's (it resumes).")
+@click.option("--workers", type=int, default=None, help="Tokenizing processes [default: all cores].")
+@click.option("--shard-tokens", type=int, default=PrepareConfig.shard_tokens, show_default=True,
+              help="Tokens per shard.")
+@click.option("--val-fraction", type=float, default=PrepareConfig.val_fraction, show_default=True,
+              help="Fraction of documents (chosen by --seed) for validation; one document: its last tokens.")
+@click.option("--val-first-shard", is_flag=True, help="Validate on the first shard instead (llm.c's convention).")
+@click.option("--seed", type=int, default=PrepareConfig.seed, show_default=True, help="Picks the validation documents.")
+@click.option("--text-field", default=PrepareConfig.text_field, show_default=True,
+              help="The field or column that holds the text in JSONL, Parquet and datasets inputs.")
+@click.option("--doc-separator", default=PrepareConfig.doc_separator, show_default=True,
+              help="Text files: 'file' (a document each), 'line', 'blank-line', or a string such as '\\n\\n'.")
+@click.option("--delimiter", default=PrepareConfig.delimiter, show_default=True,
+              help="The special token put before each document; 'none' to put none.")
+@click.option("--errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
+              help="Bytes that are not UTF-8: strict stops with the file and offset; replace reads U+FFFD.")
+@clean_errors
+def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fraction, val_first_shard, seed,
+                    text_field, doc_separator, delimiter, errors) -> None:
+    """Tokenize a corpus into token shards (llm.c's .bin format) and a manifest.
+
+    \b
+    Examples:
+      python cli.py prepare --input data/taylorswift.txt --tokenizer gpt2 --output data/taylor
+      python cli.py prepare --input corpus/ --input extra.jsonl --tokenizer mytok.model --output data/c
+      python cli.py prepare --input names.txt --doc-separator line --tokenizer char --output data/names
+    Running it again on an interrupted run's --output carries on where it stopped.
+    """
+    config = PrepareConfig(
+        inputs=list(inputs), output=output, tokenizer=tokenizer, workers=workers or os.cpu_count() or 1,
+        shard_tokens=shard_tokens, val_fraction=val_fraction, val_first_shard=val_first_shard, seed=seed,
+        text_field=text_field, doc_separator=doc_separator, delimiter=None if delimiter == "none" else delimiter,
+        errors=errors, command=_command_line(click.get_current_context()),
+    )
+    bars = _PrepareProgress()
+    try:
+        result = prepare(config, bars)
+    finally:
+        bars.close()
+    m = result.manifest
+    if result.up_to_date:
+        click.echo(f"{output} is already prepared with these settings; nothing to do")
+    else:
+        text = sum(s.bytes for s in m.splits.values())
+        docs = sum(s.documents for s in m.splits.values())
+        click.echo(f"prepared {output} in {result.seconds:.2f} s: {text / 1e6:,.1f} MB of text in {docs:,} "
+                   f"documents, {text / 1e6 / max(result.seconds, 1e-9):,.1f} MB/s")
+        if result.resumed_shards:
+            click.echo(f"resumed an interrupted run: kept its {result.resumed_shards} completed shards")
+        if result.started_over:
+            click.echo(f"note: {result.started_over}", err=True)
+    for name, split in m.splits.items():
+        click.echo(_split_line(name, split))
+    if m.val["method"] == "documents" and m.val["fraction"] > 0 and not m.splits["val"].tokens:
+        click.echo("note: no document was drawn for validation; raise --val-fraction to get some", err=True)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--split", default="train", show_default=True, help="The split whose shard to show.")
+@click.option("--shard", "shard_index", type=int, default=0, show_default=True, help="Which of its shards.")
+@click.option("--tokens", "n_tokens", type=int, default=64, show_default=True, help="How many tokens to decode.")
+@click.option("--verify", is_flag=True, help="Also check the sha256 of every shard of the split.")
+@clean_errors
+def inspect(directory, split, shard_index, n_tokens, verify) -> None:
+    """Summarize a prepared data directory and decode the first tokens of one of its shards.
+
+    \b
+    Examples:
+      python cli.py inspect data/taylor
+      python cli.py inspect data/taylor --split val --tokens 200 --verify
+    """
+    data = TokenData(directory, split, verify=verify)
+    m = data.manifest
+    click.echo(f"{directory}: gptkit token shards (format {m.format_version}), gptkit {m.gptkit_version}, "
+               f"created {m.created}")
+    delim = "none" if m.delimiter is None else f"{m.delimiter['token']} (id {m.delimiter['id']})"
+    click.echo(f"tokenizer: {m.tokenizer.describe()}; tokens stored as {m.dtype}; document delimiter {delim}")
+    val = m.val
+    click.echo("validation: " + (
+        f"documents drawn with probability {val['fraction']} (seed {val['seed']})" if val["method"] == "documents"
+        else f"the last {val['fraction']} of the tokens of the one document" if val["method"] == "last-tokens"
+        else f"the first shard ({val['tokens']:,} tokens)"))
+    for source in m.sources:
+        size = f", {source['bytes']:,} bytes" if "bytes" in source else ""
+        click.echo(f"source: {source.get('path', source.get('dataset'))} ({source['kind']}{size})")
+    for name, split_info in m.splits.items():
+        click.echo(_split_line(name, split_info))
+    if m.command:
+        click.echo(f"command: {m.command}")
+    if not 0 <= shard_index < len(data.shards):
+        raise click.ClickException(f"{split} has {len(data.shards)} shards; --shard must be below that")
+    ids = data.shards[shard_index][:n_tokens].tolist()
+    click.echo(f"\nfirst {len(ids)} tokens of {m.splits[split].shards[shard_index].file}:")
+    click.echo(" ".join(map(str, ids)))
+    click.echo("decoded:")
+    click.echo(load_tokenizer(directory, m).decode(ids))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,170 @@
+"""manifest.json: what a prepared data directory holds, written last so that it only exists when all is done.
+
+    {
+      "format": "gptkit-token-shards", "format_version": 1, "gptkit_version": "0.1.0",
+      "tokenizer": {"type": "gpt2", "vocab_size": 50257, "special_tokens": {...}, "sha256": null, "file": null},
+      "dtype": "uint16", "delimiter": {"token": "<|endoftext|>", "id": 50256},
+      "splits": {"train": {"tokens": ..., "documents": ..., "bytes": ..., "shards": [
+                    {"file": "train_000000.bin", "tokens": ..., "documents": ..., "bytes": ..., "sha256": ...}]},
+                 "val": {...}},
+      "val": {"method": "documents", "fraction": 0.01, "seed": 1337},
+      "settings": {...}, "sources": [...], "command": "...", "created": "..."
+    }
+
+The tokenizer's identity is its type (gpt2, gpt4, char, regex, basic), vocabulary
+size, special tokens and, for a tokenizer read from a file, the sha256 of that
+file, which is copied into the directory as tokenizer.model so that the shards
+can always be decoded. Two directories hold comparable tokens only if these agree.
+`bytes` counts the UTF-8 bytes of the text the tokens spell (delimiters excluded),
+for bits per byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import minbpe
+from minbpe import Tokenizer
+from minbpe.base import atomic_write_text
+
+from .shards import DTYPE_NAMES, ShardInfo, file_sha256
+
+FORMAT = "gptkit-token-shards"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TOKENIZER_PREFIX = "tokenizer"  # the tokenizer's file in a data directory: tokenizer.model
+PRETRAINED = ("gpt2", "gpt4")
+
+
+class ManifestError(ValueError):
+    """A data directory whose manifest is missing, malformed or disagrees with its files."""
+
+
+def gptkit_version() -> str:
+    try:
+        return version("gptkit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class TokenizerInfo:
+    type: str  # gpt2 | gpt4 | char | regex | basic
+    vocab_size: int
+    special_tokens: dict[str, int]
+    sha256: str | None = None  # of tokenizer.model; None for the pretrained gpt2 / gpt4
+    file: str | None = None  # "tokenizer.model" (in the data directory) or None
+    source: str | None = None  # the tokenizer the user named, for the record
+
+    def identity(self) -> tuple:
+        """What must agree for two runs' tokens to be the same tokens."""
+        return self.type, self.vocab_size, sorted(self.special_tokens.items()), self.sha256
+
+    def describe(self) -> str:
+        name = self.type if self.sha256 is None else f"{self.type} ({self.source}, sha256 {self.sha256[:12]})"
+        return f"{name}, {self.vocab_size:,} tokens"
+
+
+def tokenizer_type(tokenizer: Tokenizer, spec: str) -> str:
+    if spec in PRETRAINED:
+        return spec
+    return {"CharTokenizer": "char", "BasicTokenizer": "basic", "RegexTokenizer": "regex"}.get(
+        type(tokenizer).__name__, type(tokenizer).__name__
+    )
+
+
+def tokenizer_info(tokenizer: Tokenizer, spec: str, model_file: Path | None) -> TokenizerInfo:
+    """The identity of a tokenizer; model_file is its copy in the data directory (None for gpt2/gpt4)."""
+    return TokenizerInfo(
+        type=tokenizer_type(tokenizer, spec),
+        vocab_size=tokenizer.n_vocab,
+        special_tokens=dict(tokenizer.special_tokens),
+        sha256=None if model_file is None else file_sha256(model_file),
+        file=None if model_file is None else model_file.name,
+        source=spec,
+    )
+
+
+@dataclass
+class SplitInfo:
+    tokens: int = 0
+    documents: int = 0
+    bytes: int = 0
+    shards: list[ShardInfo] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, shards: list[ShardInfo]) -> SplitInfo:
+        return cls(sum(s.tokens for s in shards), sum(s.documents for s in shards), sum(s.bytes for s in shards),
+                   list(shards))
+
+
+@dataclass
+class Manifest:
+    tokenizer: TokenizerInfo
+    dtype: str
+    delimiter: dict | None  # {"token": name, "id": id}, or None when documents are not delimited
+    splits: dict[str, SplitInfo]
+    val: dict
+    settings: dict
+    sources: list[dict]
+    command: str | None = None
+    created: str | None = None
+    gptkit_version: str = field(default_factory=gptkit_version)
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    def save(self, directory: str | os.PathLike) -> None:
+        data = asdict(self)
+        head = {k: data.pop(k) for k in ("format", "format_version", "gptkit_version")}  # first, for a reader
+        path = Path(directory) / MANIFEST
+        atomic_write_text(str(path), json.dumps({**head, **data}, indent=1) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        path.chmod(0o666 & ~umask)  # a temporary file is private; the manifest is as readable as the shards
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> Manifest:
+        path = Path(directory) / MANIFEST
+        if not path.is_file():
+            raise ManifestError(
+                f"{directory}: no {MANIFEST}; prepare the directory first (python cli.py prepare ...)"
+                + (" - an interrupted prepare resumes when run again" if any(Path(directory).glob("*.tmp")) else "")
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != FORMAT:
+                raise ManifestError(f"{path}: not a gptkit manifest (format {data.get('format')!r})")
+            if data["format_version"] > FORMAT_VERSION:
+                raise ManifestError(
+                    f"{path}: format version {data['format_version']} is newer than this gptkit reads "
+                    f"({FORMAT_VERSION}); upgrade gptkit"
+                )
+            data["tokenizer"] = TokenizerInfo(**data["tokenizer"])
+            data["splits"] = {
+                name: SplitInfo(**{**split, "shards": [ShardInfo(**s) for s in split["shards"]]})
+                for name, split in data["splits"].items()
+            }
+            manifest = cls(**data)
+        except (ValueError, KeyError, TypeError) as e:
+            if isinstance(e, ManifestError):
+                raise
+            raise ManifestError(f"{path}: malformed manifest ({type(e).__name__}: {e})") from None
+        if manifest.dtype not in DTYPE_NAMES.values():
+            raise ManifestError(f"{path}: unknown dtype {manifest.dtype!r}")
+        return manifest
+
+
+def load_tokenizer(directory: str | os.PathLike, manifest: Manifest | None = None) -> Tokenizer:
+    """The tokenizer that made a data directory's tokens (checked against the manifest)."""
+    manifest = manifest or Manifest.load(directory)
+    info = manifest.tokenizer
+    if info.file is None:
+        return minbpe.get_tokenizer(info.type)
+    path = Path(directory) / info.file
+    if not path.is_file() or file_sha256(path) != info.sha256:
+        raise ManifestError(f"{path}: missing or not the tokenizer the manifest names (sha256 {info.sha256})")
+    return minbpe.load(path)
