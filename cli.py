@@ -280,6 +280,8 @@ def inspect(directory, split, shard_index, n_tokens, verify) -> None:
     """
     data = TokenData(directory, split, verify=verify)
     m = data.manifest
+    if not 0 <= shard_index < len(data.shards):
+        raise click.ClickException(f"{split} has {len(data.shards)} shards; --shard must be below that")
     click.echo(f"{directory}: gptkit token shards (format {m.format_version}), gptkit {m.gptkit_version}, "
                f"created {m.created}")
     delim = "none" if m.delimiter is None else f"{m.delimiter['token']} (id {m.delimiter['id']})"
@@ -296,8 +298,6 @@ def inspect(directory, split, shard_index, n_tokens, verify) -> None:
         click.echo(_split_line(name, split_info))
     if m.command:
         click.echo(f"command: {m.command}")
-    if not 0 <= shard_index < len(data.shards):
-        raise click.ClickException(f"{split} has {len(data.shards)} shards; --shard must be below that")
     ids = data.shards[shard_index][:n_tokens].tolist()
     click.echo(f"\nfirst {len(ids)} tokens of {m.splits[split].shards[shard_index].file}:")
     click.echo(" ".join(map(str, ids)))

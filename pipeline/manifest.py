@@ -65,7 +65,8 @@ class TokenizerInfo:
         return self.type, self.vocab_size, sorted(self.special_tokens.items()), self.sha256
 
     def describe(self) -> str:
-        name = self.type if self.sha256 is None else f"{self.type} ({self.source}, sha256 {self.sha256[:12]})"
+        origin = "" if self.source in (None, self.type) else f"{self.source}, "
+        name = self.type if self.sha256 is None else f"{self.type} ({origin}sha256 {self.sha256[:12]})"
         return f"{name}, {self.vocab_size:,} tokens"
 
 

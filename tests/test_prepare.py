@@ -364,3 +364,17 @@ def test_missing_delimiter(tmp_path, taylorswift):
     prepare(PrepareConfig([str(TAYLOR)], str(tmp_path / "out"), str(tmp_path / "plain.model"), delimiter=None,
                           val_fraction=0))
     assert read_split(tmp_path / "out", "train").tolist() == tok.encode(taylorswift)
+
+
+def test_jsonl_parquet_and_text_inputs_together(tmp_path, small_model):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in DOCS[:2]))
+    pq.write_table(pa.table({"text": DOCS[2:4]}), tmp_path / "b.parquet")
+    (tmp_path / "c.txt").write_bytes(DOCS[4].encode())
+    out = tmp_path / "out"
+    prepare(PrepareConfig([str(tmp_path / n) for n in ("a.jsonl", "b.parquet", "c.txt")], str(out), small_model,
+                          val_fraction=0))
+    tok = minbpe.load(small_model)
+    assert documents(read_split(out, "train"), 300) == [[300, *tok.encode_ordinary(d)] for d in DOCS]
