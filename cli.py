@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 import time
+import unicodedata
 import warnings
 from collections.abc import Callable
 
@@ -19,6 +20,8 @@ from tqdm.auto import tqdm
 
 import minbpe
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, TokenizerError
+from minbpe.base import BACKENDS
+from minbpe.compare import compare as compare_texts
 from minbpe.trainer import read_text
 from pipeline.loader import TokenData
 from pipeline.manifest import SplitInfo, load_tokenizer
@@ -111,33 +114,75 @@ def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers,
     click.echo(f"wrote {output}.model and {output}.vocab ({tokenizer.n_vocab} tokens)")
 
 
+def tokenizer_option(command: Callable) -> Callable:
+    return click.option(
+        "--tokenizer", "spec", required=True,
+        help="gpt2, gpt4, or a .model file written by train-tokenizer (or minbpe).",
+    )(command)
+
+
+def backend_option(command: Callable) -> Callable:
+    return click.option(
+        "--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+        help="auto: tiktoken's encoder when it is proven to give the same ids, else Python; "
+        "python: the merge loop; tiktoken: refuse unless proven exact.",
+    )(command)
+
+
+# background colours for --show on a terminal, cycled token by token
+SHOW_COLOURS = ["blue", "magenta", "green", "yellow", "cyan", "red"]
+
+
+def show_piece(token: bytes) -> str:
+    """A token's text for --show: bytes that are not whole UTF-8 characters as \\xNN, control
+    characters escaped, and a real line break after an escaped newline."""
+    text = token.decode("utf-8", errors="backslashreplace")
+    shown = "".join(ch if ch == "\n" or unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode()
+                    for ch in text)
+    return shown.replace("\n", "\\n\n")
+
+
 @main.command()
-@click.option("--tokenizer", "model", required=True, help="A .model file written by train-tokenizer (or minbpe).")
+@tokenizer_option
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Encode this UTF-8 file instead of TEXT.")
 @allowed_special_option
+@backend_option
+@click.option("--show", is_flag=True,
+              help="Draw the token boundaries instead of printing ids: coloured on a terminal, [bracketed] if piped.")
 @click.argument("text", required=False)
 @clean_errors
-def encode(model, input_file, allowed_special, text) -> None:
+def encode(spec, input_file, allowed_special, backend, show, text) -> None:
     """Print the token ids of TEXT (or of --input FILE), separated by spaces.
 
     \b
     Examples:
       python cli.py encode --tokenizer tok.model "hello world"
+      python cli.py encode --tokenizer gpt4 --show "How does GPT-4 split this?"
       python cli.py encode --tokenizer tok.model --input notes.txt --allowed-special all
     """
     if (text is None) == (input_file is None):
         raise click.ClickException("give either TEXT or --input FILE")
     if input_file is not None:
         text = read_text(input_file)
-    ids = minbpe.load(model).encode(text, parse_allowed_special(allowed_special))
-    click.echo(" ".join(map(str, ids)))
+    tokenizer = minbpe.get_tokenizer(spec)
+    ids = tokenizer.encode(text, parse_allowed_special(allowed_special), backend)
+    if not show:
+        click.echo(" ".join(map(str, ids)))
+        return
+    pieces = [show_piece(tokenizer.decode_bytes([idx])) for idx in ids]
+    if sys.stdout.isatty():
+        out = "".join(click.style(p, bg=SHOW_COLOURS[i % len(SHOW_COLOURS)]) for i, p in enumerate(pieces))
+    else:
+        out = "".join(f"[{p}]" for p in pieces)
+    click.echo(out)
+    click.echo(f"({len(ids)} tokens, {len(text)} characters)", err=True)
 
 
 @main.command()
-@click.option("--tokenizer", "model", required=True, help="A .model file written by train-tokenizer (or minbpe).")
+@tokenizer_option
 @click.argument("ids", nargs=-1, required=True)
 @clean_errors
-def decode(model, ids) -> None:
+def decode(spec, ids) -> None:
     """Print the text of token IDS (separated by spaces or commas).
 
     \b
@@ -149,7 +194,69 @@ def decode(model, ids) -> None:
         if not word.isdigit():
             raise click.ClickException(f"{word!r} is not a token id (ids are non-negative integers)")
         numbers.append(int(word))
-    sys.stdout.write(minbpe.load(model).decode(numbers) + "\n")
+    sys.stdout.write(minbpe.get_tokenizer(spec).decode(numbers) + "\n")
+
+
+@main.command()
+@tokenizer_option
+@click.option("--encoding", "encoding_name", required=True,
+              help="A tiktoken encoding: gpt2, r50k_base, cl100k_base (bundled), or any name tiktoken knows.")
+@click.option("--input", "inputs", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="UTF-8 text file to encode with both (repeatable).")
+@allowed_special_option
+@backend_option
+@clean_errors
+def compare(spec, encoding_name, inputs, allowed_special, backend) -> None:
+    """Compare a tokenizer with a tiktoken encoding, token for token.
+
+    One row per file and a total: whether the ids agree, token counts, bytes per
+    token and MB/s of each side; for a file that differs, the first mismatch with
+    its context and both id sequences. Exit code 0 when every file is identical,
+    1 when not.
+
+    \b
+    Examples:
+      python cli.py compare --tokenizer gpt4 --encoding cl100k_base --input data/taylorswift.txt
+      python cli.py compare --tokenizer tok.model --encoding gpt2 --input a.txt --input b.txt
+    """
+    tokenizer = minbpe.get_tokenizer(spec)
+    encoding = minbpe.get_encoding(encoding_name)
+    policy = parse_allowed_special(allowed_special)
+    results = []
+    for path in inputs:
+        text = read_text(path)
+        results.append((path, text, compare_texts(tokenizer, encoding, text, policy, backend)))
+
+    def row(label: str, same: bool, ours: int, theirs: int, n_bytes: int, s_ours: float, s_theirs: float) -> list:
+        return [label, "yes" if same else "NO", f"{ours:,}", f"{theirs:,}", f"{n_bytes / max(ours, 1):.3f}",
+                f"{n_bytes / max(theirs, 1):.3f}", f"{n_bytes / 1e6 / max(s_ours, 1e-9):.2f}",
+                f"{n_bytes / 1e6 / max(s_theirs, 1e-9):.2f}"]
+
+    table = [["file", "same", f"tokens {spec}", f"tokens {encoding.name}", "bytes/token ours", "theirs",
+              "MB/s ours", "theirs"]]
+    table += [row(path, r.mismatch is None, len(r.ours), len(r.theirs), r.n_bytes, r.ours_seconds, r.theirs_seconds)
+              for path, _, r in results]
+    mismatches = [(path, text, r) for path, text, r in results if r.mismatch is not None]
+    if len(results) > 1:
+        sums = [(len(r.ours), len(r.theirs), r.n_bytes, r.ours_seconds, r.theirs_seconds) for _, _, r in results]
+        table.append(row("total", not mismatches, *(sum(column) for column in zip(*sums, strict=True))))
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
+    for cells in table:
+        padded = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        click.echo("  ".join([cells[0].ljust(widths[0]), *padded]))
+
+    for path, text, r in mismatches:
+        i, at = r.mismatch, r.mismatch_byte
+        data = text.encode("utf-8", "replace")
+        context = data[max(0, at - 40):at].decode("utf-8", "replace"), data[at:at + 40].decode("utf-8", "replace")
+        click.echo(f"\n{path}: first mismatch at token {i:,} (byte {at:,}): {context[0]!r} | {context[1]!r}")
+        lo = max(0, i - 2)
+        for label, ids, token_bytes in ((spec, r.ours, lambda t: tokenizer.decode_bytes([t])),
+                                        (encoding.name, r.theirs, encoding.decode_single_token_bytes)):
+            shown = " ".join(f"{t}:{show_piece(token_bytes(t))!r}" for t in ids[lo:i + 4])
+            click.echo(f"  {label}, tokens {lo:,}..: {shown}")
+    if mismatches:
+        sys.exit(1)
 
 
 def _command_line(ctx: click.Context) -> str:

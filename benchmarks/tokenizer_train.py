@@ -41,11 +41,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import lzma
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,17 +55,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from corpus import MB, prepare_corpus, read_exact
+
 if TYPE_CHECKING:
     from minbpe import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TAYLOR = ROOT / "data" / "taylorswift.txt"
-BENCH_DIR = ROOT.parent / "shared" / "data" / "bench"
-BENCH_PARTS = ("prose.txt.xz", "code.txt.xz")  # concatenated in this order
-CORPUS = Path(tempfile.gettempdir()) / "gptkit-bench" / "corpus.txt"
 SMALL_VOCAB = 512
 BIG_VOCAB = 32768
-MB = 1 << 20
 RESULT_PREFIX = "RESULT "
 
 # targets
@@ -84,12 +80,6 @@ def _setup_path() -> None:
 
 # ---------------------------------------------------------------------------
 # held-out texts
-
-
-def read_exact(path: str | os.PathLike) -> str:
-    """A UTF-8 file as it is on disk (no newline translation)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        return f.read()
 
 
 def click_source() -> str | None:
@@ -342,61 +332,6 @@ def run_one(name: str, path: str, vocab_size: int, workers: int) -> dict[str, ob
 
 # ---------------------------------------------------------------------------
 # the bench corpus
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
-
-
-def xz_uncompressed_size(path: Path) -> int:
-    """The uncompressed size of a single-stream .xz file, from its index (no decompression).
-
-    Anything else (several streams, padding) is decompressed to count.
-    """
-    data_size = path.stat().st_size
-    with open(path, "rb") as f:
-        f.seek(-12, os.SEEK_END)
-        footer = f.read(12)
-        index_size = (int.from_bytes(footer[4:8], "little") + 1) * 4
-        if footer[10:] == b"YZ" and 24 + index_size <= data_size:
-            f.seek(-12 - index_size, os.SEEK_END)
-            index = f.read(index_size)
-            n, pos = _varint(index, 1)
-            blocks = total = 0
-            for _ in range(n):
-                unpadded, pos = _varint(index, pos)
-                size, pos = _varint(index, pos)
-                blocks, total = blocks + (unpadded + 3) // 4 * 4, total + size
-            if index[0] == 0 and 12 + blocks + index_size + 12 == data_size:
-                return total
-    with lzma.open(path) as f:
-        return sum(len(b) for b in iter(lambda: f.read(4 * MB), b""))
-
-
-def prepare_corpus() -> tuple[Path | None, str]:
-    """The bench corpus as one text file (cached), or None and why not."""
-    parts = [BENCH_DIR / p for p in BENCH_PARTS]
-    missing = [str(p) for p in parts if not p.is_file()]
-    if missing:
-        return None, f"bench data not found: {', '.join(missing)}"
-    expected = sum(xz_uncompressed_size(p) for p in parts)
-    if CORPUS.is_file() and CORPUS.stat().st_size == expected:
-        return CORPUS, f"cached {CORPUS}"
-    CORPUS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = CORPUS.with_name(f"{CORPUS.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out:
-        for p in parts:
-            with lzma.open(p) as f:
-                shutil.copyfileobj(f, out, 4 * MB)
-    os.replace(tmp, CORPUS)
-    return CORPUS, f"decompressed to {CORPUS}"
 
 
 # ---------------------------------------------------------------------------

@@ -22,15 +22,22 @@ import unicodedata
 from collections.abc import Collection, Iterable
 from itertools import chain
 from multiprocessing import get_context
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import regex
 
 from .trainer import TrainStats, fix_surrogates, read_blocks, read_text, split_blocks, train_bpe
 
+if TYPE_CHECKING:
+    import tiktoken
+
 MODEL_HEADER = "minbpe v1"
 
 AllowedSpecial = Literal["all", "none", "none_raise"] | Collection[str]
+# "python": the merge loop below; "tiktoken": tiktoken's Rust encoder, refused unless proven
+# to give the same ids; "auto": tiktoken when it is proven equal, else python
+Backend = Literal["auto", "python", "tiktoken"]
+BACKENDS = ("auto", "python", "tiktoken")
 
 # chunks longer than this are not cached (a BasicTokenizer's whole text is one chunk)
 _CACHE_CHUNK_CHARS = 256
@@ -145,7 +152,7 @@ class Tokenizer:
     def pattern(self, pattern: str) -> None:
         self._compiled = regex.compile(pattern) if pattern else None
         self._pattern = pattern
-        self._cache: dict[str, list[int]] = {}
+        self._forget_encodings()
 
     @property
     def n_vocab(self) -> int:
@@ -164,17 +171,32 @@ class Tokenizer:
         return 256 + len(self.merges)
 
     def _build_vocab(self) -> dict[int, bytes]:
+        vocab = self._base_vocab()
+        for special, idx in self.special_tokens.items():
+            vocab[idx] = special.encode("utf-8")
+        self._forget_encodings()
+        return vocab
+
+    def _base_vocab(self) -> dict[int, bytes]:
+        """The ids of the bytes and of the merges, with their bytes."""
         vocab = {idx: bytes([idx]) for idx in range(256)}
         for (p0, p1), idx in self.merges.items():
             vocab[idx] = vocab[p0] + vocab[p1]
-        for special, idx in self.special_tokens.items():
-            vocab[idx] = special.encode("utf-8")
-        self._cache = {}
         return vocab
+
+    def _bytes_to_ids(self, data: bytes) -> list[int]:
+        """The ids a chunk's bytes start as, before any merge."""
+        return list(data)
+
+    def _forget_encodings(self) -> None:
+        """Drop what was derived from the merges, pattern or special tokens."""
+        self._cache: dict[str, list[int]] = {}
+        self._tiktoken: tiktoken.Encoding | str | None = None  # an Encoding, or why there is none
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["_compiled"], state["_cache"]
+        for derived in ("_compiled", "_cache", "_tiktoken"):
+            del state[derived]
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -246,8 +268,11 @@ class Tokenizer:
 
     # --- encoding ------------------------------------------------------------
 
-    def encode_ordinary(self, text: str) -> list[int]:
+    def encode_ordinary(self, text: str, backend: Backend = "auto") -> list[int]:
         """Encode text, reading special-token strings as ordinary text."""
+        encoding = self._fast_path(backend)
+        if encoding is not None:
+            return encoding.encode_ordinary(text)
         try:
             return self._encode_ordinary(text)
         except UnicodeEncodeError:  # lone surrogates: tiktoken's policy, U+FFFD
@@ -260,7 +285,7 @@ class Tokenizer:
         for chunk in chunks:
             ids = cache.get(chunk)
             if ids is None:
-                ids = merge_chunk(list(chunk.encode("utf-8")), merges)
+                ids = merge_chunk(self._bytes_to_ids(chunk.encode("utf-8")), merges)
                 if len(chunk) <= _CACHE_CHUNK_CHARS:
                     if len(cache) >= _CACHE_ENTRIES:
                         cache.clear()
@@ -268,44 +293,54 @@ class Tokenizer:
             out.extend(ids)
         return out
 
-    def encode(self, text: str, allowed_special: AllowedSpecial = "none_raise") -> list[int]:
+    def encode(self, text: str, allowed_special: AllowedSpecial = "none_raise", backend: Backend = "auto") -> list[int]:
         """Encode text to ids, with tiktoken's policy for special tokens.
 
         allowed_special: "all" encodes every special token as its id; "none"
         reads them as ordinary text; "none_raise" (default) raises ValueError if
         one occurs; a set of names encodes those and raises for any other.
+        backend: "python" runs the merge loop here; "tiktoken" runs tiktoken's
+        encoder, and raises TokenizerError unless it is proven to give the same
+        ids (see tiktoken_incompatibility); "auto" takes tiktoken when it is.
         """
-        special = self._allowed_special(text, allowed_special)
+        special = self._allowed_special(allowed_special)
+        self._check_disallowed(text, special, allowed_special)
+        encoding = self._fast_path(backend)
+        if encoding is not None:
+            return encoding.encode(text, allowed_special=set(special), disallowed_special=())
         if not special:
-            return self.encode_ordinary(text)
+            return self.encode_ordinary(text, "python")
         split = regex.compile("(" + "|".join(regex.escape(s) for s in sorted(special, key=len, reverse=True)) + ")")
         out: list[int] = []
         for i, part in enumerate(split.split(text)):
             if i % 2:
                 out.append(special[part])
             elif part:
-                out.extend(self.encode_ordinary(part))
+                out.extend(self.encode_ordinary(part, "python"))
         return out
 
-    def _allowed_special(self, text: str, allowed_special: AllowedSpecial) -> dict[str, int]:
+    def _allowed_special(self, allowed_special: AllowedSpecial) -> dict[str, int]:
+        """The special tokens a policy lets through, by name."""
         if allowed_special == "all":
             return self.special_tokens
-        if allowed_special == "none":
+        if allowed_special in ("none", "none_raise"):
             return {}
-        if allowed_special == "none_raise":
-            allowed: set[str] = set()
-        elif isinstance(allowed_special, Collection) and not isinstance(allowed_special, str):
-            allowed = set(allowed_special)
-            unknown = sorted(allowed - self.special_tokens.keys())
-            if unknown:
-                raise ValueError(
-                    f"allowed_special names {unknown}, which are not special tokens of this "
-                    f"tokenizer (it has {sorted(self.special_tokens)})"
-                )
-        else:
+        if not isinstance(allowed_special, Collection) or isinstance(allowed_special, str):
             raise ValueError(
                 f"allowed_special must be 'all', 'none', 'none_raise' or a set of names, got {allowed_special!r}"
             )
+        unknown = sorted(set(allowed_special) - self.special_tokens.keys())
+        if unknown:
+            raise ValueError(
+                f"allowed_special names {unknown}, which are not special tokens of this "
+                f"tokenizer (it has {sorted(self.special_tokens)})"
+            )
+        return {name: idx for name, idx in self.special_tokens.items() if name in allowed_special}
+
+    def _check_disallowed(self, text: str, allowed: dict[str, int], policy: AllowedSpecial) -> None:
+        """Raise if the text holds a special token that the policy neither allows nor reads as text."""
+        if policy == "none":
+            return
         for name in self.special_tokens:
             if name not in allowed and (at := text.find(name)) >= 0:
                 raise ValueError(
@@ -313,18 +348,75 @@ class Tokenizer:
                     "allowed: allow it (allowed_special='all' or a set with its name; CLI: "
                     "--allowed-special) to encode it as a special token, or use 'none' to encode it as text"
                 )
-        return {name: idx for name, idx in self.special_tokens.items() if name in allowed}
 
     def encode_batch(
-        self, texts: Iterable[str], allowed_special: AllowedSpecial = "none_raise", workers: int = 1
+        self,
+        texts: Iterable[str],
+        allowed_special: AllowedSpecial = "none_raise",
+        workers: int = 1,
+        backend: Backend = "auto",
     ) -> list[list[int]]:
-        """Encode many documents, in order, using `workers` processes."""
+        """Encode many documents, in order: tiktoken threads, or `workers` processes for the Python path."""
         texts = list(texts)
+        special = self._allowed_special(allowed_special)
+        for text in texts:
+            self._check_disallowed(text, special, allowed_special)
+        encoding = self._fast_path(backend)
+        if encoding is not None:
+            return encoding.encode_batch(
+                texts, num_threads=max(1, workers), allowed_special=set(special), disallowed_special=()
+            )
         if workers <= 1 or len(texts) < 2:
-            return [self.encode(t, allowed_special) for t in texts]
+            return [self.encode(t, allowed_special, "python") for t in texts]
         chunksize = max(1, len(texts) // (workers * 8))
         with get_context().Pool(workers, _set_worker_tokenizer, (self, allowed_special)) as pool:
             return pool.map(_worker_encode, texts, chunksize)
+
+    # --- tiktoken ------------------------------------------------------------
+
+    def tiktoken_incompatibility(self) -> str | None:
+        """Why tiktoken's encoder could give other ids than this tokenizer's merges; None when proven equal.
+
+        The conditions and their proof are in minbpe/tiktoken_bridge.py. A tokenizer
+        trained here always qualifies (with one of the gpt2/gpt4/minbpe patterns or
+        none); the check guards files made elsewhere. It takes up to a second for a
+        100k vocabulary.
+        """
+        from .tiktoken_bridge import incompatibility
+
+        return incompatibility(self)
+
+    def to_tiktoken(self) -> tiktoken.Encoding:
+        """A tiktoken.Encoding with this tokenizer's pattern, ranks and special tokens, proven to give the
+        same ids as encode(backend="python"); TokenizerError says why when it cannot be."""
+        encoding = self._tiktoken_or_reason()
+        if isinstance(encoding, str):
+            raise TokenizerError(f"cannot export this {type(self).__name__} to tiktoken: {encoding}")
+        return encoding
+
+    def _tiktoken_or_reason(self) -> tiktoken.Encoding | str:
+        if self._tiktoken is None:
+            self._tiktoken = self._make_tiktoken()
+        return self._tiktoken
+
+    def _make_tiktoken(self) -> tiktoken.Encoding | str:
+        from .tiktoken_bridge import build_encoding
+
+        reason = self.tiktoken_incompatibility()
+        return reason if reason is not None else build_encoding(self)
+
+    def _fast_path(self, backend: Backend) -> tiktoken.Encoding | None:
+        """The tiktoken Encoding to encode with, or None for the Python path."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        if backend == "python":
+            return None
+        encoding = self._tiktoken_or_reason()
+        if isinstance(encoding, str):
+            if backend == "tiktoken":
+                raise TokenizerError(f"backend='tiktoken' cannot be proven exact for this tokenizer: {encoding}")
+            return None
+        return encoding
 
     # --- decoding ------------------------------------------------------------
 
@@ -450,4 +542,4 @@ def _set_worker_tokenizer(tokenizer: Tokenizer, allowed_special: AllowedSpecial)
 def _worker_encode(text: str) -> list[int]:
     assert _worker_tokenizer is not None
     tokenizer, allowed_special = _worker_tokenizer
-    return tokenizer.encode(text, allowed_special)
+    return tokenizer.encode(text, allowed_special, "python")

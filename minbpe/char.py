@@ -35,12 +35,12 @@ class CharTokenizer(Tokenizer):
     def _first_free_id(self) -> int:
         return len(self.chars)
 
-    def _build_vocab(self) -> dict[int, bytes]:
+    def _base_vocab(self) -> dict[int, bytes]:
         self._stoi = {c: i for i, c in enumerate(self.chars)}
-        vocab = {i: c.encode("utf-8") for i, c in enumerate(self.chars)}
-        for special, idx in self.special_tokens.items():
-            vocab[idx] = special.encode("utf-8")
-        return vocab
+        return {i: c.encode("utf-8") for i, c in enumerate(self.chars)}
+
+    def tiktoken_incompatibility(self) -> str | None:
+        return "a CharTokenizer has an id per character; tiktoken encodes byte-level BPE"
 
     def train(self, text: str | Iterable[str], vocab_size: int | None = None, verbose: bool = False) -> None:
         """Take the vocabulary from the characters of a text or an iterable of documents.

@@ -1,8 +1,10 @@
 """The CLI: commands that work end to end, and bad input that ends in one clear error line."""
 
 import pytest
+import tiktoken
 from click.testing import CliRunner
 
+import minbpe
 from cli import main
 from conftest import ROOT
 
@@ -24,7 +26,7 @@ def error_line(result) -> str:
 
 def test_help_lists_commands_with_examples():
     out = run("--help").output
-    for command in ("train-tokenizer", "encode", "decode"):
+    for command in ("train-tokenizer", "encode", "decode", "compare"):
         assert command in out
         assert "Example" in run(command, "--help").output
 
@@ -100,3 +102,67 @@ def test_special_token_in_text_needs_permission(tmp_path):
     assert "special token '<|eot|>'" in line
     ids = run("encode", "--tokenizer", prefix + ".model", "--allowed-special", "<|eot|>", "a<|eot|>").output.split()
     assert ids == ["97", "259"]
+
+
+def test_pretrained_by_name():
+    assert run("encode", "--tokenizer", "gpt2", "hello world").output == "31373 995\n"
+    assert run("encode", "--tokenizer", "gpt4", "--backend", "python", "hello world").output == "15339 1917\n"
+    assert run("decode", "--tokenizer", "gpt4", "15339", "1917").output == "hello world\n"
+    assert "give gpt2 or gpt4" in error_line(run("encode", "--tokenizer", "gpt5", "hi"))
+
+
+def test_encode_show_brackets_tokens_when_piped():
+    result = run("encode", "--tokenizer", "gpt2", "--show", "Hello world!!\n\tDON'T 😉")
+    assert result.exit_code == 0
+    # a newline is shown escaped and kept; bytes of a split character are shown as \xNN
+    assert result.stdout == "[Hello][ world][!!][\\n\n][\\t][DON]['][T][ \\xf0\\x9f\\x98][\\x89]\n"
+    assert result.stderr == "(10 tokens, 22 characters)\n"
+
+
+def test_compare_identical(tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("DON'T stop   \r\n 1234567 😉\n", encoding="utf-8")
+    result = run("compare", "--tokenizer", "gpt4", "--encoding", "cl100k_base", "--input", TAYLOR,
+                 "--input", str(other), "--backend", "python")
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()
+    assert rows[0].split()[:4] == ["file", "same", "tokens", "gpt4"]
+    assert rows[1].split()[:4] == [TAYLOR, "yes", "49,298", "49,298"]
+    assert rows[3].split()[:2] == ["total", "yes"] and len(rows) == 4
+
+
+def test_compare_shows_the_first_mismatch(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("The same words, then a difference: antidisestablishmentarianism.", encoding="utf-8")
+    result = run("compare", "--tokenizer", "gpt2", "--encoding", "cl100k_base", "--input", str(text))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[1] == "NO"
+    assert lines[3].startswith(f"{text}: first mismatch at token 0 (byte 0): '' | 'The same words")
+    assert lines[4].strip().startswith("gpt2, tokens 0..: 464:'The' 976:' same'")
+    assert lines[5].strip().startswith("cl100k_base, tokens 0..: 791:'The' 1890:' same'")
+
+
+def test_compare_mismatch_in_the_middle(tmp_path, monkeypatch):
+    prefix = str(tmp_path / "bytes")
+    run("train-tokenizer", "--input", TAYLOR, "--vocab-size", "256", "--output", prefix, "--workers", "1")
+    ranks = {bytes([i]): i for i in range(256)} | {b"ab": 256}
+    toy = tiktoken.Encoding("toy", pat_str=r"\S+|\s+", mergeable_ranks=ranks, special_tokens={})
+    monkeypatch.setattr(minbpe, "get_encoding", lambda name: toy)
+    text = tmp_path / "t.txt"
+    text.write_text("x" * 50 + "ab" + "y" * 50, encoding="utf-8")
+    result = run("compare", "--tokenizer", prefix + ".model", "--encoding", "toy", "--input", str(text))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[1:4] == ["NO", "102", "101"]
+    assert lines[3] == f"{text}: first mismatch at token 50 (byte 50): '{'x' * 40}' | 'ab{'y' * 38}'"
+    assert lines[4] == f"  {prefix}.model, tokens 48..: 120:'x' 120:'x' 97:'a' 98:'b' 121:'y' 121:'y'"
+    assert lines[5] == "  toy, tokens 48..: 120:'x' 120:'x' 256:'ab' 121:'y' 121:'y' 121:'y'"
+
+
+def test_compare_errors(tmp_path):
+    assert "no such file" in error_line(
+        run("compare", "--tokenizer", "gpt2", "--encoding", "gpt2", "--input", str(tmp_path / "missing.txt"))
+    ).lower()
+    line = error_line(run("compare", "--tokenizer", "gpt2", "--encoding", "nope_base", "--input", TAYLOR))
+    assert "unknown tiktoken encoding 'nope_base'" in line

@@ -11,6 +11,7 @@ import minbpe
 from minbpe import (
     GPT2_SPLIT_PATTERN,
     GPT4_SPLIT_PATTERN,
+    MINBPE_GPT4_SPLIT_PATTERN,
     BasicTokenizer,
     CharTokenizer,
     RegexTokenizer,
@@ -19,10 +20,6 @@ from minbpe import (
 )
 from naive_bpe import naive_chunks, naive_encode_chunk
 
-# minbpe's GPT-4 pattern (without tiktoken's \s++$ branch), as minbpe writes it into its files
-MINBPE_GPT4 = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-)
 SPECIALS = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|endofprompt|>": 100276}
 SAMPLES = ["", "?", "hello world!!!? (안녕하세요!) lol123 😉", "  trailing spaces  \r\n\n\tand tabs\t\t"]
 
@@ -52,11 +49,16 @@ def test_encode_decode_identity(cls, text, taylorswift):
     assert tok.decode(tok.encode(text)) == text
 
 
-def test_encode_equals_minbpe_loop(trained, taylorswift):
+@pytest.fixture(params=["python", "tiktoken"])
+def backend(request) -> str:
+    return request.param
+
+
+def test_encode_equals_minbpe_loop(trained, taylorswift, backend):
     text = taylorswift[:30_000]
     chunks = naive_chunks(text, trained.pattern)
     expected = [i for c in chunks for i in naive_encode_chunk(list(c.encode()), trained.merges)]
-    assert trained.encode(text) == expected
+    assert trained.encode(text, backend=backend) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -94,37 +96,38 @@ def with_specials(trained) -> RegexTokenizer:
     return tok
 
 
-def test_allowed_special_all(with_specials):
+def test_allowed_special_all(with_specials, backend):
     text = "<|endoftext|>hi<|fim_prefix|> there<|endofprompt|>"
-    ids = with_specials.encode(text, "all")
+    ids = with_specials.encode(text, "all", backend=backend)
     assert ids[0] == 100257 and 100258 in ids and ids[-1] == 100276
-    assert ids[1:ids.index(100258)] == with_specials.encode_ordinary("hi")
+    assert ids[1:ids.index(100258)] == with_specials.encode_ordinary("hi", backend)
     assert with_specials.decode(ids) == text
-    assert with_specials.encode(text, allowed_special="all") == ids  # keyword form
+    assert with_specials.encode(text, allowed_special="all", backend=backend) == ids  # keyword form
 
 
-def test_allowed_special_none_reads_them_as_text(with_specials):
+def test_allowed_special_none_reads_them_as_text(with_specials, backend):
     text = "a<|endoftext|>b"
-    assert with_specials.encode(text, "none") == with_specials.encode_ordinary(text)
-    assert 100257 not in with_specials.encode(text, "none")
+    assert with_specials.encode(text, "none", backend=backend) == with_specials.encode_ordinary(text, backend)
+    assert 100257 not in with_specials.encode(text, "none", backend=backend)
 
 
-def test_none_raise_is_the_default(with_specials):
+def test_none_raise_is_the_default(with_specials, backend):
     with pytest.raises(ValueError, match=r"special token '<\|endoftext\|>' at character 1"):
-        with_specials.encode("a<|endoftext|>b")
-    assert with_specials.encode("no specials here") == with_specials.encode_ordinary("no specials here")
+        with_specials.encode("a<|endoftext|>b", backend=backend)
+    text = "no specials here"
+    assert with_specials.encode(text, backend=backend) == with_specials.encode_ordinary(text, backend)
 
 
-def test_allowed_special_set_raises_for_the_others(with_specials):
+def test_allowed_special_set_raises_for_the_others(with_specials, backend):
     text = "<|endoftext|>x<|fim_prefix|>"
     with pytest.raises(ValueError, match="fim_prefix"):
-        with_specials.encode(text, {"<|endoftext|>"})
-    ids = with_specials.encode("<|endoftext|>x", {"<|endoftext|>"})
+        with_specials.encode(text, {"<|endoftext|>"}, backend=backend)
+    ids = with_specials.encode("<|endoftext|>x", {"<|endoftext|>"}, backend=backend)
     assert ids[0] == 100257
     with pytest.raises(ValueError, match="not special tokens of this tokenizer"):
-        with_specials.encode("x", {"<|eot|>"})
+        with_specials.encode("x", {"<|eot|>"}, backend=backend)
     with pytest.raises(ValueError, match="allowed_special must be"):
-        with_specials.encode("x", "some")
+        with_specials.encode("x", "some", backend=backend)
 
 
 def test_special_token_collisions(trained):
@@ -150,7 +153,7 @@ def test_lone_surrogates_follow_tiktoken():
                             special_tokens={})
     tok = RegexTokenizer()
     for text in ["a\ud800b", "\udfff", "x\ud83d\ude00y", "\ud83d", "ok"]:
-        assert tok.encode(text) == enc.encode(text)
+        assert tok.encode(text, backend="python") == enc.encode(text)
     assert tok.decode(tok.encode("a\ud800b")) == "a\ufffdb"
 
 
@@ -166,7 +169,9 @@ def test_decode_invalid_utf8_and_unknown_ids(trained):
 
 def test_encode_batch_in_processes(trained, taylorswift):
     docs = taylorswift.split("\n")[:300]
-    assert trained.encode_batch(docs, workers=2) == [trained.encode(d) for d in docs]
+    expected = [trained.encode(d, backend="python") for d in docs]
+    assert trained.encode_batch(docs, workers=2, backend="python") == expected
+    assert trained.encode_batch(docs, workers=2, backend="tiktoken") == expected
 
 
 # --- files -------------------------------------------------------------------------
@@ -212,10 +217,11 @@ def test_save_load_round_trip_and_minbpe_reads_it(cls, tmp_path, taylorswift):
 def test_minbpe_written_file_loads(tmp_path):
     # what minbpe's RegexTokenizer.save writes after training "aaabdaaabac" for 3 merges
     path = tmp_path / "m.model"
-    path.write_text(f"minbpe v1\n{MINBPE_GPT4}\n1\n<|endoftext|> 100257\n97 97\n97 98\n256 257\n", encoding="utf-8")
+    lines = ["minbpe v1", MINBPE_GPT4_SPLIT_PATTERN, "1", "<|endoftext|> 100257", "97 97", "97 98", "256 257"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tok = RegexTokenizer()
     tok.load(path)
-    assert tok.pattern == MINBPE_GPT4
+    assert tok.pattern == MINBPE_GPT4_SPLIT_PATTERN
     assert tok.encode("aaabdaaabac<|endoftext|>", "all") == [258, 100, 258, 97, 99, 100257]
     assert isinstance(minbpe.load(path), RegexTokenizer)
 
