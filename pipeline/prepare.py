@@ -38,7 +38,6 @@ directory, as it does with any .model file, so the shards can always be decoded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -121,10 +120,17 @@ class PrepareResult:
 ProgressCallback = Callable[[Progress], None]
 
 
-def is_val_document(index: int, seed: int, fraction: float) -> bool:
-    """Whether document `index` is in the validation split: a hash of (seed, index) below `fraction`."""
-    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") < fraction * 2**64
+def val_documents(indices: np.ndarray, seed: int, fraction: float) -> np.ndarray:
+    """Which documents are in the validation split: a hash of (seed, index) below `fraction`.
+
+    The hash is SplitMix64's finalizer of index + seed * 2^64/phi: uniform 64-bit
+    values, independent of every other document, vectorized.
+    """
+    x = np.asarray(indices, dtype=np.uint64) + np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x < np.uint64(min(int(fraction * 2**64), 2**64 - 1))
 
 
 # ---------------------------------------------------------------------------
@@ -399,20 +405,13 @@ class _Run:
             train.append(ids[room:], doc_starts[doc_starts >= room] - room)
             return
         # pieces of a document go where its first piece went; runs of pieces with one split go together
-        doc = first_doc - 1 if not starts[0] else first_doc
-        to_val = np.empty(len(starts), dtype=bool)
-        for i, start in enumerate(starts):
-            doc += start and i > 0
-            to_val[i] = is_val_document(doc, self.config.seed, self.config.val_fraction)
-        i = 0
-        while i < len(starts):
-            j = i + 1
-            while j < len(starts) and to_val[j] == to_val[i]:
-                j += 1
+        doc_of_piece = first_doc - 1 + np.cumsum(starts)  # a batch may begin inside a document
+        to_val = val_documents(doc_of_piece, self.config.seed, self.config.val_fraction)
+        runs = np.concatenate([[0], np.flatnonzero(to_val[1:] != to_val[:-1]) + 1, [len(starts)]])
+        for i, j in zip(runs[:-1], runs[1:], strict=True):
             lo, hi = bounds[i], bounds[j]
             run_starts = doc_starts[(doc_starts >= lo) & (doc_starts < hi)] - lo
             (val if to_val[i] else train).append(ids[lo:hi], run_starts)
-            i = j
 
     # --- resuming and finishing ----------------------------------------------
 

@@ -16,7 +16,7 @@ import minbpe
 from conftest import ROOT, shared_file
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, RegexTokenizer
 from pipeline import prepare as prepare_mod
-from pipeline.prepare import PrepareConfig, PrepareError, is_val_document, prepare
+from pipeline.prepare import PrepareConfig, PrepareError, prepare, val_documents
 from pipeline.shards import ShardWriter
 
 TAYLOR = ROOT / "data" / "taylorswift.txt"
@@ -109,7 +109,7 @@ def test_gpt2_shards_hold_tiktokens_ids_per_document(tmp_path):
     # the split of each document follows the seeded rule, and each document holds tiktoken's ids
     expected = {"train": [], "val": []}
     for i, text in enumerate(texts):
-        expected["val" if is_val_document(i, 3, 0.5) else "train"].append([50256, *enc.encode_ordinary(text)])
+        expected["val" if val_documents([i], 3, 0.5)[0] else "train"].append([50256, *enc.encode_ordinary(text)])
     assert expected["train"] and expected["val"]
     for split in ("train", "val"):
         assert documents(read_split(outs[1], split), 50256) == expected[split]
@@ -126,8 +126,8 @@ def test_gpt2_shards_hold_tiktokens_ids_per_document(tmp_path):
             assert shard["sha256"] == sha256(outs[1] / shard["file"])
             assert shard["tokens"] == len(read_shard(outs[1] / shard["file"])) <= 50_000
         assert info["documents"] == len(expected[split])
-        assert info["bytes"] == sum(len(texts[i].encode()) for i in range(3) if (split == "val") == is_val_document(
-            i, 3, 0.5))
+        assert info["bytes"] == sum(len(texts[i].encode()) for i in range(3) if (split == "val") == val_documents(
+            [i], 3, 0.5)[0])
     assert sorted(os.listdir(outs[1])) == sorted(["manifest.json", *names])  # no state or temporary left
 
 
@@ -173,7 +173,7 @@ def test_one_document_is_split_by_tokens(tmp_path, taylorswift):
 
 
 def test_one_document_that_was_drawn_for_val(tmp_path, taylorswift):
-    seed = next(s for s in range(100) if is_val_document(0, s, 0.3))
+    seed = next(s for s in range(100) if val_documents([0], s, 0.3)[0])
     out = tmp_path / "out"
     prepare(PrepareConfig([str(TAYLOR)], str(out), "char", val_fraction=0.3, seed=seed, shard_tokens=50_000))
     tok = minbpe.load(out / "tokenizer.model")
@@ -378,3 +378,11 @@ def test_jsonl_parquet_and_text_inputs_together(tmp_path, small_model):
                           val_fraction=0))
     tok = minbpe.load(small_model)
     assert documents(read_split(out, "train"), 300) == [[300, *tok.encode_ordinary(d)] for d in DOCS]
+
+
+def test_val_documents_are_a_seeded_uniform_draw():
+    picked = val_documents(np.arange(200_000), seed=1337, fraction=0.05)
+    assert abs(picked.mean() - 0.05) < 0.002
+    assert (val_documents(np.arange(200_000), seed=1, fraction=0.05) != picked).mean() > 0.05
+    assert not val_documents(np.arange(1000), 1337, 0.0).any()
+    assert (val_documents(np.arange(100_000, 100_010), 1337, 0.05) == picked[100_000:100_010]).all()
