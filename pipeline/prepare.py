@@ -15,8 +15,9 @@ How it runs
    delimiter id only ever marks a document boundary.
 3. Each document goes to the train or the val split (below), and each split's
    tokens are appended to its shards (`shards.ShardWriter`).
-4. After every batch the open shards are flushed and the run's state is saved
-   (`.prepare-state.json`): how many pieces are done and what each split holds.
+4. After a batch that completed a shard, and otherwise every second, the open
+   shards are flushed and the run's state is saved (`.prepare-state.json`): how
+   many pieces are done and what each split holds.
    A run that is stopped (killed, Ctrl-C) carries on from there when started
    again with the same settings; completed shards are kept, not rewritten.
 5. Last, the manifest is written and the state removed. A run that fails on bad
@@ -65,6 +66,7 @@ from .sources import Corpus, ReadCounter
 STATE = ".prepare-state.json"
 BATCH_CHARS = 1 << 20  # text per batch handed to a worker
 BATCH_PIECES = 4096  # and at most this many pieces (many short documents)
+SAVE_SECONDS = 1.0  # the state is saved after a batch that completed a shard, else at most this often
 SPLITS = ("train", "val")
 _SHARD_NAME = r"(?:train|val)_\d{6}\.bin"
 # every file a run writes, and the temporaries of atomic writes (NAME.tmp, NAME.xxxxxxxx.tmp)
@@ -380,13 +382,17 @@ class _Run:
         counter = ReadCounter()
         pieces = islice(self.corpus.pieces(cut=pieces_can_be_cut(tok), counter=counter), self.pieces, None)
         encoder = _Encoder(tok, VERSION_DTYPES[version], delimiter)
+        saved_at, saved_shards = time.perf_counter(), resumed
         with closing(encode_batches(_batches(pieces), encoder, c.workers)) as encoded:
             for starts, ids, lengths in encoded:
                 self._route(starts, ids, lengths)
                 self.pieces += len(starts)
-                for w in self.writers.values():
-                    w.flush()
-                self._save_state()
+                shards = sum(len(w.shards) for w in self.writers.values())
+                if shards != saved_shards or time.perf_counter() - saved_at >= SAVE_SECONDS:
+                    for w in self.writers.values():
+                        w.flush()
+                    self._save_state()
+                    saved_at, saved_shards = time.perf_counter(), shards
                 tokens = sum(w.tokens for w in self.writers.values())
                 self._report("tokenize", self.documents, tokens, self.text_bytes, counter.bytes)
         return self._finish(delimiter, resumed)

@@ -35,7 +35,7 @@ HEADER_INTS = 256
 HEADER_BYTES = HEADER_INTS * 4
 VERSION_DTYPES = {1: np.dtype("<u2"), 2: np.dtype("<u4")}
 DTYPE_NAMES = {1: "uint16", 2: "uint32"}
-COPY_TOKENS = 1 << 24  # tokens moved per step when a shard is cut (bounds memory)
+COPY_TOKENS = 1 << 20  # tokens moved per step when a shard is cut (bounds memory)
 
 
 class ShardError(ValueError):

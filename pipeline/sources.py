@@ -35,7 +35,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -56,7 +56,12 @@ class SourceError(ValueError):
 
 @dataclass
 class ReadCounter:
-    """Bytes of input consumed so far, for a progress bar over the inputs' total size."""
+    """How much input has been read, for a progress bar over the inputs' total size.
+
+    Exact (bytes) at the end of each file; within a text file it grows by
+    characters, which costs nothing to count (a byte count would mean encoding the
+    text once more).
+    """
 
     bytes: int = 0
 
@@ -169,21 +174,24 @@ class Corpus:
         """
         counter = counter if counter is not None else ReadCounter()
         for source in self.sources:
+            done = counter.bytes
             if source.kind == "text" and self._separator is None and cut:
                 blocks = self._text_blocks(source, counter)
                 first = next(blocks, None)
                 if first is not None:
                     yield first, True
                     yield from ((b, False) for b in blocks)
-                continue
-            for doc in self._documents(source, counter):
-                if not doc:
-                    continue
-                if cut and len(doc) > BLOCK_CHARS:
-                    for i, piece in enumerate(split_blocks(doc)):
-                        yield piece, i == 0
-                else:
-                    yield doc, True
+            else:
+                for doc in self._documents(source, counter):
+                    if not doc:
+                        continue
+                    if cut and len(doc) > BLOCK_CHARS:
+                        for i, piece in enumerate(split_blocks(doc)):
+                            yield piece, i == 0
+                    else:
+                        yield doc, True
+            if source.kind != "hf":
+                counter.bytes = done + os.path.getsize(source.path)
 
     def _documents(self, source: Source, counter: ReadCounter) -> Iterator[str]:
         if source.kind == "text":
@@ -191,7 +199,7 @@ class Corpus:
             if self._separator is None:
                 yield "".join(blocks)
             else:
-                yield from split_stream(blocks, self._separator, lambda s: _count_text(counter, s))
+                yield from split_stream(blocks, self._separator)
         elif source.kind == "jsonl":
             yield from self._jsonl(source, counter)
         elif source.kind == "parquet":
@@ -201,7 +209,7 @@ class Corpus:
 
     def _text_blocks(self, source: Source, counter: ReadCounter) -> Iterator[str]:
         for block in read_blocks(source.path, self.errors):
-            _count_text(counter, block)
+            counter.bytes += len(block)
             yield block
 
     def _jsonl(self, source: Source, counter: ReadCounter) -> Iterator[str]:
@@ -296,7 +304,7 @@ class Corpus:
                 rows = datasets.load_dataset(source.path, split=split, streaming=True, **args)
             for i, record in enumerate(rows):
                 text = self._field(record, f"{where} row {i}")
-                _count_text(counter, text)
+                counter.bytes += len(text)
                 yield text
         except (OSError, ValueError, ConnectionError) as e:
             if isinstance(e, SourceError):
@@ -304,35 +312,22 @@ class Corpus:
             raise SourceError(f"{where}: cannot load the dataset ({type(e).__name__}: {e})") from None
 
 
-def _count_text(counter: ReadCounter, text: str) -> None:
-    counter.bytes += len(text.encode("utf-8", "surrogatepass"))
-
-
-def split_stream(
-    blocks: Iterable[str], separator: regex.Pattern, on_separator: Callable[[str], None] = lambda s: None
-) -> Iterator[str]:
-    """Split a stream of text blocks into the parts between separator matches.
+def split_stream(blocks: Iterable[str], separator: regex.Pattern) -> Iterator[str]:
+    """Split a stream of text blocks into the non-empty parts between separator matches.
 
     The result equals separator.split("".join(blocks)) (minus empty parts) while
-    holding only the current part: a match that ends exactly at the end of what
-    has been read so far might grow with the next block, so it waits for it.
+    holding only the current part. A match that ends exactly at the end of what
+    has been read so far might grow with the next block, so it is kept and
+    matched again with the next block.
     """
+    capture = regex.compile(f"({separator.pattern})", separator.flags)
     carry = ""
     for block in blocks:
-        text, start = carry + block, 0
-        for m in separator.finditer(text):
-            if m.end() == len(text):
-                break
-            if m.start() > start:
-                yield text[start : m.start()]
-            on_separator(m.group())
-            start = m.end()
-        carry = text[start:]
-    start = 0
-    for m in separator.finditer(carry):
-        if m.start() > start:
-            yield carry[start : m.start()]
-        on_separator(m.group())
-        start = m.end()
-    if start < len(carry):
-        yield carry[start:]
+        parts = capture.split(carry + block)  # document, separator, document, ..., document
+        if len(parts) > 1 and not parts[-1]:
+            carry = parts[-2]
+            del parts[-2:]
+        else:
+            carry = parts.pop()
+        yield from filter(None, parts[::2])
+    yield from filter(None, capture.split(carry)[::2])

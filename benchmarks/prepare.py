@@ -1,0 +1,219 @@
+"""Benchmark: `prepare` end to end (read, tokenize, write shards) on the bench corpus, against tiktoken alone.
+
+    python benchmarks/prepare.py                  # the 49 MB corpus and a 4x corpus (a few minutes)
+    python benchmarks/prepare.py --skip-big       # the 49 MB corpus only
+    python benchmarks/prepare.py --workers 4
+
+What is measured
+----------------
+The 49 MB bench corpus (benchmarks/corpus.py: prose then code, one cached file) with
+the GPT-2 tokenizer and --workers processes (default 2), in three workloads:
+
+1. blank-line documents: --doc-separator blank-line, about 136,000 documents (prose
+   paragraphs, blocks of code), a fraction of them drawn for validation;
+2. one document: the file is one document, streamed in pieces; its last 1% of
+   tokens become the validation split (the shard they were in is rewritten);
+3. 4x: workload 1 on a file holding the corpus four times (196 MB), to show that
+   memory does not grow with the corpus.
+
+Each run is `pipeline.prepare` in a fresh process (this script with the hidden
+option --one), timed from the call to its return: loading the tokenizer, reading,
+encoding, writing and fsyncing the shards and the manifest. MB/s = MB of input
+(10^6 bytes) / that time. Peak RSS: ru_maxrss of the process plus, for the
+workers, RUSAGE_CHILDREN (the largest worker) times the number of workers, an
+upper bound; and the sampled peak of the whole process tree's summed RSS (needs
+psutil), which counts pages shared by fork once per process.
+
+The anchor is tiktoken's own single-core speed on the same text, in its own
+process: the GPT-2 Encoding's encode_ordinary on the corpus's ~1 MB blocks, text
+already in memory, nothing written. The machine is shared and its speed drifts,
+so the anchor and the 49 MB workloads run in turn --repeats times and the best of
+each is kept; the ratio compares figures measured in the same run.
+
+Targets: workload 1 >= 12 MB/s (about 0.87x tiktoken's single core, 13.8 MB/s on
+this machine when the target was set), and peak RSS <= 1 GB (1,000 MiB) in every
+workload. The exit status is 1 if a target fails, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from tokenizer_train import TreeRssSampler, _cpu_model, _git_commit, _maxrss_mb
+
+from corpus import CACHE_DIR, ROOT, prepare_corpus
+
+sys.path.insert(0, str(ROOT))
+
+MB = 1e6
+RESULT_PREFIX = "RESULT "
+SPEED_TARGET = 12.0  # MB/s, workload 1
+RSS_TARGET_MIB = 1000.0
+CORPUS_4X = CACHE_DIR / "corpus4x.txt"
+
+
+@dataclass
+class Workload:
+    title: str
+    path: Path
+    doc_separator: str
+
+
+def run_prepare(path: str, doc_separator: str, workers: int) -> dict:
+    """In a child: one prepare run, timed, with its memory."""
+    from pipeline.prepare import PrepareConfig, prepare
+
+    with tempfile.TemporaryDirectory(dir=CACHE_DIR) as out:
+        config = PrepareConfig([path], os.path.join(out, "data"), "gpt2", workers=workers,
+                               doc_separator=doc_separator)
+        with TreeRssSampler() as sampler:
+            start = time.perf_counter()
+            result = prepare(config)
+            wall = time.perf_counter() - start
+        splits = result.manifest.splits
+        return {
+            "wall_s": wall,
+            "rss_self_mib": _maxrss_mb(resource.RUSAGE_SELF),
+            "rss_worker_mib": _maxrss_mb(resource.RUSAGE_CHILDREN),
+            "tree_peak_mib": sampler.peak_mb,
+            "tokens": sum(s.tokens for s in splits.values()),
+            "documents": sum(s.documents for s in splits.values()),
+        }
+
+
+def run_tiktoken(path: str) -> dict:
+    """In a child: tiktoken's single-core speed on the file's ~1 MB blocks (text in memory, nothing written)."""
+    from minbpe.pretrained import bundled_encoding
+    from minbpe.trainer import read_blocks
+
+    encoding = bundled_encoding("r50k_base")
+    blocks = list(read_blocks(path))
+    start = time.perf_counter()
+    for block in blocks:
+        encoding.encode_ordinary(block)
+    return {"wall_s": time.perf_counter() - start}
+
+
+def run_child(*args: str) -> dict:
+    """This script in a fresh process (so that its memory is its own), its RESULT line."""
+    proc = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"error": f"exit {proc.returncode}: {tail}"}
+
+
+def make_4x(corpus: Path) -> Path:
+    if CORPUS_4X.is_file() and CORPUS_4X.stat().st_size == 4 * corpus.stat().st_size:
+        return CORPUS_4X
+    tmp = CORPUS_4X.with_name(f"{CORPUS_4X.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as out:
+        for _ in range(4):
+            with open(corpus, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 22)
+    os.replace(tmp, CORPUS_4X)
+    return CORPUS_4X
+
+
+def measure(workloads: list[Workload], corpus: Path, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+    """Anchor and workloads in turn, --repeats times (the 4x workload once), so both see the same machine."""
+    anchors: list[dict] = []
+    runs: dict[str, list[dict]] = {w.title: [] for w in workloads}
+    for repeat in range(args.repeats):
+        print(f"  repeat {repeat + 1}: tiktoken ...", file=sys.stderr, flush=True)
+        anchors.append(run_child("tiktoken", str(corpus)))
+        for w in workloads:
+            if w.path != corpus and repeat:
+                continue
+            print(f"  repeat {repeat + 1}: {w.title} ...", file=sys.stderr, flush=True)
+            runs[w.title].append(run_child("prepare", str(w.path), w.doc_separator, "--workers", str(args.workers)))
+    return anchors, [min(r, key=lambda x: x.get("wall_s", float("inf"))) for r in runs.values()]
+
+
+def main_parent(args: argparse.Namespace) -> int:
+    sys.stdout.reconfigure(line_buffering=True)
+    print("## prepare benchmark\n")
+    print(f"- date: {datetime.now().astimezone().isoformat(timespec='seconds')}")
+    print(f"- machine: {os.cpu_count()} CPUs ({_cpu_model()}), {platform.platform()}")
+    print(f"- python {platform.python_version()}; gptkit {_git_commit()}; workers: {args.workers}; GPT-2 tokenizer; "
+          f"best of {args.repeats}")
+    corpus, how = prepare_corpus()
+    if corpus is None:
+        print(f"\nskipped: {how}")
+        return 0
+    print(f"- corpus: {corpus.stat().st_size / MB:.1f} MB ({how})")
+    workloads = [Workload("1. blank-line documents", corpus, "blank-line"),
+                 Workload("2. one document", corpus, "file")]
+    if not args.skip_big:
+        workloads.append(Workload("3. 4x corpus, blank-line documents", make_4x(corpus), "blank-line"))
+    anchors, results = measure(workloads, corpus, args)
+    if any("error" in a for a in anchors):
+        print(f"\ntiktoken failed: {next(a['error'] for a in anchors if 'error' in a)}")
+        return 1
+    anchor = corpus.stat().st_size / MB / min(a["wall_s"] for a in anchors)
+    print(f"- tiktoken alone, one core, encode only: **{anchor:.1f} MB/s** (each repeat: "
+          + ", ".join(f"{corpus.stat().st_size / MB / a['wall_s']:.1f}" for a in anchors) + ")\n")
+    print("| workload | MB | documents | tokens | wall s | MB/s | vs tiktoken 1 core | "
+          "peak RSS MiB (main + workers x largest) | sampled tree peak MiB |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    failed = False
+    targets = []
+    for w, r in zip(workloads, results, strict=True):
+        if "error" in r:
+            print(f"| {w.title} | failed: {r['error']} ||||||||")
+            failed = True
+            continue
+        size = w.path.stat().st_size / MB
+        speed = size / r["wall_s"]
+        rss = r["rss_self_mib"] + args.workers * r["rss_worker_mib"]
+        tree = "n/a" if r["tree_peak_mib"] is None else f"{r['tree_peak_mib']:,.0f}"
+        print(f"| {w.title} | {size:.1f} | {r['documents']:,} | {r['tokens']:,} | {r['wall_s']:.2f} | "
+              f"**{speed:.1f}** | {speed / anchor:.2f}x | {rss:,.0f} ({r['rss_self_mib']:,.0f} + {args.workers} x "
+              f"{r['rss_worker_mib']:,.0f}) | {tree} |")
+        if w.title.startswith("1."):
+            ok = speed >= SPEED_TARGET
+            targets.append(f"- {'PASS' if ok else 'FAIL'}: {w.title}: {speed:.1f} MB/s >= {SPEED_TARGET} MB/s "
+                           f"({speed / anchor:.2f}x tiktoken's single core in this run)")
+            failed |= not ok
+        ok = rss <= RSS_TARGET_MIB
+        targets.append(f"- {'PASS' if ok else 'FAIL'}: {w.title}: peak RSS {rss:,.0f} MiB <= {RSS_TARGET_MIB:,.0f} MiB")
+        failed |= not ok
+    print("\n### Targets\n")
+    print("\n".join(targets))
+    return 1 if failed else 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--skip-big", action="store_true", help="skip the 4x corpus")
+    p.add_argument("--workers", type=int, default=2, help="tokenizing processes")
+    p.add_argument("--repeats", type=int, default=2, help="runs of each 49 MB workload and of the anchor (best kept)")
+    p.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.one:
+        kind, *rest = args.one
+        result = run_tiktoken(*rest) if kind == "tiktoken" else run_prepare(*rest, args.workers)
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+        return 0
+    return main_parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
