@@ -222,8 +222,11 @@ class _Run:
         self.start = time.perf_counter()
         self.corpus = Corpus(list(config.inputs), config.text_field, config.doc_separator, config.errors)
         self.out = Path(config.output)
+        for given in config.inputs:
+            if os.path.isdir(given) and self.out.resolve().is_relative_to(Path(given).resolve()):
+                raise PrepareError(f"--output {self.out} is inside the input directory {given}; put it elsewhere")
+        self.sources = self.corpus.describe()
         self.settings = {
-            "sources": self.corpus.describe(),
             "doc_separator": config.doc_separator,
             "text_field": config.text_field,
             "errors": config.errors,
@@ -269,7 +272,7 @@ class _Run:
             raise PrepareError(f"{out}: exists and is not a directory; give a directory for --output")
         if (out / MANIFEST).is_file():
             manifest = Manifest.load(out)
-            self._check_same(manifest.tokenizer, manifest.settings, "was prepared")
+            self._check_same(manifest.tokenizer, {**manifest.settings, "sources": manifest.sources}, "was prepared")
             return manifest
         if (out / STATE).is_file():
             try:
@@ -277,7 +280,7 @@ class _Run:
                 info = TokenizerInfo(**state["tokenizer"])
             except (ValueError, KeyError, TypeError) as e:
                 raise PrepareError(f"{out / STATE}: unreadable ({e}); delete {out} and prepare again") from None
-            self._check_same(info, state["settings"], "holds an interrupted run")
+            self._check_same(info, {**state["settings"], "sources": state["sources"]}, "holds an interrupted run")
             self.fresh = False
             self.info = info
             return state
@@ -300,15 +303,13 @@ class _Run:
             self.tokenizer = load_tokenizer_spec(spec)
             mine = tokenizer_info(self.tokenizer, spec, None if spec in PRETRAINED else Path(spec))
         if mine is None or mine.identity() != info.identity():
-            theirs = f"{info.type}, {info.vocab_size:,} tokens"
             raise PrepareError(
-                f"{self.out} {what} with tokenizer {info.describe()}, not {spec}"
-                + (f" ({mine.vocab_size:,} tokens)" if mine and theirs != f"{mine.type}, {mine.vocab_size:,} tokens"
-                   else "")
-                + f": tokens of two tokenizers cannot share a directory; use another --output or delete {self.out}"
+                f"{self.out} {what} with tokenizer {info.describe()}, not {spec if mine is None else mine.describe()}: "
+                f"tokens of two tokenizers cannot share a directory; use another --output or delete {self.out}"
             )
-        if settings != self.settings:
-            changed = sorted(k for k in set(settings) | set(self.settings) if settings.get(k) != self.settings.get(k))
+        wanted = {**self.settings, "sources": self.sources}
+        if settings != wanted:
+            changed = sorted(k for k in set(settings) | set(wanted) if settings.get(k) != wanted.get(k))
             raise PrepareError(
                 f"{self.out} {what} with other settings ({', '.join(changed)} differ); "
                 f"use another --output or delete {self.out} to prepare it again"
@@ -424,6 +425,7 @@ class _Run:
     def _save_state(self) -> None:
         state = {
             "settings": self.settings,
+            "sources": self.sources,
             "tokenizer": asdict(self.info),
             "pieces": self.pieces,
             "documents": self.documents,
@@ -484,7 +486,7 @@ class _Run:
             splits={name: SplitInfo.of(w.shards) for name, w in self.writers.items()},
             val=val_info,
             settings=self.settings,
-            sources=self.settings["sources"],
+            sources=self.sources,
             command=c.command,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )

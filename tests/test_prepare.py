@@ -386,3 +386,9 @@ def test_val_documents_are_a_seeded_uniform_draw():
     assert (val_documents(np.arange(200_000), seed=1, fraction=0.05) != picked).mean() > 0.05
     assert not val_documents(np.arange(1000), 1337, 0.0).any()
     assert (val_documents(np.arange(100_000, 100_010), 1337, 0.05) == picked[100_000:100_010]).all()
+
+
+def test_output_inside_an_input_directory(tmp_path, small_model):
+    (tmp_path / "a.txt").write_text("text")
+    with pytest.raises(PrepareError, match="is inside the input directory"):
+        prepare(PrepareConfig([str(tmp_path)], str(tmp_path / "data"), small_model))
