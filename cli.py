@@ -350,6 +350,8 @@ def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fracti
     bars = _PrepareProgress()
     try:
         result = prepare(config, bars)
+    except KeyboardInterrupt:
+        raise click.ClickException(f"interrupted; {output} keeps the work done: run this again to resume") from None
     finally:
         bars.close()
     m = result.manifest

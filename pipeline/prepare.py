@@ -43,6 +43,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -163,6 +164,7 @@ _worker_encoder: _Encoder | None = None
 def _init_worker(encoder: _Encoder) -> None:
     global _worker_encoder
     _worker_encoder = encoder
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
 
 
 def _encode_in_worker(texts: list[str], starts: list[bool]) -> tuple[np.ndarray, np.ndarray]:

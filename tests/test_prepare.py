@@ -392,3 +392,25 @@ def test_output_inside_an_input_directory(tmp_path, small_model):
     (tmp_path / "a.txt").write_text("text")
     with pytest.raises(PrepareError, match="is inside the input directory"):
         prepare(PrepareConfig([str(tmp_path)], str(tmp_path / "data"), small_model))
+
+
+def test_char_run_interrupted_then_resumed(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare_mod, "BATCH_CHARS", 20_000)
+    monkeypatch.setattr(prepare_mod, "SAVE_SECONDS", 0)
+    calls = []
+
+    def stop_at_the_fifth_batch(p):
+        calls.append(p.phase)
+        if calls.count("tokenize") == 5:
+            raise KeyboardInterrupt
+
+    config = PrepareConfig([str(TAYLOR)], str(tmp_path / "out"), "char", shard_tokens=30_000, doc_separator="line")
+    with pytest.raises(KeyboardInterrupt):
+        prepare(config, stop_at_the_fifth_batch)
+    assert "scan" in calls and (tmp_path / "out" / "tokenizer.model").exists()
+    resumed = prepare(config)
+    assert resumed.resumed_shards == 3
+    fresh = prepare(PrepareConfig([str(TAYLOR)], str(tmp_path / "fresh"), "char", shard_tokens=30_000,
+                                  doc_separator="line"))
+    assert resumed.manifest.splits == fresh.manifest.splits
+    assert resumed.manifest.tokenizer.sha256 == fresh.manifest.tokenizer.sha256
