@@ -302,7 +302,7 @@ class _Run:
             self.tokenizer = None if info.type != "char" else minbpe.load(self.out / info.file)
             mine = None if self.tokenizer is None else tokenizer_info(self.tokenizer, spec, self.out / info.file)
         else:
-            self.tokenizer = load_tokenizer_spec(spec)
+            self.tokenizer = minbpe.get_tokenizer(spec)
             mine = tokenizer_info(self.tokenizer, spec, None if spec in PRETRAINED else Path(spec))
         if mine is None or mine.identity() != info.identity():
             raise PrepareError(
@@ -319,7 +319,7 @@ class _Run:
 
     def _new_tokenizer(self) -> tuple[Tokenizer, TokenizerInfo]:
         spec = self.config.tokenizer
-        tokenizer = CharTokenizer() if spec == "char" else load_tokenizer_spec(spec)
+        tokenizer = CharTokenizer() if spec == "char" else minbpe.get_tokenizer(spec)
         self._mkdir()
         for p in self.out.iterdir():  # leftovers of a run that died before its first save
             p.unlink()
@@ -528,11 +528,6 @@ def _check_config(c: PrepareConfig) -> None:
         raise PrepareError(f"shard size must be at least 1 token, got {c.shard_tokens}")
     if not 0 <= c.val_fraction < 1:
         raise PrepareError(f"the validation fraction must be in [0, 1), got {c.val_fraction}")
-
-
-def load_tokenizer_spec(spec: str) -> Tokenizer:
-    """gpt2, gpt4 or a .model file (char is trained from the corpus, see prepare)."""
-    return minbpe.get_tokenizer(spec)
 
 
 def pieces_can_be_cut(tokenizer: Tokenizer) -> bool:

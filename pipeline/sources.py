@@ -37,6 +37,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -156,7 +157,7 @@ class Corpus:
         self._separator = separator_regex(self.doc_separator)
         self.sources = resolve_inputs(self.inputs)
 
-    @property
+    @cached_property
     def total_bytes(self) -> int | None:
         """The inputs' size on disk, or None when a dataset's size is not known."""
         if any(s.kind == "hf" for s in self.sources):
