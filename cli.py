@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import os
 import shlex
@@ -14,11 +15,16 @@ import time
 import unicodedata
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import click
+import torch
 from tqdm.auto import tqdm
 
 import minbpe
+from gpt.checkpoint import checkpoint_tokenizer
+from gpt.generate import SampleConfig, generate
+from gpt.train import PRESETS, TrainingError, config_from, load_model, pick_device, train
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, TokenizerError
 from minbpe.base import BACKENDS
 from minbpe.compare import compare as compare_texts
@@ -28,6 +34,7 @@ from pipeline.manifest import SplitInfo, load_tokenizer
 from pipeline.prepare import PrepareConfig, Progress, prepare
 
 PATTERNS = {"gpt2": GPT2_SPLIT_PATTERN, "gpt4": GPT4_SPLIT_PATTERN}
+ROOT = Path(__file__).resolve().parent
 
 
 def clean_errors(command: Callable) -> Callable:
@@ -37,7 +44,7 @@ def clean_errors(command: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (TokenizerError, ValueError, OSError, UnicodeError) as e:
+        except (TokenizerError, ValueError, OSError, UnicodeError, TrainingError) as e:
             raise click.ClickException(str(e)) from None
 
     return wrapper
@@ -412,6 +419,162 @@ def inspect(directory, split, shard_index, n_tokens, verify) -> None:
     click.echo(" ".join(map(str, ids)))
     click.echo("decoded:")
     click.echo(load_tokenizer(directory, m).decode(ids))
+
+
+# every training setting as a flag named after nanoGPT's config key; None = the preset's or default value
+TRAIN_FLAGS = [
+    ("n-layer", int, "Transformer blocks."), ("n-head", int, "Attention heads."),
+    ("n-embd", int, "Width of the residual stream."), ("block-size", int, "Context length in tokens."),
+    ("batch-size", int, "Windows per micro-batch (per process)."),
+    ("grad-accum", int, "Micro-batches per optimizer step."), ("max-iters", int, "Optimizer steps in all."),
+    ("lr", float, "Peak learning rate."), ("min-lr", float, "Learning rate at the end of the cosine."),
+    ("warmup-iters", int, "Steps of linear warmup."), ("lr-decay-iters", int, "Step where the cosine ends."),
+    ("beta2", float, "AdamW beta2."), ("weight-decay", float, "AdamW weight decay (matrices only)."),
+    ("dropout", float, "Dropout on embeddings, attention and residuals."),
+    ("eval-interval", int, "Steps between checkpoint + evaluation."),
+    ("eval-iters", int, "Validation batches per evaluation."),
+    ("device", str, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."),
+    ("dtype", click.Choice(["auto", "float32", "bfloat16", "float16"]), "auto: bf16 on GPUs that have it, "
+     "else fp16 with loss scaling; fp32 on CPU."),
+    ("seed", int, "Seed of the initial weights and of the data stream."),
+]
+DEFAULT_TEXT = ROOT / "data" / "tinyshakespeare.txt"
+
+
+def train_flags(command: Callable) -> Callable:
+    for flag, kind, text in reversed(TRAIN_FLAGS):
+        command = click.option(f"--{flag}", type=kind, default=None, help=text)(command)
+    return command
+
+
+@main.command("train-gpt")
+@click.option("--data", type=click.Path(file_okay=False), help="A prepared data directory (python cli.py prepare).")
+@click.option("--input", "inputs", multiple=True, help="Text file(s) to prepare on the fly into OUT/data.")
+@click.option("--tokenizer", "spec", default="char", show_default=True,
+              help="With --input: char, gpt2, gpt4 or a .model file.")
+@click.option("--out", default=None, help="Run directory (checkpoints, metrics.jsonl, loss.png). "
+              "[default: out/<preset or 'run'>]")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
+              help="A nanoGPT recipe; flags override its values.")
+@train_flags
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/latest.pt exactly where it stopped.")
+@click.option("--samples", type=int, default=1, show_default=True, help="Samples to print at the end.")
+@clean_errors
+def train_gpt(data, inputs, spec, out, preset, compile_, resume, samples, **flags) -> None:
+    """Train a GPT on prepared shards (or on text files, prepared on the fly).
+
+    With no arguments, trains a small character-level GPT on the bundled Tiny
+    Shakespeare (nanoGPT's CPU recipe, a few minutes on a laptop) and prints a sample.
+
+    \b
+    Examples:
+      python cli.py train-gpt
+      python cli.py train-gpt --data out/owt --preset gpt2-124m --compile
+      python cli.py train-gpt --input notes.txt --tokenizer gpt2 --max-iters 500 --out out/notes
+      torchrun --nproc_per_node 8 cli.py train-gpt --data out/owt --preset gpt2-124m
+    """
+    if data is None and not inputs:  # the embedded default
+        inputs, spec, preset = (str(DEFAULT_TEXT),), "char", preset or "shakespeare-char-cpu"
+    out = out or f"out/{preset or 'run'}"
+    if data is None:
+        data = f"{out}/data"
+        if int(os.environ.get("RANK", "0")) == 0:
+            result = prepare(PrepareConfig(list(inputs), data, spec, val_fraction=0.1,
+                                           delimiter=None if spec == "char" else "<|endoftext|>"))
+            click.echo(f"prepared {data}: {result.manifest.splits['train'].tokens:,} training tokens"
+                       + (" (up to date)" if result.up_to_date else ""), err=True)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise click.ClickException("with torchrun, prepare the data first and pass --data")
+    cfg = config_from(preset, data=data, out=out, compile=compile_, resume=resume or None, **flags)
+    master = int(os.environ.get("RANK", "0")) == 0
+    bar = tqdm(total=cfg.max_iters, unit="step", disable=not master, dynamic_ncols=True)
+
+    def progress(event: dict) -> None:
+        if event["event"] == "step":
+            bar.update(event["step"] - bar.n)
+            bar.set_postfix(loss=f"{event['train_loss']:.4f}", tok_s=f"{event['tokens_per_s']:,.0f}",
+                            **({"mfu": f"{event['mfu']:.1%}"} if "mfu" in event else {}))
+        elif event["event"] == "eval":
+            bar.write(f"step {event['step']}: val loss {event['val_loss']:.4f}, {event['val_bpb']:.4f} bits/byte")
+        elif event["event"] == "resumed":
+            bar.update(event["step"])
+        elif event["event"] == "message":
+            bar.write(event["text"])
+
+    with bar:
+        result = train(cfg, progress)
+    if not master:
+        return
+    click.echo(f"trained {result.step} steps in {result.seconds:.1f} s; val loss {result.val_loss}, best "
+               f"{result.best_val_loss:.4f}; wrote {result.out}/latest.pt, best.pt, metrics.jsonl, loss.png")
+    for i in range(samples):
+        click.echo(f"--- sample {i + 1} ---")
+        stream_samples(result.out, None, SampleConfig(max_new_tokens=300, temperature=0.8, top_k=200),
+                       1, cfg.seed + i, "cpu")
+
+
+def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, num_samples: int, seed: int,
+                   device: str) -> None:
+    """Print samples from a checkpoint as they are generated."""
+    model, state = load_model(checkpoint, pick_device(device))
+    tokenizer = checkpoint_tokenizer(checkpoint, state)
+    stop = tokenizer.special_tokens.get("<|endoftext|>")
+    if prompt:
+        ids = tokenizer.encode(prompt, allowed_special="all")
+    elif stop is not None:
+        ids = [stop]
+    elif "\n" in getattr(tokenizer, "chars", ()):
+        ids = tokenizer.encode("\n")
+    else:
+        raise click.ClickException("give a --prompt: this tokenizer has no <|endoftext|> token to start from")
+    sample.stop_token = stop
+    device_ = next(model.parameters()).device
+    generator = torch.Generator(device_).manual_seed(seed)
+    for i in range(num_samples):
+        if num_samples > 1:
+            click.echo(f"--- sample {i + 1} ---")
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        sys.stdout.write(prompt or "")
+        idx = torch.tensor([ids], dtype=torch.long, device=device_)
+        for token in generate(model, idx, sample, generator):
+            t = int(token[0])
+            if t == stop:
+                break
+            sys.stdout.write(decoder.decode(tokenizer.decode_bytes([t])))
+            sys.stdout.flush()
+        sys.stdout.write(decoder.decode(b"", final=True) + "\n")
+
+
+@main.command("generate")
+@click.option("--checkpoint", required=True, help="A run directory (its latest.pt) or a checkpoint .pt file.")
+@click.option("--prompt", default=None, help="Text to continue.")
+@click.option("--prompt-file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Read the prompt from a file ('-' for stdin).")
+@click.option("--max-new-tokens", type=int, default=500, show_default=True)
+@click.option("--temperature", type=float, default=0.8, show_default=True, help="0 = always the likeliest token.")
+@click.option("--top-k", type=int, default=200, show_default=True, help="Sample among the k likeliest (0 = all).")
+@click.option("--top-p", type=float, default=None, help="Sample among the likeliest tokens up to this mass.")
+@click.option("--num-samples", type=int, default=1, show_default=True)
+@click.option("--seed", type=int, default=1337, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--no-cache", is_flag=True, help="Recompute the whole context for every token (no KV cache).")
+@clean_errors
+def generate_command(checkpoint, prompt, prompt_file, max_new_tokens, temperature, top_k, top_p, num_samples, seed,
+                     device, no_cache) -> None:
+    """Sample text from a trained GPT, streamed as it is generated.
+
+    \b
+    Examples:
+      python cli.py generate --checkpoint out/shakespeare-char-cpu --prompt "ROMEO:"
+      echo "Once upon a time" | python cli.py generate --checkpoint out/run --prompt-file - --top-p 0.9
+    """
+    if prompt is not None and prompt_file is not None:
+        raise click.ClickException("give --prompt or --prompt-file, not both")
+    if prompt_file is not None:
+        prompt = prompt_file.read()
+    sample = SampleConfig(max_new_tokens, temperature, top_k or None, top_p, use_cache=not no_cache)
+    stream_samples(checkpoint, prompt, sample, num_samples, seed, device)
 
 
 if __name__ == "__main__":

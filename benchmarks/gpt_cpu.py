@@ -1,0 +1,121 @@
+"""Benchmark: GPT training and sampling on CPU.
+
+    python benchmarks/gpt_cpu.py                  # training (~1-2 min) + sampling (~1 min)
+    python benchmarks/gpt_cpu.py --skip-train     # sampling only
+
+1. Training: nanoGPT's published CPU recipe for Shakespeare-char (4 layers, 4 heads,
+   128 wide, block 64, batch 12, 2000 iters, lr 1e-3 -> 1e-4, warmup 100, beta2 0.99,
+   dropout 0, 20 eval batches every 250 steps): our `train-gpt` preset
+   shakespeare-char-cpu on data/tinyshakespeare.txt, character-level, the last 10% as
+   validation (nanoGPT's split). Wall time of the training call (evaluations and
+   checkpoints included; preparing the 1 MB of data is timed apart), the final
+   validation loss (20 batches, as nanoGPT's estimate) and the loss on the whole
+   validation split. The anchor is nanoGPT itself, run on this machine by the
+   project (97 s wall, val loss 1.886); nanoGPT is not a package, so this script
+   cannot re-run it and compares with those figures. Targets: wall <= 0.7x of 97 s,
+   final val loss <= 1.89.
+2. Sampling 500 new tokens after a 1-token prompt from a 4-layer, 256-wide model with a
+   1024 context (so the 500 tokens fit and the cache is used throughout), with and
+   without the KV cache, greedy, the same tokens checked. Target: cached >= 5x the
+   uncached tokens/s.
+
+The exit status is 1 if a target fails, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from gpt.generate import SampleConfig, generate  # noqa: E402
+from gpt.model import GPT, GPTConfig  # noqa: E402
+from gpt.train import config_from, evaluate, load_model, train  # noqa: E402
+from pipeline.loader import TokenData  # noqa: E402
+from pipeline.prepare import PrepareConfig, prepare  # noqa: E402
+
+NANOGPT_WALL_S = 97.0
+NANOGPT_VAL = 1.886
+WALL_TARGET = 0.7
+VAL_TARGET = 1.89
+CACHE_TARGET = 5.0
+
+
+def bench_training(work: Path, failures: list[str]) -> None:
+    start = time.perf_counter()
+    prepare(PrepareConfig([str(ROOT / "data" / "tinyshakespeare.txt")], str(work / "data"), "char",
+                          val_fraction=0.1, delimiter=None))
+    prepared = time.perf_counter() - start
+    cfg = config_from("shakespeare-char-cpu", data=str(work / "data"), out=str(work / "run"), device="cpu")
+    start = time.perf_counter()
+    result = train(cfg)
+    wall = time.perf_counter() - start
+    model, _ = load_model(work / "run")
+    full_cfg = config_from("shakespeare-char-cpu", data=str(work / "data"), eval_iters=10**9, batch_size=64)
+    full = evaluate(model, TokenData(work / "data", "val"), full_cfg, torch.device("cpu"), nullcontext())
+    print("## 1. Training, nanoGPT's CPU recipe for Shakespeare-char (2000 iters)\n")
+    print(f"data prepared in {prepared:.1f} s (not counted)\n")
+    print("| run | wall s | vs nanoGPT | final val loss (20 batches) | val loss, whole split |")
+    print("|---|--:|--:|--:|--:|")
+    print(f"| nanoGPT (the project's measurement on this machine) | {NANOGPT_WALL_S:.0f} | 1.00x | {NANOGPT_VAL} | - |")
+    print(f"| ours | {wall:.1f} | {wall / NANOGPT_WALL_S:.2f}x | {result.val_loss:.4f} | {full['loss']:.4f} |")
+    if wall > WALL_TARGET * NANOGPT_WALL_S:
+        failures.append(f"training wall {wall:.1f} s > {WALL_TARGET}x nanoGPT's {NANOGPT_WALL_S:.0f} s")
+    if not result.val_loss <= VAL_TARGET:
+        failures.append(f"final val loss {result.val_loss:.4f} > {VAL_TARGET}")
+
+
+def bench_sampling(failures: list[str]) -> None:
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=65, block_size=1024, n_layer=4, n_head=4, n_embd=256)).eval()
+    prompt = torch.zeros((1, 1), dtype=torch.long)
+    results = {}
+    for use_cache in (True, False):
+        sample = SampleConfig(max_new_tokens=500, temperature=0, use_cache=use_cache)
+        start = time.perf_counter()
+        tokens = torch.stack(list(generate(model, prompt, sample)), 1)
+        results[use_cache] = (time.perf_counter() - start, tokens)
+    (cached_s, a), (plain_s, b) = results[True], results[False]
+    ratio = plain_s / cached_s
+    print(f"\n## 2. Sampling 500 tokens, {model.num_params() / 1e6:.1f}M-parameter model, context 1024\n")
+    print("| generation | seconds | tokens/s | vs uncached |")
+    print("|---|--:|--:|--:|")
+    print(f"| uncached (whole context per token) | {plain_s:.2f} | {500 / plain_s:,.0f} | 1.00x |")
+    print(f"| KV cache | {cached_s:.2f} | {500 / cached_s:,.0f} | {ratio:.1f}x |")
+    if not torch.equal(a, b):
+        failures.append("the cached tokens differ from the uncached ones")
+    if ratio < CACHE_TARGET:
+        failures.append(f"KV cache {ratio:.1f}x < {CACHE_TARGET}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-train", action="store_true", help="Only the sampling benchmark.")
+    args = parser.parse_args()
+    print(f"# GPT on CPU, {datetime.now():%Y-%m-%d %H:%M}")
+    print(f"{platform.platform()}, Python {platform.python_version()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads\n")
+    failures: list[str] = []
+    if not args.skip_train:
+        with tempfile.TemporaryDirectory() as work:
+            bench_training(Path(work), failures)
+    bench_sampling(failures)
+    print()
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print("all targets met" if not failures else f"{len(failures)} target(s) missed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Checkpoints: one file per snapshot, written atomically, loaded without running pickled code.
+
+A checkpoint is a dict saved with torch.save and read back with
+torch.load(weights_only=True), which only rebuilds tensors and plain Python
+values, so a checkpoint from elsewhere cannot execute code. It holds:
+
+    format, version        "gptkit-checkpoint", 1
+    model_config           GPTConfig as a dict
+    model                  the state dict of the plain (uncompiled, unwrapped) module
+    optimizer, scaler      their state dicts (scaler None without fp16)
+    step                   optimizer steps taken
+    best_val_loss          the lowest validation loss so far
+    rng                    torch's CPU RNG state, and CUDA's when on a GPU (dropout)
+    train_config           the training settings, for the record and for --resume
+    tokenizer              the data manifest's tokenizer identity (type, vocab, specials, sha256)
+    data_manifest_sha256   which prepared data the model was trained on
+
+A run directory holds latest.pt and best.pt, and tokenizer.model when the
+tokenizer is a file (so generation needs nothing but the run directory).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import minbpe
+from minbpe import Tokenizer
+from pipeline.shards import file_sha256
+
+FORMAT = "gptkit-checkpoint"
+VERSION = 1
+LATEST = "latest.pt"
+BEST = "best.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated, foreign or does not fit the run."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write a checkpoint to a temporary file, then rename it over `path`: never half-written."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint (no pickled code runs); CheckpointError says what is wrong with a bad one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LATEST
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint here; train first (python cli.py train-gpt --out DIR)")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises RuntimeError / UnpicklingError / EOFError for bad files
+        reason = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({reason})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a gptkit checkpoint")
+    if state.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {state['version']} is newer than this gptkit reads")
+    return state
+
+
+def checkpoint_tokenizer(run_dir: str | os.PathLike, state: dict[str, Any]) -> Tokenizer:
+    """The tokenizer a checkpoint was trained with: gpt2 / gpt4 by name, else the run's tokenizer.model."""
+    info = state["tokenizer"]
+    if info.get("file") is None:
+        return minbpe.get_tokenizer(info["type"])
+    run_dir = Path(run_dir)
+    path = (run_dir if run_dir.is_dir() else run_dir.parent) / "tokenizer.model"
+    if not path.is_file() or file_sha256(path) != info["sha256"]:
+        raise CheckpointError(f"{path}: missing, or not the tokenizer this checkpoint was trained with")
+    return minbpe.load(path)

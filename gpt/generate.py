@@ -1,0 +1,95 @@
+"""Sampling from a GPT: temperature, top-k, top-p, a seed, a stop token, streaming, a KV cache.
+
+generate() yields one token at a time, so a caller can print text as it comes.
+With use_cache=True the model sees each new token once and reads the earlier
+positions' keys and values from a KVCache; with use_cache=False it recomputes the
+whole (cropped) context for every token, as nanoGPT does. Both give the same
+tokens for the same seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .model import GPT, KVCache
+
+
+@dataclass
+class SampleConfig:
+    max_new_tokens: int = 500
+    temperature: float = 1.0  # 0 = greedy (always the most likely token)
+    top_k: int | None = None  # keep only the k most likely tokens
+    top_p: float | None = None  # keep the smallest set of tokens whose probability reaches p (nucleus)
+    stop_token: int | None = None  # stop after a sample emits it (e.g. <|endoftext|>)
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+def sample_next(logits: torch.Tensor, cfg: SampleConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """The next token of each row, from logits of shape (B, vocab): a (B, 1) tensor."""
+    logits = logits.float()
+    if cfg.temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits / cfg.temperature
+    if cfg.top_k is not None and cfg.top_k < logits.size(-1):
+        kth = torch.topk(logits, cfg.top_k).values[:, [-1]]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if cfg.top_p is not None and cfg.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        # drop a token when the ones before it already reach top_p (the most likely always stays)
+        drop_sorted = cumulative - sorted_logits.softmax(dim=-1) >= cfg.top_p
+        logits = logits.masked_fill(drop_sorted.scatter(1, order, drop_sorted), float("-inf"))
+    return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
+
+
+@torch.no_grad()
+def generate(
+    model: GPT, idx: torch.Tensor, cfg: SampleConfig, generator: torch.Generator | None = None
+) -> Iterator[torch.Tensor]:
+    """Continue each row of idx (B, T) for up to cfg.max_new_tokens tokens, yielding each new (B,) column.
+
+    Stops early once every row has emitted cfg.stop_token (rows that are done keep
+    yielding it). Only the last block_size tokens are ever the context.
+    """
+    if idx.dim() != 2 or idx.size(1) == 0:
+        raise ValueError("generate needs a (batch, length) tensor with at least one token of prompt")
+    was_training = model.training
+    model.eval()
+    block = model.config.block_size
+    cache = KVCache(model.config) if cfg.use_cache else None
+    done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+    try:
+        new = idx
+        for _ in range(cfg.max_new_tokens):
+            if cache is not None and cache.length + new.size(1) <= block:
+                logits, _ = model(new, cache=cache)  # only the tokens the cache has not seen
+            else:
+                # no cache, or the window has slid: positions move, so recompute the window
+                if cache is not None:
+                    cache.length = 0
+                logits, _ = model(idx[:, -block:], cache=cache)
+            token = sample_next(logits[:, -1, :], cfg, generator)
+            if cfg.stop_token is not None:
+                token = token.masked_fill(done.unsqueeze(1), cfg.stop_token)
+                done |= token.squeeze(1) == cfg.stop_token
+            idx = torch.cat([idx, token], dim=1)
+            new = token
+            yield token.squeeze(1)
+            if cfg.stop_token is not None and bool(done.all()):
+                break
+    finally:
+        model.train(was_training)

@@ -1,0 +1,245 @@
+"""The GPT: a causal model that learns, a KV cache that changes nothing, exact resume, DDP, clear errors."""
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli import main
+from conftest import ROOT
+from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint
+from gpt.generate import SampleConfig, generate
+from gpt.model import GPT, GPTConfig
+from gpt.train import TrainConfig, TrainingError, config_from, learning_rate, load_model, train
+from pipeline.prepare import PrepareConfig, prepare
+
+SHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
+TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout=0.0, eval_iters=4,
+            eval_interval=10, log_interval=5, lr=3e-3, min_lr=3e-4, warmup_iters=2, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Tiny Shakespeare's first 60,000 characters, char-tokenized, 10% validation."""
+    root = tmp_path_factory.mktemp("data")
+    text = root / "shakespeare.txt"
+    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:60_000], encoding="utf-8")
+    prepare(PrepareConfig([str(text)], str(root / "char"), "char", val_fraction=0.1, delimiter=None))
+    return root / "char"
+
+
+def tiny_model(**overrides) -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(**{**dict(vocab_size=65, block_size=16, n_layer=2, n_head=2, n_embd=32), **overrides}))
+
+
+# --- the model -------------------------------------------------------------------------
+
+
+def test_hf_gpt2_names_and_shapes():
+    model = tiny_model(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    # HF's Conv1D stores (in, out); ours are nn.Linear (out, in): the same tensors transposed
+    assert shapes["transformer.wte.weight"] == (50257, 768) and shapes["transformer.wpe.weight"] == (1024, 768)
+    assert shapes["transformer.h.0.attn.c_attn.weight"] == (2304, 768)
+    assert shapes["transformer.h.0.mlp.c_proj.weight"] == (768, 3072)
+    assert {"transformer.h.0.ln_1.weight", "transformer.h.0.ln_2.bias", "transformer.ln_f.weight",
+            "lm_head.weight"} <= set(shapes)
+    assert model.lm_head.weight is model.transformer.wte.weight  # tied
+    assert model.num_params(non_embedding=False) == 124_439_808  # GPT-2 small, counting the tied matrix once
+
+
+def test_initial_loss_is_uniform_and_causal_mask_holds():
+    model = tiny_model().eval()
+    x = torch.randint(0, 65, (4, 16))
+    _, loss = model(x, torch.randint(0, 65, (4, 16)))
+    assert abs(loss.item() - math.log(65)) < 0.1
+    y = x.clone()
+    y[:, 8:] = torch.randint(0, 65, (4, 8))
+    with torch.no_grad():
+        a, _ = model(x, x)
+        b, _ = model(y, y)
+    assert torch.equal(a[:, :8], b[:, :8])  # the future does not change the past
+    assert not torch.allclose(a[:, 8:], b[:, 8:])
+
+
+def test_overfits_one_batch():
+    model = tiny_model()
+    x = torch.randint(0, 65, (4, 16))
+    y = torch.roll(x, -1, dims=1)
+    opt = torch.optim.AdamW(model.optimizer_groups(0.0), lr=1e-2)
+    for _ in range(150):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+
+
+def test_ignore_index_masks_padding():
+    model = tiny_model().eval()
+    x = torch.randint(0, 65, (2, 16))
+    y = x.clone()
+    y[:, 10:] = -1
+    _, masked = model(x, y)
+    logits, _ = model(x, x)
+    expected = torch.nn.functional.cross_entropy(logits[:, :10].reshape(-1, 65), x[:, :10].reshape(-1))
+    assert torch.allclose(masked, expected)
+
+
+@pytest.mark.parametrize("sample", [SampleConfig(60, temperature=0), SampleConfig(60, 1.0, top_k=20, top_p=0.9)],
+                         ids=["greedy", "sampled"])
+def test_kv_cache_gives_the_uncached_tokens(sample):
+    model = tiny_model()  # block 16: the 60 new tokens slide the window past it
+    prompt = torch.randint(0, 65, (3, 5))
+    runs = []
+    for use_cache in (True, False):
+        sample.use_cache = use_cache
+        runs.append(torch.stack(list(generate(model, prompt, sample, torch.Generator().manual_seed(7))), 1))
+    assert runs[0].shape == (3, 60) and torch.equal(runs[0], runs[1])
+
+
+def test_generate_stops_and_filters():
+    model = tiny_model()
+    prompt = torch.zeros((1, 1), dtype=torch.long)
+    greedy = torch.stack(list(generate(model, prompt, SampleConfig(20, temperature=0))), 1)
+    stop = int(greedy[0, 3])
+    stopped = list(generate(model, prompt, SampleConfig(20, temperature=0, stop_token=stop)))
+    assert len(stopped) == list(greedy[0]).index(stop) + 1
+    top1 = torch.stack(list(generate(model, prompt, SampleConfig(20, temperature=1.0, top_k=1))), 1)
+    assert torch.equal(top1, greedy)  # top-k 1 is greedy
+    tiny_p = torch.stack(list(generate(model, prompt, SampleConfig(20, temperature=1.0, top_p=1e-6))), 1)
+    assert torch.equal(tiny_p, greedy)  # so is a nucleus that holds only the likeliest token
+    with pytest.raises(ValueError, match="top_p"):
+        SampleConfig(top_p=1.5)
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(lr=1.0, min_lr=0.1, warmup_iters=10, max_iters=100, lr_decay_iters=50)
+    lrs = [learning_rate(s, cfg) for s in range(120)]
+    assert lrs[0] == pytest.approx(1 / 11) and lrs[9] < lrs[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))  # decays, never rises
+    assert lrs[50] == lrs[119] == 0.1 and min(lrs) > 0
+
+
+def test_loss_drops_and_the_run_directory_is_complete(data_dir, tmp_path):
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=60, **TINY)
+    result = train(cfg)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["event"] == "eval"]
+    assert [r["step"] for r in evals] == [0, 10, 20, 30, 40, 50, 60]
+    assert evals[0]["val_loss"] > math.log(60) - 0.3  # about uniform at the start
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 0.8 and result.val_loss == evals[-1]["val_loss"]
+    assert evals[-1]["val_bpb"] == pytest.approx(evals[-1]["val_loss"] / math.log(2), rel=0.01)  # ~1 byte/char
+    assert all(r["tokens_per_s"] > 0 for r in rows if r["event"] == "step")
+    for name in (LATEST, BEST, "loss.png", "tokenizer.model"):
+        assert (tmp_path / "run" / name).is_file()
+    state = load_checkpoint(tmp_path / "run")
+    assert state["step"] == 60 and state["best_val_loss"] == min(r["val_loss"] for r in evals)
+    assert not any(k.startswith(("_orig_mod", "module")) for k in state["model"])
+
+
+def test_resume_is_bit_exact(data_dir, tmp_path):
+    common = dict(TINY, dropout=0.1, lr_decay_iters=20, data=str(data_dir))  # dropout: the RNG must resume too
+    train(config_from(None, out=str(tmp_path / "straight"), max_iters=20, **common))
+    train(config_from(None, out=str(tmp_path / "split"), max_iters=10, **common))
+    train(config_from(None, out=str(tmp_path / "split"), max_iters=20, resume=True, **common))
+    a, b = (load_checkpoint(tmp_path / run / LATEST) for run in ("straight", "split"))
+    assert a["step"] == b["step"] == 20
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
+
+
+def test_ddp_with_gloo_equals_one_process(data_dir, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
+             "--max-iters", "6", "--eval-interval", "6", "--eval-iters", "2", "--dropout", "0", "--device", "cpu",
+             "--samples", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          str(port), str(ROOT / "cli.py"), "train-gpt", *flags, "--batch-size", "4",
+                          "--out", str(tmp_path / "ddp")], capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = CliRunner().invoke(main, ["train-gpt", *flags, "--batch-size", "8", "--out", str(tmp_path / "one")])
+    assert one.exit_code == 0, one.output
+    a, b = (load_checkpoint(tmp_path / run / LATEST)["model"] for run in ("ddp", "one"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert not all(torch.equal(a[k], GPT(GPTConfig(60, 32, 2, 2, 32)).state_dict()[k]) for k in a)
+
+
+def test_non_finite_loss_stops_and_keeps_the_checkpoint(data_dir, tmp_path):
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=200, **{**TINY, "lr": 1e9,
+                      "min_lr": 1e8, "grad_clip": 0.0, "eval_interval": 1000})
+    with pytest.raises(TrainingError, match=r"the loss became (nan|inf) at step \d+; stopped"):
+        train(cfg)
+    assert load_checkpoint(tmp_path / "run")["step"] == 0  # the last good one
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 / fp16 autocast, compile)")
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_cuda_mixed_precision_and_compile(data_dir, tmp_path, dtype):
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / dtype), max_iters=40, compile=dtype == "bfloat16",
+                      **{**TINY, "device": "cuda", "dtype": dtype})
+    rows = []
+    train(cfg, rows.append)
+    evals = [r["val_loss"] for r in rows if r["event"] == "eval"]
+    assert math.isfinite(evals[-1]) and evals[-1] < evals[0] - 0.5
+    state = load_checkpoint(tmp_path / dtype)
+    assert (state["scaler"] is not None) == (dtype == "float16")
+    assert not any(k.startswith("_orig_mod") for k in state["model"])
+
+
+# --- the CLI and bad input -------------------------------------------------------------
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error: ") and "Traceback" not in result.output
+    return line
+
+
+def test_train_then_generate_from_the_cli(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
+    out = tmp_path / "run"
+    result = run("train-gpt", "--input", text, "--out", out, "--n-layer", 1, "--n-head", 2, "--n-embd", 16,
+                 "--block-size", 16, "--batch-size", 4, "--max-iters", 10, "--eval-interval", 5, "--eval-iters", 2,
+                 "--device", "cpu", "--samples", 0)
+    assert result.exit_code == 0, result.output
+    assert "trained 10 steps" in result.output and (out / "data" / "manifest.json").is_file()
+    sampled = [run("generate", "--checkpoint", out, "--prompt", "ROMEO:", "--max-new-tokens", 40, "--seed", 3,
+                   *flag).output for flag in ((), ("--no-cache",))]
+    assert sampled[0] == sampled[1] and sampled[0].startswith("ROMEO:") and len(sampled[0]) == len("ROMEO:") + 41
+
+
+def test_bad_inputs(data_dir, tmp_path):
+    assert "no manifest.json" in error_line(run("train-gpt", "--data", tmp_path / "nowhere", "--out", tmp_path / "o"))
+    line = error_line(run("train-gpt", "--data", data_dir, "--block-size", 100_000, "--out", tmp_path / "o",
+                          "--n-layer", 1, "--n-head", 1, "--n-embd", 8, "--device", "cpu"))
+    assert "use a smaller block_size" in line
+    run_dir = tmp_path / "run"
+    train(config_from(None, data=str(data_dir), out=str(run_dir), max_iters=2, **TINY))
+    data = (run_dir / LATEST).read_bytes()
+    (run_dir / LATEST).write_bytes(data[: len(data) // 2])
+    assert "truncated or corrupt" in error_line(run("generate", "--checkpoint", run_dir, "--prompt", "A"))
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_model(run_dir)
+    assert "no checkpoint here" in error_line(run("generate", "--checkpoint", tmp_path / "empty"))
+    with pytest.raises(ValueError, match="unknown preset"):
+        config_from("gpt5")
