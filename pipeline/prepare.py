@@ -55,9 +55,10 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import tiktoken
 
 import minbpe
-from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, Tokenizer
+from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, Tokenizer, TokenizerError
 from minbpe.base import atomic_write_text
 
 from .manifest import MANIFEST, PRETRAINED, TOKENIZER_PREFIX, Manifest, SplitInfo, TokenizerInfo, tokenizer_info
@@ -141,21 +142,44 @@ def val_documents(indices: np.ndarray, seed: int, fraction: float) -> np.ndarray
 
 
 class _Encoder:
-    """Encodes a batch of pieces into one array of ids, with the delimiter before each document."""
+    """Encodes a batch of pieces into one array of ids, with the delimiter before each document.
+
+    When the tokenizer's ids are tiktoken's (tokenizer.to_tiktoken() succeeds, so
+    encode_ordinary itself runs tiktoken), the ids come straight from tiktoken into
+    a numpy buffer, skipping a Python list of every id (about 15% of the work).
+    """
 
     def __init__(self, tokenizer: Tokenizer, dtype: np.dtype, delimiter: int | None) -> None:
         self.tokenizer, self.dtype, self.delimiter = tokenizer, dtype, delimiter
+        self._tiktoken: tiktoken.Encoding | None | bool = False  # False: not looked up yet (in this process)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_tiktoken": False}
+
+    def _encode(self, text: str) -> np.ndarray:
+        if self._tiktoken is False:
+            try:
+                self._tiktoken = self.tokenizer.to_tiktoken()
+            except TokenizerError:
+                self._tiktoken = None
+        if self._tiktoken is not None:
+            try:
+                return self._tiktoken.encode_to_numpy(text, disallowed_special=())
+            except UnicodeEncodeError:  # lone surrogates: encode_ordinary replaces them, as tiktoken's encode does
+                pass
+        return np.array(self.tokenizer.encode_ordinary(text), dtype=np.int64)
 
     def __call__(self, texts: list[str], starts: list[bool]) -> tuple[np.ndarray, np.ndarray]:
-        ids: list[int] = []
+        parts: list[np.ndarray] = []
         lengths = np.empty(len(texts), dtype=np.int64)
+        delimiter = np.array([] if self.delimiter is None else [self.delimiter], dtype=self.dtype)
         for i, (text, start) in enumerate(zip(texts, starts, strict=True)):
-            before = len(ids)
-            if start and self.delimiter is not None:
-                ids.append(self.delimiter)
-            ids.extend(self.tokenizer.encode_ordinary(text))
-            lengths[i] = len(ids) - before
-        return np.array(ids, dtype=self.dtype), lengths
+            ids = self._encode(text)
+            if start:
+                parts.append(delimiter)
+            parts.append(ids)
+            lengths[i] = len(ids) + (len(delimiter) if start else 0)
+        return np.concatenate(parts).astype(self.dtype, copy=False), lengths
 
 
 _worker_encoder: _Encoder | None = None
@@ -376,7 +400,7 @@ class _Run:
         if delimiter is not None:
             token_bytes[delimiter] = 0
         self.writers = {s: ShardWriter(self.out, s, version, c.shard_tokens, token_bytes) for s in SPLITS}
-        self.pieces = self.documents = self.text_bytes = 0
+        self.pieces = self.documents = 0
         resumed = 0
         if state is not None:
             resumed = self._resume(state)
@@ -397,7 +421,8 @@ class _Run:
                     self._save_state()
                     saved_at, saved_shards = time.perf_counter(), shards
                 tokens = sum(w.tokens for w in self.writers.values())
-                self._report("tokenize", self.documents, tokens, self.text_bytes, counter.bytes)
+                text_bytes = sum(w.bytes for w in self.writers.values())
+                self._report("tokenize", self.documents, tokens, text_bytes, counter.bytes)
         return self._finish(delimiter, resumed)
 
     def _route(self, starts: list[bool], ids: np.ndarray, lengths: np.ndarray) -> None:
@@ -407,7 +432,6 @@ class _Run:
         doc_starts = bounds[:-1][np.asarray(starts, dtype=bool)]
         first_doc = self.documents
         self.documents += len(doc_starts)
-        self.text_bytes += int(train.token_bytes[ids].sum())
         if self.config.val_first_shard:
             room = max(self.config.shard_tokens - val.tokens, 0)
             val.append(ids[:room], doc_starts[doc_starts < room])
@@ -431,7 +455,6 @@ class _Run:
             "tokenizer": asdict(self.info),
             "pieces": self.pieces,
             "documents": self.documents,
-            "text_bytes": self.text_bytes,
             "splits": {name: w.state() for name, w in self.writers.items()},
         }
         atomic_write_text(str(self.out / STATE), json.dumps(state) + "\n")
@@ -441,14 +464,14 @@ class _Run:
         try:
             for name, w in self.writers.items():
                 w.resume(state["splits"][name])
-            self.pieces, self.documents, self.text_bytes = state["pieces"], state["documents"], state["text_bytes"]
+            self.pieces, self.documents = state["pieces"], state["documents"]
         except (ResumeError, KeyError) as e:
             for w in self.writers.values():
                 w.reset()
             for p in self.out.iterdir():
                 if re.fullmatch(_SHARD_NAME + r"(?:\.tmp)?", p.name):
                     p.unlink()
-            self.pieces = self.documents = self.text_bytes = 0
+            self.pieces = self.documents = 0
             self.started_over = f"the files did not match the interrupted run's state ({e}), so it started over"
         return sum(len(w.shards) for w in self.writers.values())
 

@@ -153,6 +153,10 @@ class ShardWriter:
     def tokens(self) -> int:
         return sum(s.tokens for s in self.shards) + self._open["tokens"]
 
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.shards) + self._open["bytes"]
+
     # --- writing -------------------------------------------------------------
 
     def append(self, ids: np.ndarray, doc_starts: np.ndarray) -> None:

@@ -414,3 +414,11 @@ def test_char_run_interrupted_then_resumed(tmp_path, monkeypatch):
                                   doc_separator="line"))
     assert resumed.manifest.splits == fresh.manifest.splits
     assert resumed.manifest.tokenizer.sha256 == fresh.manifest.tokenizer.sha256
+
+
+def test_lone_surrogates_are_encoded_as_tiktoken_does(tmp_path):
+    enc = local_encoding("r50k_base", GPT2_SPLIT_PATTERN, {EOT: 50256})
+    docs = ["broken \ud800 pair", "fine"]  # JSON can carry a lone surrogate; tiktoken reads it as U+FFFD
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    prepare(PrepareConfig([str(tmp_path / "s.jsonl")], str(tmp_path / "out"), "gpt2", val_fraction=0))
+    assert documents(read_split(tmp_path / "out", "train"), 50256) == [[50256, *enc.encode_ordinary(d)] for d in docs]
