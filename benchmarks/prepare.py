@@ -26,13 +26,15 @@ psutil), which counts pages shared by fork once per process.
 
 The anchor is tiktoken's own single-core speed on the same text, in its own
 process: the GPT-2 Encoding's encode_ordinary on the corpus's ~1 MB blocks, text
-already in memory, nothing written. The machine is shared and its speed drifts,
-so the anchor and the 49 MB workloads run in turn --repeats times and the best of
-each is kept; the ratio compares figures measured in the same run.
+already in memory, nothing written. The machine is shared and its speed drifts
+(tiktoken alone has measured anywhere from 5 to 14 MB/s on it), so the anchor and
+the 49 MB workloads run in turn --repeats times; the table keeps the best of each
+and also shows each repeat against the anchor measured just before it.
 
-Targets: workload 1 >= 12 MB/s (about 0.87x tiktoken's single core, 13.8 MB/s on
-this machine when the target was set), and peak RSS <= 1 GB (1,000 MiB) in every
-workload. The exit status is 1 if a target fails, else 0.
+Targets: workload 1 >= 12 MB/s, set when tiktoken alone did 13.8 MB/s on one core
+of this machine, so also checked as a ratio (>= 0.87x tiktoken's single core in the
+same run), and peak RSS <= 1 GB (1,000 MiB) in every workload. The exit status is
+1 if a target fails, else 0.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ sys.path.insert(0, str(ROOT))
 
 MB = 1e6
 RESULT_PREFIX = "RESULT "
-SPEED_TARGET = 12.0  # MB/s, workload 1
+SPEED_TARGET = 12.0  # MB/s, workload 1 ...
+TARGET_ANCHOR = 13.8  # ... set when tiktoken alone did this on one core of this machine
 RSS_TARGET_MIB = 1000.0
 CORPUS_4X = CACHE_DIR / "corpus4x.txt"
 
@@ -128,10 +131,10 @@ def make_4x(corpus: Path) -> Path:
     return CORPUS_4X
 
 
-def measure(workloads: list[Workload], corpus: Path, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
-    """Anchor and workloads in turn, --repeats times (the 4x workload once), so both see the same machine."""
+def measure(workloads: list[Workload], corpus: Path, args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """The anchor, then each workload, --repeats times (the 4x workload in the first repeat only)."""
     anchors: list[dict] = []
-    runs: dict[str, list[dict]] = {w.title: [] for w in workloads}
+    runs: dict[str, list[tuple[int, dict]]] = {w.title: [] for w in workloads}  # (repeat, result)
     for repeat in range(args.repeats):
         print(f"  repeat {repeat + 1}: tiktoken ...", file=sys.stderr, flush=True)
         anchors.append(run_child("tiktoken", str(corpus)))
@@ -139,8 +142,9 @@ def measure(workloads: list[Workload], corpus: Path, args: argparse.Namespace) -
             if w.path != corpus and repeat:
                 continue
             print(f"  repeat {repeat + 1}: {w.title} ...", file=sys.stderr, flush=True)
-            runs[w.title].append(run_child("prepare", str(w.path), w.doc_separator, "--workers", str(args.workers)))
-    return anchors, [min(r, key=lambda x: x.get("wall_s", float("inf"))) for r in runs.values()]
+            result = run_child("prepare", str(w.path), w.doc_separator, "--workers", str(args.workers))
+            runs[w.title].append((repeat, result))
+    return anchors, runs
 
 
 def main_parent(args: argparse.Namespace) -> int:
@@ -159,37 +163,52 @@ def main_parent(args: argparse.Namespace) -> int:
                  Workload("2. one document", corpus, "file")]
     if not args.skip_big:
         workloads.append(Workload("3. 4x corpus, blank-line documents", make_4x(corpus), "blank-line"))
-    anchors, results = measure(workloads, corpus, args)
+    anchors, runs = measure(workloads, corpus, args)
     if any("error" in a for a in anchors):
         print(f"\ntiktoken failed: {next(a['error'] for a in anchors if 'error' in a)}")
         return 1
-    anchor = corpus.stat().st_size / MB / min(a["wall_s"] for a in anchors)
-    print(f"- tiktoken alone, one core, encode only: **{anchor:.1f} MB/s** (each repeat: "
-          + ", ".join(f"{corpus.stat().st_size / MB / a['wall_s']:.1f}" for a in anchors) + ")\n")
-    print("| workload | MB | documents | tokens | wall s | MB/s | vs tiktoken 1 core | "
+    corpus_mb = corpus.stat().st_size / MB
+    anchor_speeds = [corpus_mb / a["wall_s"] for a in anchors]
+    anchor = max(anchor_speeds)
+    print(f"- tiktoken alone, one core, encode only: **{anchor:.1f} MB/s** (best of "
+          + ", ".join(f"{a:.1f}" for a in anchor_speeds) + ")\n")
+    print("| workload | MB | documents | tokens | wall s | MB/s | vs tiktoken 1 core | each repeat vs its anchor | "
           "peak RSS MiB (main + workers x largest) | sampled tree peak MiB |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     failed = False
     targets = []
-    for w, r in zip(workloads, results, strict=True):
-        if "error" in r:
-            print(f"| {w.title} | failed: {r['error']} ||||||||")
+    for w in workloads:
+        size = w.path.stat().st_size / MB
+        errors = [r["error"] for _, r in runs[w.title] if "error" in r]
+        if errors:
+            print(f"| {w.title} | failed: {errors[0]} |||||||||")
             failed = True
             continue
-        size = w.path.stat().st_size / MB
+        r = min((r for _, r in runs[w.title]), key=lambda r: r["wall_s"])
         speed = size / r["wall_s"]
+        pairs = ", ".join(f"{size / x['wall_s'] / anchor_speeds[i]:.2f}x" for i, x in runs[w.title])
         rss = r["rss_self_mib"] + args.workers * r["rss_worker_mib"]
         tree = "n/a" if r["tree_peak_mib"] is None else f"{r['tree_peak_mib']:,.0f}"
         print(f"| {w.title} | {size:.1f} | {r['documents']:,} | {r['tokens']:,} | {r['wall_s']:.2f} | "
-              f"**{speed:.1f}** | {speed / anchor:.2f}x | {rss:,.0f} ({r['rss_self_mib']:,.0f} + {args.workers} x "
-              f"{r['rss_worker_mib']:,.0f}) | {tree} |")
+              f"**{speed:.1f}** | {speed / anchor:.2f}x | {pairs} | {rss:,.0f} ({r['rss_self_mib']:,.0f} + "
+              f"{args.workers} x {r['rss_worker_mib']:,.0f}) | {tree} |")
         if w.title.startswith("1."):
             ok = speed >= SPEED_TARGET
-            targets.append(f"- {'PASS' if ok else 'FAIL'}: {w.title}: {speed:.1f} MB/s >= {SPEED_TARGET} MB/s "
-                           f"({speed / anchor:.2f}x tiktoken's single core in this run)")
+            targets.append(f"- {'PASS' if ok else 'FAIL'}: {w.title}: {speed:.1f} MB/s >= {SPEED_TARGET} MB/s")
             failed |= not ok
+            ratio_target = SPEED_TARGET / TARGET_ANCHOR
+            ok = speed / anchor >= ratio_target
+            targets.append(
+                f"- {'PASS' if ok else 'FAIL'}: {w.title}: {speed / anchor:.2f}x tiktoken's single core >= "
+                f"{ratio_target:.2f}x (the target's ratio: {SPEED_TARGET} MB/s when tiktoken did {TARGET_ANCHOR} MB/s)"
+            )
+            failed |= not ok
+        for _, x in runs[w.title]:
+            x_rss = x["rss_self_mib"] + args.workers * x["rss_worker_mib"]
+            rss = max(rss, x_rss)
         ok = rss <= RSS_TARGET_MIB
-        targets.append(f"- {'PASS' if ok else 'FAIL'}: {w.title}: peak RSS {rss:,.0f} MiB <= {RSS_TARGET_MIB:,.0f} MiB")
+        targets.append(f"- {'PASS' if ok else 'FAIL'}: {w.title}: peak RSS {rss:,.0f} MiB <= {RSS_TARGET_MIB:,.0f} MiB "
+                       "(largest of the repeats)")
         failed |= not ok
     print("\n### Targets\n")
     print("\n".join(targets))
@@ -200,7 +219,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--skip-big", action="store_true", help="skip the 4x corpus")
     p.add_argument("--workers", type=int, default=2, help="tokenizing processes")
-    p.add_argument("--repeats", type=int, default=2, help="runs of each 49 MB workload and of the anchor (best kept)")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each 49 MB workload and of the anchor (best kept)")
     p.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
