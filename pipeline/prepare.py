@@ -1,6 +1,6 @@
 """prepare: a corpus in, a directory of token shards and its manifest out, streamed and crash-safe.
 
-    from pipeline import PrepareConfig, prepare
+    from pipeline.prepare import PrepareConfig, prepare
     result = prepare(PrepareConfig(inputs=["corpus/"], output="data/corpus", tokenizer="gpt2", workers=4))
 
 How it runs
