@@ -304,9 +304,10 @@ class _Run:
             try:
                 state = json.loads((out / STATE).read_text(encoding="utf-8"))
                 info = TokenizerInfo(**state["tokenizer"])
+                settings = {**state["settings"], "sources": state["sources"]}
             except (ValueError, KeyError, TypeError) as e:
-                raise PrepareError(f"{out / STATE}: unreadable ({e}); delete {out} and prepare again") from None
-            self._check_same(info, {**state["settings"], "sources": state["sources"]}, "holds an interrupted run")
+                raise PrepareError(f"{out / STATE}: unreadable ({e!r}); delete {out} and prepare again") from None
+            self._check_same(info, settings, "holds an interrupted run")
             self.fresh = False
             self.info = info
             return state
