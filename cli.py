@@ -367,8 +367,9 @@ def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fracti
     else:
         text = sum(s.bytes for s in m.splits.values())
         docs = sum(s.documents for s in m.splits.values())
+        rate = "" if result.resumed_shards else f", {text / 1e6 / max(result.seconds, 1e-9):,.1f} MB/s"
         click.echo(f"prepared {output} in {result.seconds:.2f} s: {text / 1e6:,.1f} MB of text in {docs:,} "
-                   f"documents, {text / 1e6 / max(result.seconds, 1e-9):,.1f} MB/s")
+                   f"documents{rate}")
         if result.resumed_shards:
             click.echo(f"resumed an interrupted run: kept its {result.resumed_shards} completed shards")
         if result.started_over:
