@@ -266,7 +266,8 @@ def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> Train
     if not cfg.data:
         raise ValueError("no data: give a prepared data directory (python cli.py prepare ... --output DIR)")
     train_data = TokenData(cfg.data, "train")
-    val_data = TokenData(cfg.data, "val") if "val" in train_data.manifest.splits else None
+    val_split = train_data.manifest.splits.get("val")
+    val_data = TokenData(cfg.data, "val") if val_split is not None and val_split.tokens else None
     manifest_sha = file_sha256(Path(cfg.data) / MANIFEST)
     tokenizer = asdict(train_data.manifest.tokenizer)
 

@@ -243,3 +243,11 @@ def test_bad_inputs(data_dir, tmp_path):
     assert "no checkpoint here" in error_line(run("generate", "--checkpoint", tmp_path / "empty"))
     with pytest.raises(ValueError, match="unknown preset"):
         config_from("gpt5")
+
+
+def test_training_without_a_validation_split(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:5_000], encoding="utf-8")
+    prepare(PrepareConfig([str(text)], str(tmp_path / "data"), "char", val_fraction=0.0, delimiter=None))
+    result = train(config_from(None, data=str(tmp_path / "data"), out=str(tmp_path / "run"), max_iters=5, **TINY))
+    assert result.step == 5 and result.val_loss is None and (tmp_path / "run" / LATEST).is_file()
