@@ -56,7 +56,7 @@ def sample_next(logits: torch.Tensor, cfg: SampleConfig, generator: torch.Genera
     return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(
     model: GPT, idx: torch.Tensor, cfg: SampleConfig, generator: torch.Generator | None = None
 ) -> Iterator[torch.Tensor]:
