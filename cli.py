@@ -66,7 +66,7 @@ def parse_allowed_special(value: str) -> str | set[str]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """gptkit: train a BPE tokenizer on your text, then (soon) a GPT on its tokens."""
+    """gptkit: train a BPE tokenizer on your text, prepare token shards, train a GPT and sample from it."""
 
 
 @main.command("train-tokenizer")

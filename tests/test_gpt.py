@@ -235,6 +235,11 @@ def test_bad_inputs(data_dir, tmp_path):
     assert "use a smaller block_size" in line
     run_dir = tmp_path / "run"
     train(config_from(None, data=str(data_dir), out=str(run_dir), max_iters=2, **TINY))
+    text = tmp_path / "t.txt"
+    text.write_text("Some words for another tokenizer. " * 50, encoding="utf-8")
+    prepare(PrepareConfig([str(text)], str(tmp_path / "gpt2"), "gpt2", val_fraction=0.0))
+    line = error_line(run("train-gpt", "--data", tmp_path / "gpt2", "--out", run_dir, "--resume", "--device", "cpu"))
+    assert "was trained with another tokenizer (char)" in line
     data = (run_dir / LATEST).read_bytes()
     (run_dir / LATEST).write_bytes(data[: len(data) // 2])
     assert "truncated or corrupt" in error_line(run("generate", "--checkpoint", run_dir, "--prompt", "A"))
