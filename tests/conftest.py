@@ -14,10 +14,9 @@ def taylorswift() -> str:
     return (ROOT / "data" / "taylorswift.txt").read_text(encoding="utf-8")
 
 
-def shared_file(name: str) -> Path:
-    """A file from ../shared/data, or a skip that says it is missing."""
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared data folder is not beside this checkout)")
-    return path
+TINYSHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
 
+
+def rank_file(name: str) -> Path:
+    """The bundled tiktoken rank file (r50k_base / cl100k_base); test_tiktoken checks its sha256 is tiktoken's."""
+    return ROOT / "minbpe" / "data" / f"{name}.tiktoken"

@@ -13,7 +13,7 @@ import pytest
 import tiktoken
 
 import minbpe
-from conftest import ROOT, shared_file
+from conftest import ROOT, TINYSHAKESPEARE, rank_file
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, RegexTokenizer
 from pipeline import prepare as prepare_mod
 from pipeline.prepare import PrepareConfig, PrepareError, prepare, val_documents
@@ -51,7 +51,7 @@ def documents(tokens: np.ndarray, delimiter: int) -> list[list[int]]:
 
 def local_encoding(name: str, pattern: str, specials: dict[str, int]) -> tiktoken.Encoding:
     """A tiktoken Encoding from the rank file in ../shared/data (tiktoken's own loader is not used: no network)."""
-    lines = shared_file(f"tiktoken/{name}.tiktoken").read_text().splitlines()
+    lines = rank_file(name).read_text().splitlines()
     ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in lines if line)}
     return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
 
@@ -91,7 +91,7 @@ def test_gpt2_shards_hold_tiktokens_ids_per_document(tmp_path):
     enc = local_encoding("r50k_base", GPT2_SPLIT_PATTERN, {EOT: 50256})
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "a_shakespeare.txt").write_bytes(shared_file("tinyshakespeare.txt").read_bytes())  # > 1 MB: 2 pieces
+    (corpus / "a_shakespeare.txt").write_bytes(TINYSHAKESPEARE.read_bytes())  # > 1 MB: 2 pieces
     (corpus / "b_taylor.txt").write_bytes(TAYLOR.read_bytes())
     write_docs(corpus / "c_docs.txt", DOCS)
     (corpus / ".hidden.txt").write_text("skipped")

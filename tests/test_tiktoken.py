@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tiktoken_ext import openai_public
 
 import minbpe
-from conftest import ROOT, shared_file
+from conftest import ROOT, SHARED, TINYSHAKESPEARE, rank_file
 from minbpe import (
     GPT2_SPLIT_PATTERN,
     GPT4_SPLIT_PATTERN,
@@ -46,7 +46,7 @@ def read_ranks(path) -> dict[bytes, int]:
 def pair(request):
     """(our pretrained tokenizer, tiktoken's own Encoding built from its own spec and the shared rank file)."""
     name = NAMES[request.param]
-    ranks = read_ranks(shared_file(f"tiktoken/{name}.tiktoken"))
+    ranks = read_ranks(rank_file(name))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(openai_public, "load_tiktoken_bpe", lambda *args, **kwargs: ranks)
         spec = getattr(openai_public, name)()
@@ -68,13 +68,16 @@ TEXTS = st.lists(ALPHABET, max_size=40).map("".join)
 
 
 def corpus_samples() -> dict[str, str]:
+    """Real text: the two shipped corpora, and prose and code from the bench corpus when it is beside us."""
     samples = {
         "taylorswift": (ROOT / "data" / "taylorswift.txt").read_text(encoding="utf-8"),
-        "tinyshakespeare": shared_file("tinyshakespeare.txt").read_text(encoding="utf-8")[:300_000],
+        "tinyshakespeare": TINYSHAKESPEARE.read_text(encoding="utf-8")[:300_000],
     }
     for name in ("prose", "code"):
-        with lzma.open(shared_file(f"bench/{name}.txt.xz"), "rt", encoding="utf-8") as f:
-            samples[name] = f.read(300_000)
+        path = SHARED / "bench" / f"{name}.txt.xz"
+        if path.exists():
+            with lzma.open(path, "rt", encoding="utf-8") as f:
+                samples[name] = f.read(300_000)
     return samples
 
 
@@ -92,9 +95,7 @@ def test_bundled_rank_files_are_tiktokens(monkeypatch):
     for name, (filename, sha256, pattern, special_tokens) in pretrained.BUNDLED.items():
         spec = getattr(openai_public, name)()
         assert (expected[filename], pattern, special_tokens) == (sha256, spec["pat_str"], spec["special_tokens"])
-        assert pretrained.read_rank_file(pretrained.DATA_DIR / filename, sha256) == read_ranks(
-            shared_file(f"tiktoken/{filename}")
-        )
+        assert pretrained.read_rank_file(pretrained.DATA_DIR / filename, sha256) == read_ranks(rank_file(name))
 
 
 def test_pretrained_on_real_text(pair):

@@ -8,7 +8,7 @@ import regex
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_file
+from conftest import TINYSHAKESPEARE
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer
 from minbpe import trainer as trainer_mod
 from minbpe.trainer import count_chunks, learn_merges, read_blocks, split_blocks
@@ -188,7 +188,7 @@ def test_basic_long_single_chunk(merge_path, taylorswift):
 
 
 def test_tinyshakespeare_train_from_file_equals_oracle_counts():
-    path = shared_file("tinyshakespeare.txt")
+    path = TINYSHAKESPEARE
     text = path.read_text(encoding="utf-8")
     blocks = list(read_blocks(str(path), block_bytes=4096))
     assert count_chunks(blocks, GPT4_SPLIT_PATTERN) == Counter(regex.findall(GPT4_SPLIT_PATTERN, text))
