@@ -1,4 +1,4 @@
-"""The benchmarks' shared inputs: the 49 MB bench corpus, decompressed once and cached.
+"""What the benchmarks share: the 49 MB bench corpus (decompressed once and cached), and the verdict.
 
 ../shared/data/bench/{prose,code}.txt.xz are concatenated in that order into a temp
 file, rewritten only when its size does not match the archives'.
@@ -85,3 +85,12 @@ def sample_text(part: str, n_chars: int) -> str:
     """The first n_chars characters of one part of the corpus ("prose.txt.xz" or "code.txt.xz")."""
     with lzma.open(BENCH_DIR / part, "rt", encoding="utf-8", newline="") as f:
         return f.read(n_chars)
+
+
+def verdict(failures: list[str]) -> int:
+    """Print the missed targets (or that all were met); the exit status: 1 if any was missed."""
+    print()
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print("all targets met" if not failures else f"{len(failures)} target(s) missed")
+    return 1 if failures else 0

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from corpus import verdict  # noqa: E402
 from gpt.generate import SampleConfig, generate  # noqa: E402
 from gpt.model import GPT, GPTConfig  # noqa: E402
 from gpt.train import config_from, evaluate, load_model, train  # noqa: E402
@@ -110,11 +111,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as work:
             bench_training(Path(work), failures)
     bench_sampling(failures)
-    print()
-    for failure in failures:
-        print(f"FAIL {failure}")
-    print("all targets met" if not failures else f"{len(failures)} target(s) missed")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

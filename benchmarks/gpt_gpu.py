@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from corpus import verdict  # noqa: E402
 from gpt.train import config_from, train  # noqa: E402
 from pipeline.prepare import PrepareConfig, prepare  # noqa: E402
 
@@ -91,11 +92,7 @@ def main() -> int:
         shakespeare_char(Path(work), failures)
         if not args.skip_124m:
             gpt2_124m(Path(work), args.steps, failures)
-    print()
-    for failure in failures:
-        print(f"FAIL {failure}")
-    print("all targets met" if not failures else f"{len(failures)} target(s) missed")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

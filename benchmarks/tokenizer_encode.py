@@ -38,7 +38,7 @@ from array import array
 from collections.abc import Callable
 from datetime import datetime
 
-from corpus import BENCH_PARTS, CACHE_DIR, ROOT, prepare_corpus, read_exact, sample_text
+from corpus import BENCH_PARTS, CACHE_DIR, ROOT, prepare_corpus, read_exact, sample_text, verdict
 
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
@@ -167,11 +167,7 @@ def main() -> int:
     print(f"| minbpe's loop | {mbps(sample_bytes, naive_s)} | 1.00x |")
     print(f"| ours, Python path (cold cache) | {mbps(sample_bytes, cold_s)} | {ratio:.2f}x |")
 
-    print()
-    for failure in failures:
-        print(f"FAIL {failure}")
-    print("all targets met" if not failures else f"{len(failures)} target(s) missed")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":
