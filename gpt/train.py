@@ -289,6 +289,8 @@ def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> Train
 
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = GPT(model_config).to(device)
+    if rank:
+        torch.manual_seed(cfg.seed + rank)  # but each rank its own dropout masks
     optimizer = torch.optim.AdamW(
         model.optimizer_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
         fused=device.type in ("cuda", "cpu"),  # one kernel for all parameters: much less per-step overhead
@@ -301,9 +303,12 @@ def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> Train
         if state["scaler"] is not None:
             scaler.load_state_dict(state["scaler"])
         step, best_val = state["step"], state["best_val_loss"]
-        torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and state["rng"]["cuda"] is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        if rank == 0:  # the checkpoint holds rank 0's RNG; the others draw afresh from (seed, rank, step)
+            torch.set_rng_state(state["rng"]["torch"])
+            if device.type == "cuda" and state["rng"]["cuda"] is not None:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        else:
+            torch.manual_seed(cfg.seed + rank + 1_000_003 * step)
         report({"event": "resumed", "step": step})
     batches = RandomBatches(train_data, cfg.batch_size, model_config.block_size, cfg.seed, device)
     batches.step = step * cfg.grad_accum
