@@ -28,9 +28,8 @@ from typing import Any
 
 import torch
 
-import minbpe
 from minbpe import Tokenizer
-from pipeline.shards import file_sha256
+from pipeline.manifest import TokenizerInfo
 
 FORMAT = "gptkit-checkpoint"
 VERSION = 1
@@ -78,11 +77,5 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def checkpoint_tokenizer(run_dir: str | os.PathLike, state: dict[str, Any]) -> Tokenizer:
     """The tokenizer a checkpoint was trained with: gpt2 / gpt4 by name, else the run's tokenizer.model."""
-    info = state["tokenizer"]
-    if info.get("file") is None:
-        return minbpe.get_tokenizer(info["type"])
     run_dir = Path(run_dir)
-    path = (run_dir if run_dir.is_dir() else run_dir.parent) / "tokenizer.model"
-    if not path.is_file() or file_sha256(path) != info["sha256"]:
-        raise CheckpointError(f"{path}: missing, or not the tokenizer this checkpoint was trained with")
-    return minbpe.load(path)
+    return TokenizerInfo(**state["tokenizer"]).load(run_dir if run_dir.is_dir() else run_dir.parent)

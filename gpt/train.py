@@ -314,8 +314,10 @@ def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> Train
     batches.step = step * cfg.grad_accum
     if master:
         out.mkdir(parents=True, exist_ok=True)
-        if train_data.manifest.tokenizer.file is not None:
-            shutil.copyfile(Path(cfg.data) / train_data.manifest.tokenizer.file, out / "tokenizer.model")
+        name = train_data.manifest.tokenizer.file  # under the same name, so TokenizerInfo.load finds it
+        if name is not None:
+            shutil.copyfile(Path(cfg.data) / name, out / (name + ".tmp"))
+            os.replace(out / (name + ".tmp"), out / name)
     runner: torch.nn.Module = model
     if cfg.compile:
         problem = compile_problem(device)

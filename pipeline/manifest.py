@@ -64,6 +64,18 @@ class TokenizerInfo:
         """What must agree for two runs' tokens to be the same tokens."""
         return self.type, self.vocab_size, sorted(self.special_tokens.items()), self.sha256
 
+    def load(self, directory: str | os.PathLike) -> Tokenizer:
+        """This tokenizer: gpt2 / gpt4 by name, else its file in `directory`, checked by sha256.
+
+        A data directory and a training run directory both keep it as tokenizer.model.
+        """
+        if self.file is None:
+            return minbpe.get_tokenizer(self.type)
+        path = Path(directory) / self.file
+        if not path.is_file() or file_sha256(path) != self.sha256:
+            raise ManifestError(f"{path}: missing, or not the tokenizer recorded with it (sha256 {self.sha256})")
+        return minbpe.load(path)
+
     def describe(self) -> str:
         origin = "" if self.source in (None, self.type) else f"{self.source}, "
         name = self.type if self.sha256 is None else f"{self.type} ({origin}sha256 {self.sha256[:12]})"
@@ -161,11 +173,4 @@ class Manifest:
 
 def load_tokenizer(directory: str | os.PathLike, manifest: Manifest | None = None) -> Tokenizer:
     """The tokenizer that made a data directory's tokens (checked against the manifest)."""
-    manifest = manifest or Manifest.load(directory)
-    info = manifest.tokenizer
-    if info.file is None:
-        return minbpe.get_tokenizer(info.type)
-    path = Path(directory) / info.file
-    if not path.is_file() or file_sha256(path) != info.sha256:
-        raise ManifestError(f"{path}: missing or not the tokenizer the manifest names (sha256 {info.sha256})")
-    return minbpe.load(path)
+    return (manifest or Manifest.load(directory)).tokenizer.load(directory)
