@@ -22,9 +22,15 @@ import torch
 from tqdm.auto import tqdm
 
 import minbpe
-from gpt.checkpoint import checkpoint_tokenizer
+from gpt.baselines import markdown_table, run_baselines
+from gpt.char_data import CharVocab
+from gpt.char_train import CHAR_KIND, char_config, char_model_from_state
+from gpt.char_train import MODELS as CHAR_MODELS
+from gpt.char_train import sample as sample_chars
+from gpt.char_train import train_char as train_char_model
+from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint
 from gpt.generate import SampleConfig, generate
-from gpt.train import PRESETS, TrainingError, config_from, load_model, pick_device, train
+from gpt.train import PRESETS, TrainingError, config_from, gpt_from_state, pick_device, train
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, TokenizerError
 from minbpe.base import BACKENDS
 from minbpe.compare import compare as compare_texts
@@ -442,10 +448,15 @@ TRAIN_FLAGS = [
 DEFAULT_TEXT = ROOT / "data" / "tinyshakespeare.txt"
 
 
-def train_flags(command: Callable) -> Callable:
-    for flag, kind, text in reversed(TRAIN_FLAGS):
-        command = click.option(f"--{flag}", type=kind, default=None, help=text)(command)
-    return command
+def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Callable]:
+    """click options for (flag, type, help) rows, default None (= not given: the preset's value)."""
+
+    def decorate(command: Callable) -> Callable:
+        for flag, kind, text in reversed(flags):
+            command = click.option(f"--{flag}", type=kind, default=None, help=text)(command)
+        return command
+
+    return decorate
 
 
 @main.command("train-gpt")
@@ -457,7 +468,7 @@ def train_flags(command: Callable) -> Callable:
               "[default: out/<preset or 'run'>]")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
               help="A nanoGPT recipe; flags override its values.")
-@train_flags
+@flag_options(TRAIN_FLAGS)
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/latest.pt exactly where it stopped.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Samples to print at the end.")
@@ -515,10 +526,123 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, samples, **flag
                        1, cfg.seed + i, "cpu")
 
 
+CHAR_FLAGS = [  # train-char's flags; absent ones take the model's recipe (gpt/char_train.py RECIPES)
+    ("block-size", int, "Context length in characters (gpt: 0 = the longest example + 1)."),
+    ("n-embd", int, "Embedding width."),
+    ("n-hidden", int, "Hidden units of the MLPs and WaveNet."),
+    ("n-layer", int, "gpt: Transformer blocks."),
+    ("n-head", int, "gpt: attention heads."),
+    ("dropout", float, "gpt: dropout."),
+    ("max-steps", int, "Optimizer steps."),
+    ("batch-size", int, "Rows per step (0 = the whole training split)."),
+    ("lr-decay-at", float, "Fraction of the steps after which each next --lr value starts."),
+    ("weight-decay", float, "gpt: AdamW's weight decay; bigram-nn: the L2 penalty."),
+    ("smoothing", float, "bigram-counts: add-k smoothing."),
+    ("eval-interval", int, "Steps between dev evaluations (0 = 20 per run)."),
+]
+DEFAULT_LINES = ROOT / "data" / "names.txt"
+
+
+def parse_lr(value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected a number or numbers with commas (e.g. 0.1,0.01), got {value!r}") from None
+
+
+@main.command("train-char")
+@click.option("--model", type=click.Choice(CHAR_MODELS), default="mlp", show_default=True)
+@click.option("--input", "input_file", default=None, help="One example per line [default: the bundled names.txt].")
+@click.option("--stream", is_flag=True, help="The input is one long text (e.g. Tiny Shakespeare), not examples.")
+@click.option("--split", type=click.Choice(["80/10/10", "none"]), default="80/10/10", show_default=True,
+              help="none: train and evaluate on every example (the lectures' first setting); prints 'nll VALUE'.")
+@flag_options(CHAR_FLAGS)
+@click.option("--lr", default=None, help="Learning rate, or rates with commas for a step schedule (0.1,0.01).")
+@click.option("--seed", type=int, default=None, help="Seed of the split, the weights and the batches [default: 42].")
+@click.option("--out", default=None, help="Run directory [default: out/char/<model>].")
+@click.option("--plots", is_flag=True, help="Also write PNGs: counts, loss, embeddings, activations, update ratios.")
+@click.option("--num-samples", type=int, default=20, show_default=True, help="Samples to print.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto (these models are tiny).")
+@clean_errors
+def train_char(model, input_file, stream, split, lr, seed, out, plots, num_samples, device, **flags) -> None:
+    """Train a character-level baseline (makemore): bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet, GPT.
+
+    Reports the NLL of the train / dev / test splits, writes OUT/latest.pt (for
+    `generate`), split.json and metrics.json, and prints samples; * marks the ones
+    that are not in the training set.
+
+    \b
+    Examples:
+      python cli.py train-char --model bigram-counts --split none
+      python cli.py train-char --model wavenet --plots
+      python cli.py train-char --model gpt --input cities.txt --max-steps 5000
+      python cli.py train-char --model mlp --stream --input data/tinyshakespeare.txt --block-size 8
+    """
+    flags = {k: v for k, v in flags.items() if v is not None}
+    cfg = char_config(model, input=input_file or str(DEFAULT_LINES), stream=stream, split=split, lr=parse_lr(lr),
+                      seed=seed, out=out or f"out/char/{model}", plots=plots, num_samples=num_samples,
+                      device=device, **flags)
+    if model != "gpt":
+        torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
+    bars: list[tqdm] = []  # opened at the first step, once the data has loaded
+
+    def progress(event: dict) -> None:
+        if not bars:
+            bars.append(tqdm(total=cfg.max_steps, unit="step", dynamic_ncols=True))
+        bar = bars[0]
+        bar.update(event["step"] - bar.n)
+        bar.set_postfix(loss=f"{event['train_loss']:.4f}", lr=f"{event['lr']:g}")
+        if event["event"] == "eval":
+            bar.write(f"step {event['step']}: dev nll {event['dev']:.4f}")
+
+    try:
+        result = train_char_model(cfg, progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    click.echo(f"{model}: {result.params:,} parameters, {result.steps:,} steps in {result.seconds:.1f} s")
+    if split == "none":
+        click.echo(f"nll {result.nll['train']:.4f}")
+    else:
+        for name, value in result.nll.items():
+            click.echo(f"{name:<5} nll {value:.4f}")
+    if result.samples:
+        click.echo("samples (* = not in the training set):" if not stream else "samples:")
+        for text, new in zip(result.samples, result.new, strict=True):
+            click.echo(f"  {'*' if new and not stream else ' '} {text}")
+    click.echo(f"wrote {result.out}/latest.pt, split.json, metrics.json" + (" and the plots" if plots else ""))
+
+
+@main.command("baselines")
+@click.option("--input", "input_file", default=None, help="One example per line [default: the bundled names.txt].")
+@click.option("--out", default="out/baselines", show_default=True, help="Directory for the runs and the tables.")
+@click.option("--models", default=",".join(CHAR_MODELS), show_default=True, help="Which models, with commas.")
+@click.option("--workers", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
+              help="Models trained at the same time (one thread each).")
+@clean_errors
+def baselines(input_file, out, models, workers) -> None:
+    """Train every baseline with its default recipe on the same splits and print one table.
+
+    Also writes OUT/baselines.md and OUT/baselines.json, and each model's run
+    directory OUT/<model> (for `generate`).
+    """
+    names = tuple(m.strip() for m in models.split(",") if m.strip())
+    rows = run_baselines(input_file or str(DEFAULT_LINES), out, names, workers,
+                         lambda row: click.echo(f"{row.model} done in {row.seconds:.0f} s: dev {row.dev:.4f}",
+                                                err=True))
+    click.echo(markdown_table(rows), nl=False)
+    click.echo(f"wrote {out}/baselines.md and baselines.json")
+
+
 def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, num_samples: int, seed: int,
                    device: str) -> None:
-    """Print samples from a checkpoint as they are generated."""
-    model, state = load_model(checkpoint, pick_device(device))
+    """Print samples from a checkpoint (train-gpt's or train-char's) as they are generated."""
+    state = load_checkpoint(checkpoint, map_location=pick_device(device))
+    if state.get("kind") == CHAR_KIND:
+        return char_samples(checkpoint, state, prompt, sample, num_samples, seed, device)
+    model = gpt_from_state(state, checkpoint, pick_device(device))
     tokenizer = checkpoint_tokenizer(checkpoint, state)
     stop = tokenizer.special_tokens.get("<|endoftext|>")
     if prompt:
@@ -545,6 +669,17 @@ def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, nu
             sys.stdout.write(decoder.decode(tokenizer.decode_bytes([t])))
             sys.stdout.flush()
         sys.stdout.write(decoder.decode(b"", final=True) + "\n")
+
+
+def char_samples(checkpoint: str, state: dict, prompt: str | None, sample: SampleConfig, num_samples: int, seed: int,
+                 device: str) -> None:
+    """Samples from a train-char checkpoint: whole examples (names...) of a line dataset, or text of a stream."""
+    model = char_model_from_state(state, checkpoint, pick_device(device))
+    vocab = CharVocab(state["chars"], state["boundary"])
+    length = state["sample_length"] if vocab.boundary else sample.max_new_tokens
+    generator = torch.Generator(pick_device(device)).manual_seed(seed)
+    for text in sample_chars(model, vocab, prompt or "", num_samples, length, sample, generator):
+        click.echo(text)
 
 
 @main.command("generate")

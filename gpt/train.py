@@ -29,7 +29,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -42,6 +42,7 @@ from pipeline.shards import file_sha256
 from .checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, save_checkpoint
 from .model import GPT, GPTConfig
 
+C = TypeVar("C")
 METRICS = "metrics.jsonl"
 LOSS_PLOT = "loss.png"
 # peak dense bf16 FLOP/s of GPUs, for MFU (model FLOPs utilisation)
@@ -115,16 +116,19 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def build_config(cls: type[C], base: dict[str, Any], overrides: dict[str, Any]) -> C:
+    """A config dataclass: its defaults, then `base` (a preset), then the overrides that are not None."""
+    unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+    return cls(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+
 def config_from(preset: str | None = None, **overrides: Any) -> TrainConfig:
     """A TrainConfig: the defaults, then a preset's values, then explicit overrides (None = not given)."""
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
-    names = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ValueError(f"unknown training settings: {', '.join(unknown)}")
-    values = {**(PRESETS[preset] if preset else {}), **{k: v for k, v in overrides.items() if v is not None}}
-    return TrainConfig(**values)
+    return build_config(TrainConfig, PRESETS[preset] if preset else {}, overrides)
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -426,11 +430,17 @@ def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> Train
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
     """The model of a checkpoint (a run directory's latest.pt, or a .pt file) in eval mode, and the checkpoint."""
     state = load_checkpoint(run_dir, map_location=device)
+    return gpt_from_state(state, run_dir, device), state
+
+
+def gpt_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
+    """The GPT of a loaded train-gpt checkpoint, in eval mode; CheckpointError if it is not one or does not fit."""
+    if "model_config" not in state:
+        raise CheckpointError(f"{source}: not a train-gpt checkpoint")
     model = GPT(GPTConfig(**state["model_config"]))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
         reason = str(e).splitlines()[0]
-        raise CheckpointError(f"{run_dir}: the weights do not fit the model config ({reason})") from None
-    model.to(device).eval()
-    return model, state
+        raise CheckpointError(f"{source}: the weights do not fit the model config ({reason})") from None
+    return model.to(device).eval()

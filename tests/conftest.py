@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -20,3 +21,12 @@ TINYSHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
 def rank_file(name: str) -> Path:
     """The bundled tiktoken rank file (r50k_base / cl100k_base); test_tiktoken checks its sha256 is tiktoken's."""
     return ROOT / "minbpe" / "data" / f"{name}.tiktoken"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one torch thread is faster than two (and far faster on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,340 @@
+"""Training the character-level baselines: one loop for the bigram net, the MLPs, WaveNet and the GPT.
+
+    result = train_char(char_config("mlp", input="data/names.txt", out="out/char/mlp"))
+    result.nll["dev"], result.samples
+
+Every model is trained the same way: at each step a random batch of rows (the
+whole training split when batch_size is 0), the mean NLL of the next character,
+one optimizer step. The learning rate is a step schedule, as in the lectures: lr
+[0.1, 0.01] with lr_decay_at 0.5 means 0.1 for the first half of the steps and
+0.01 after. The MLPs use plain SGD, as the lectures do; the GPT uses AdamW, as
+makemore does. The bigram net adds an L2 penalty (weight_decay times the mean
+squared weight) to its training loss; the reported NLL never includes it. The
+count model is fitted exactly and takes no steps.
+
+A run directory gets: latest.pt (the model, its settings and the vocabulary;
+``python cli.py generate`` reads it), split.json (which input lines are in
+train/dev/test, with the seed), metrics.json (the NLLs, the loss curve, and what
+the plots need), and with plots the PNGs of gpt/char_plots.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from minbpe.base import atomic_write_text
+
+from .char_data import BOUNDARY, SPLITS, CharVocab, Layout, LineData, StreamData
+from .char_models import MLP, BigramCounts, BigramNN, WaveNet
+from .checkpoint import LATEST, CheckpointError, save_checkpoint
+from .generate import SampleConfig, sample_next
+from .model import GPT, GPTConfig
+from .train import TrainingError, build_config, pick_device
+
+MODELS = ("bigram-counts", "bigram-nn", "mlp", "mlp-bn", "wavenet", "gpt")
+CHAR_KIND = "char-baseline"
+
+# the default recipe of each model: the lectures' settings (makemore's for the GPT)
+_MLP = dict(block_size=3, n_embd=10, n_hidden=200, max_steps=200_000, batch_size=32, lr=[0.1, 0.01],
+            lr_decay_at=0.5)
+RECIPES: dict[str, dict[str, Any]] = {
+    "bigram-counts": dict(block_size=1, max_steps=0),
+    "bigram-nn": dict(block_size=1, max_steps=200, batch_size=0, lr=[50.0], weight_decay=0.01),
+    "mlp": _MLP,
+    "mlp-bn": _MLP,
+    "wavenet": dict(block_size=8, n_embd=24, n_hidden=128, max_steps=200_000, batch_size=32, lr=[0.1, 0.01],
+                    lr_decay_at=0.75),
+    # block_size 0: the longest example + 1, so every example fits one sequence
+    "gpt": dict(block_size=0, n_layer=4, n_head=4, n_embd=64, max_steps=20_000, batch_size=32, lr=[5e-4],
+                weight_decay=0.01),
+}
+
+
+@dataclass
+class CharConfig:
+    model: str = "mlp"
+    input: str = "data/names.txt"
+    out: str = "out/char"
+    stream: bool = False  # a long text (train/dev from the pipeline) instead of one example per line
+    split: str = "80/10/10"  # or "none": train and evaluate on every example
+    seed: int = 42
+    block_size: int = 3
+    n_embd: int = 10
+    n_hidden: int = 200
+    n_layer: int = 4
+    n_head: int = 4
+    dropout: float = 0.0
+    max_steps: int = 200_000
+    batch_size: int = 32  # 0: the whole training split every step
+    lr: list[float] = field(default_factory=lambda: [0.1])
+    lr_decay_at: float = 0.5  # fraction of max_steps after which each next lr value starts
+    weight_decay: float = 0.0
+    smoothing: float = 1.0  # bigram-counts: add-k
+    eval_interval: int = 0  # 0: 20 evaluations per run
+    num_samples: int = 20
+    plots: bool = False
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; models: {', '.join(MODELS)}")
+        if self.stream and self.model == "bigram-counts":
+            raise ValueError("bigram-counts needs a line dataset (examples with boundaries), not --stream")
+        for name in ("max_steps", "batch_size", "block_size", "eval_interval", "num_samples"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr or any(not v > 0 for v in self.lr):
+            raise ValueError(f"lr must be one or more positive values, got {self.lr}")
+        if not 0 < self.lr_decay_at <= 1:
+            raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
+        if self.smoothing < 0:
+            raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+
+
+def char_config(model: str, **overrides: Any) -> CharConfig:
+    """A CharConfig for `model`: its recipe, then explicit overrides (None = not given)."""
+    if model not in RECIPES:
+        raise ValueError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
+    return build_config(CharConfig, {"model": model, **RECIPES[model]}, overrides)
+
+
+def lr_at(step: int, cfg: CharConfig) -> float:
+    """The step schedule: lr[k] from step k * lr_decay_at * max_steps on."""
+    k = int(step / max(cfg.lr_decay_at * cfg.max_steps, 1))
+    return cfg.lr[min(k, len(cfg.lr) - 1)]
+
+
+def model_args(cfg: CharConfig, vocab_size: int) -> dict:
+    """What build_model needs, and what a checkpoint stores to rebuild the model."""
+    if cfg.model == "bigram-counts":
+        return {"vocab_size": vocab_size, "smoothing": cfg.smoothing}
+    if cfg.model == "bigram-nn":
+        return {"vocab_size": vocab_size}
+    if cfg.model in ("mlp", "mlp-bn"):
+        return {"vocab_size": vocab_size, "block_size": cfg.block_size, "n_embd": cfg.n_embd,
+                "n_hidden": cfg.n_hidden, "batch_norm": cfg.model == "mlp-bn"}
+    if cfg.model == "wavenet":
+        return {"vocab_size": vocab_size, "block_size": cfg.block_size, "n_embd": cfg.n_embd,
+                "n_hidden": cfg.n_hidden}
+    return asdict(GPTConfig(vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.dropout, bias=True))
+
+
+def build_model(name: str, args: dict) -> nn.Module:
+    if name == "bigram-counts":
+        return BigramCounts(**args)
+    if name == "bigram-nn":
+        return BigramNN(**args)
+    if name in ("mlp", "mlp-bn"):
+        return MLP(**args)
+    if name == "wavenet":
+        return WaveNet(**args)
+    return GPT(GPTConfig(**args))
+
+
+def layout_of(model: nn.Module) -> Layout:
+    if isinstance(model, GPT):
+        return Layout("sequences", model.config.block_size)
+    return Layout("windows", model.block_size)
+
+
+def num_params(model: nn.Module) -> int:
+    return model.num_params() if not isinstance(model, GPT) else sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: LineData | StreamData, split: str, device: torch.device,
+             chunk: int = 4096) -> float:
+    """The mean NLL (nats per character) of every character of a split, boundaries included."""
+    was_training = model.training
+    model.eval()
+    x, y = data.rows(split, layout_of(model), evaluation=True)
+    total, count = 0.0, 0
+    for i in range(0, len(x), chunk):
+        xb, yb = trim_padding(x[i : i + chunk], y[i : i + chunk])
+        xb, yb = xb.to(device), yb.to(device)
+        _, loss = model(xb, yb)
+        n = int((yb != -1).sum())
+        total += float(loss) * n
+        count += n
+    model.train(was_training)
+    return total / count
+
+
+def trim_padding(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences: drop the columns that are padding in every row (a causal model's other outputs are unchanged)."""
+    if y.dim() == 1:
+        return x, y
+    length = int((y != -1).sum(1).max())
+    return x[:, :length].contiguous(), y[:, :length].contiguous()
+
+
+def next_logits(model: nn.Module, seq: torch.Tensor) -> torch.Tensor:
+    """Logits of the next id after each row of seq (B, t); a window model's context is padded with seq[:, 0]."""
+    block = layout_of(model).block_size
+    if isinstance(model, GPT):
+        return model(seq[:, -block:])[0][:, -1]
+    context = seq[:, -block:]
+    if context.size(1) < block:
+        context = torch.cat([seq[:, :1].expand(-1, block - context.size(1)), context], 1)
+    return model(context)[0]
+
+
+def start_ids(vocab: CharVocab, prompt: str) -> list[int]:
+    """What sampling starts from: the boundary (or a newline in a stream) and then the prompt's ids."""
+    if vocab.boundary:
+        return [BOUNDARY] + vocab.encode(prompt)
+    return vocab.encode(prompt) if prompt else vocab.encode("\n") if "\n" in vocab.chars else [0]
+
+
+@torch.no_grad()
+def sample(model: nn.Module, vocab: CharVocab, prompt: str, num: int, length: int, sampling: SampleConfig,
+           generator: torch.Generator | None = None) -> list[str]:
+    """num continuations of prompt, up to `length` new characters; with a boundary, each ends at its first one."""
+    was_training = model.training
+    model.eval()
+    start = start_ids(vocab, prompt)
+    device = next(iter(model.state_dict().values())).device
+    seq = torch.tensor([start] * num, dtype=torch.long, device=device)
+    done = torch.zeros(num, dtype=torch.bool, device=device)
+    for _ in range(length):
+        token = sample_next(next_logits(model, seq), sampling, generator)
+        seq = torch.cat([seq, token], 1)
+        if vocab.boundary:
+            done |= token.squeeze(1) == BOUNDARY
+            if bool(done.all()):
+                break
+    model.train(was_training)
+    rows = [row[len(start) :] for row in seq.tolist()]
+    return [prompt + vocab.decode(row[: row.index(BOUNDARY)] if vocab.boundary and BOUNDARY in row else row)
+            for row in rows]
+
+
+@dataclass
+class CharResult:
+    model: str
+    params: int
+    nll: dict[str, float]  # train / dev / test (dev and test absent for a stream's missing splits)
+    samples: list[str]
+    new: list[bool]  # per sample: not an example of the training split
+    seconds: float
+    steps: int
+    out: Path
+
+
+def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) -> CharResult:
+    """Train one baseline on cfg.input, evaluate every split, sample, and write the run directory."""
+    report = callback or (lambda event: None)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = StreamData(cfg.input, out / "data") if cfg.stream else LineData(cfg.input, cfg.split, cfg.seed)
+    if cfg.model == "gpt" and cfg.block_size == 0:
+        cfg.block_size = data.max_length + 1 if not cfg.stream else 64
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    args = model_args(cfg, data.vocab.size)
+    model = build_model(cfg.model, args).to(device)
+    x_train, y_train = data.rows("train", layout_of(model))
+    generator = torch.Generator().manual_seed(cfg.seed)
+    history: dict[str, Any] = {"loss": [], "eval": [], "update_ratio": {}}
+    start = time.perf_counter()
+    if isinstance(model, BigramCounts):
+        model.fit(x_train.to(device), y_train.to(device))
+    else:
+        _gradient_descent(model, cfg, x_train, y_train, data, device, generator, history, report)
+    seconds = time.perf_counter() - start
+    splits = [s for s in SPLITS if cfg.stream is False or s != "test"]
+    nll = {s: evaluate(model, data, s, device) for s in splits}
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    samples = sample(model, data.vocab, "", cfg.num_samples, data.sample_length, SampleConfig(), generator)
+    known = set(data.examples["train"]) if isinstance(data, LineData) else set()
+    new = [s not in known for s in samples]
+    steps = 0 if isinstance(model, BigramCounts) else cfg.max_steps
+    result = CharResult(cfg.model, num_params(model), nll, samples, new, seconds, steps, out)
+    save_checkpoint(out / LATEST, {"kind": CHAR_KIND, "model_name": cfg.model, "model_args": args,
+                                   "model": model.state_dict(), "chars": data.vocab.chars,
+                                   "boundary": data.vocab.boundary, "sample_length": data.sample_length,
+                                   "train_config": asdict(cfg), "nll": nll, "step": result.steps})
+    atomic_write_text(str(out / "split.json"), json.dumps(data.record()) + "\n")
+    metrics = {"model": cfg.model, "params": result.params, "nll": nll, "seconds": seconds, "history": history}
+    atomic_write_text(str(out / "metrics.json"), json.dumps(metrics) + "\n")
+    if cfg.plots:
+        from .char_plots import write_plots
+
+        batch = torch.randint(len(x_train), (min(len(x_train), max(cfg.batch_size, 256)),), generator=generator)
+        write_plots(out, model, data.vocab.chars, data.vocab.boundary, history, x_train[batch], y_train[batch])
+    return result
+
+
+def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, y_train: torch.Tensor,
+                      data: LineData | StreamData, device: torch.device, generator: torch.Generator,
+                      history: dict, report: Callable[[dict], None]) -> None:
+    if isinstance(model, GPT):
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(model.optimizer_groups(cfg.weight_decay), lr=cfg.lr[0],
+                                                             betas=(0.9, 0.99), eps=1e-8, fused=True)
+        penalty = 0.0
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr[0], foreach=True)
+        penalty = cfg.weight_decay
+    eval_interval = cfg.eval_interval or max(cfg.max_steps // 20, 1)
+    ratio_interval = max(cfg.max_steps // 1000, 1)
+    full = cfg.batch_size == 0 or cfg.batch_size >= len(x_train)
+    if full:
+        x_full, y_full = x_train.to(device), y_train.to(device)
+    losses: list[float] = []
+    model.train()
+    for step in range(cfg.max_steps):
+        if full:
+            x, y = x_full, y_full
+        else:
+            ix = torch.randint(len(x_train), (cfg.batch_size,), generator=generator)
+            x, y = trim_padding(x_train[ix], y_train[ix])
+            x, y = x.to(device), y.to(device)
+        _, loss = model(x, y)
+        objective = loss + penalty * model.penalty() if penalty else loss
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        track = cfg.plots and step % ratio_interval == 0
+        if track:
+            before = {n: p.detach().clone() for n, p in model.named_parameters() if p.dim() >= 2}
+        optimizer.step()
+        if track:
+            # log10 of the update's size relative to the weights' (the lectures' update:data ratio)
+            for name, p in model.named_parameters():
+                if name in before:
+                    ratio = ((p.detach() - before[name]).std() / p.detach().std()).log10().item()
+                    history["update_ratio"].setdefault(name, []).append((step, ratio))
+        losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise TrainingError(f"the loss became {losses[-1]} at step {step}; stopped: use a lower --lr")
+        if (step + 1) % eval_interval == 0 or step + 1 == cfg.max_steps:
+            dev = evaluate(model, data, "dev", device)
+            history["eval"].append({"step": step + 1, "dev": dev})
+            report({"event": "eval", "step": step + 1, "train_loss": loss.item(), "dev": dev, "lr": lr})
+        elif (step + 1) % 100 == 0:
+            report({"event": "step", "step": step + 1, "train_loss": loss.item(), "lr": lr})
+    # the loss curve, in means of up to 1000 points (as the lectures plot it)
+    chunk = max(len(losses) // 1000, 1)
+    history["loss"] = [(i + chunk, sum(losses[i : i + chunk]) / len(losses[i : i + chunk]))
+                       for i in range(0, len(losses), chunk)]
+
+
+def char_model_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """A train-char checkpoint's model, in eval mode; CheckpointError for anything else."""
+    if state.get("kind") != CHAR_KIND:
+        raise CheckpointError(f"{source}: not a train-char checkpoint")
+    model = build_model(state["model_name"], state["model_args"])
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()

@@ -1,0 +1,235 @@
+"""The character-level baselines: data splits, the exact bigram model, training, sampling, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli import main
+from conftest import ROOT
+from gpt.char_data import BOUNDARY, Layout, LineData
+from gpt.char_models import MLP, BatchNorm, BigramCounts
+from gpt.char_train import char_config, char_model_from_state, evaluate, train_char
+from gpt.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+NAMES = ROOT / "data" / "names.txt"
+UNIFORM = math.log(27)
+
+
+@pytest.fixture(scope="module")
+def names() -> LineData:
+    return LineData(NAMES)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> str:
+    """The first 2,000 names: big enough to learn from, small enough to train on in seconds."""
+    path = tmp_path_factory.mktemp("small") / "names2k.txt"
+    path.write_text("\n".join(NAMES.read_text().splitlines()[:2000]) + "\n")
+    return str(path)
+
+
+def test_split_is_80_10_10_disjoint_and_reproducible(names):
+    sizes = {k: len(v) for k, v in names.line_numbers.items()}
+    assert sizes == {"train": 25626, "dev": 3203, "test": 3204}
+    sets = [set(v) for v in names.line_numbers.values()]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    assert set().union(*sets) == set(range(32033))
+    assert LineData(NAMES).line_numbers == names.line_numbers
+    assert LineData(NAMES, seed=7).line_numbers["dev"] != names.line_numbers["dev"]
+    # seed 42 is the lectures' split: random.seed(42); random.shuffle(words); words[:n1], ...
+    words = NAMES.read_text().splitlines()
+    random.Random(42).shuffle(words)
+    assert names.examples["train"] == words[:25626] and names.examples["test"] == words[28829:]
+    assert names.vocab.size == 27 and names.vocab.chars == "abcdefghijklmnopqrstuvwxyz"
+
+
+def test_windows_and_sequences_predict_the_same_characters(names, tmp_path):
+    _, y_windows = names.rows("dev", Layout("windows", 3))
+    x_seq, y_seq = names.rows("dev", Layout("sequences", names.max_length + 1))
+    kept = y_seq[y_seq != -1]
+    assert len(kept) == len(y_windows) == sum(len(w) + 1 for w in names.examples["dev"])
+    assert torch.equal(kept.sort().values, y_windows.sort().values)
+    assert (x_seq[:, 0] == BOUNDARY).all()
+    # the context starts filled with the boundary; "emma" -> ... (e, m, m) -> a
+    (tmp_path / "emma.txt").write_text("emma\n")
+    emma = LineData(tmp_path / "emma.txt", split="none")
+    xs, ys = emma.rows("train", Layout("windows", 3))
+    assert [emma.vocab.decode(r) for r in xs.tolist()] == ["", "e", "em", "emm", "mma"]
+    assert (xs[0] == BOUNDARY).all() and emma.vocab.decode(ys.tolist()) == "emma" and ys[-1] == BOUNDARY
+
+
+def test_bigram_counts_equal_a_direct_computation_and_the_lecture(names, tmp_path):
+    result = train_char(char_config("bigram-counts", input=str(NAMES), split="none", out=str(tmp_path), num_samples=5))
+    words = NAMES.read_text().splitlines()
+    stoi = {c: i + 1 for i, c in enumerate(names.vocab.chars)}
+    counts = [[1] * 27 for _ in range(27)]
+    pairs = [(stoi.get(a, 0), stoi.get(b, 0)) for w in words for a, b in zip("." + w, w + ".", strict=True)]
+    for a, b in pairs:
+        counts[a][b] += 1
+    direct = -sum(math.log(counts[a][b] / sum(counts[a])) for a, b in pairs) / len(pairs)
+    assert len(pairs) == 228146
+    assert result.nll["train"] == pytest.approx(direct, abs=1e-7)  # float32 log-probabilities
+    assert round(result.nll["train"], 4) == 2.4546
+    # The lecture's 2.4544 is this table too, summed one float32 log-probability at a time
+    model, _ = _load(tmp_path)
+    a, b = torch.tensor(pairs).T
+    total = np.cumsum(model.log_probs.float()[a, b].numpy(), dtype=np.float32)[-1]  # cumsum adds in order
+    assert total == -559951.5625 and round(-float(total) / len(pairs), 4) == 2.4544
+
+
+def _load(run_dir):
+    state = load_checkpoint(run_dir)
+    return char_model_from_state(state, run_dir), state
+
+
+def test_mlp_starts_at_the_uniform_loss(names):
+    torch.manual_seed(0)
+    model = MLP(27, block_size=3, n_embd=10, n_hidden=200)
+    assert evaluate(model, names, "dev", torch.device("cpu")) == pytest.approx(UNIFORM, abs=0.02)
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread, small, tmp_path_factory) -> dict:
+    """Each model trained briefly on 2,000 names (gpt: 1 small layer)."""
+    root = tmp_path_factory.mktemp("runs")
+    small_settings = {
+        "bigram-counts": {},
+        "bigram-nn": {"max_steps": 100},
+        "mlp": {"max_steps": 1500, "n_hidden": 64},
+        "mlp-bn": {"max_steps": 1500, "n_hidden": 64},
+        "wavenet": {"max_steps": 1500, "n_embd": 8, "n_hidden": 32},
+        "gpt": {"max_steps": 300, "n_layer": 1, "n_embd": 32, "lr": [3e-3]},
+    }
+    return {m: train_char(char_config(m, input=small, out=str(root / m), num_samples=10, **kw))
+            for m, kw in small_settings.items()}
+
+
+def test_every_model_learns(trained):
+    counts = trained["bigram-counts"].nll["train"]
+    assert trained["bigram-nn"].nll["train"] < UNIFORM - 0.5
+    assert trained["bigram-nn"].nll["train"] == pytest.approx(counts, abs=0.08)  # it approaches the counts
+    for model in ("mlp", "mlp-bn", "wavenet", "gpt"):  # context beats a bigram (makemore's bigram once never trained)
+        assert trained[model].nll["train"] < counts - 0.05, model
+        assert trained[model].nll["dev"] < UNIFORM - 0.5, model
+
+
+def test_samples_are_strings_of_the_vocabulary(trained, small):
+    data = LineData(small)
+    for result in trained.values():
+        assert len(result.samples) == 10
+        for text, new in zip(result.samples, result.new, strict=True):
+            assert set(text) <= set(data.vocab.chars) and len(text) <= data.sample_length
+            assert new == (text not in set(data.examples["train"]))
+
+
+def test_checkpoints_reload_to_the_same_nll(trained, small):
+    data = LineData(small)
+    for name, result in trained.items():
+        model, state = _load(result.out)
+        assert state["model_name"] == name
+        assert evaluate(model, data, "dev", torch.device("cpu")) == pytest.approx(result.nll["dev"], abs=1e-6)
+        record = json.loads((result.out / "split.json").read_text())
+        assert record["line_numbers"] == data.line_numbers and record["seed"] == 42
+
+
+def test_training_is_deterministic(small, tmp_path):
+    a = train_char(char_config("mlp-bn", input=small, out=str(tmp_path / "a"), max_steps=200, num_samples=3))
+    b = train_char(char_config("mlp-bn", input=small, out=str(tmp_path / "b"), max_steps=200, num_samples=3))
+    assert a.nll == b.nll and a.samples == b.samples
+
+
+def test_batchnorm_eval_uses_running_statistics():
+    torch.manual_seed(0)
+    bn = BatchNorm(4, momentum=0.5)
+    x = torch.randn(64, 4) * 3 + 2
+    bn(x)  # train mode: updates the running statistics
+    assert torch.allclose(bn.running_mean, 0.5 * x.mean(0))
+    bn.eval()
+    one = bn(x[:1])
+    assert torch.allclose(one, (x[:1] - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps), atol=1e-5)
+    assert torch.allclose(bn(x)[:1], one, atol=1e-6)  # the same whatever batch it comes in
+    bn.train()
+    assert not torch.allclose(bn(x)[:1], one)
+
+
+def test_bigram_counts_fit_counts_each_pair():
+    model = BigramCounts(3, smoothing=0.0)
+    model.fit(torch.tensor([[0], [1], [0]]), torch.tensor([1, 0, 1]))  # . -> a, a -> ., always
+    assert model.counts.tolist() == [[0, 2, 0], [1, 0, 0], [0, 0, 0]]
+    assert model.log_probs[0, 1] == 0 and model.log_probs[1, 0] == 0
+
+
+def test_cli_bigram_counts_split_none_prints_nll(tmp_path):
+    result = CliRunner().invoke(main, ["train-char", "--model", "bigram-counts", "--split", "none",
+                                       "--out", str(tmp_path), "--num-samples", "3"])
+    assert result.exit_code == 0, result.output
+    assert "nll 2.4546" in result.output.splitlines()
+
+
+def test_cli_train_char_then_generate(small, tmp_path):
+    run = str(tmp_path / "run")
+    result = CliRunner().invoke(main, ["train-char", "--model", "mlp", "--input", small, "--max-steps", "300",
+                                       "--out", run, "--num-samples", "5", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^dev   nll \d\.\d{4}$", result.output, re.M)
+    assert "samples (* = not in the training set):" in result.output
+    result = CliRunner().invoke(main, ["generate", "--checkpoint", run, "--num-samples", "4", "--prompt", "em"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 4 and all(line.startswith("em") for line in lines)
+    result = CliRunner().invoke(main, ["generate", "--checkpoint", run, "--prompt", "Zoë"])
+    assert result.exit_code == 1
+    assert "character 'Z'" in result.output and "vocabulary" in result.output
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_empty_input_is_one_clear_error(tmp_path, content):
+    path = tmp_path / "empty.txt"
+    path.write_text(content)
+    result = CliRunner().invoke(main, ["train-char", "--input", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {path}: no examples (every line is empty); give one example per line"
+    assert not (tmp_path / "run" / "latest.pt").exists()
+
+
+def test_bad_inputs(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"anna\nzo\xeb\n")
+    result = CliRunner().invoke(main, ["train-char", "--input", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and f"{path} line 2: not UTF-8" in result.output
+    result = CliRunner().invoke(main, ["train-char", "--input", str(tmp_path / "missing.txt")])
+    assert result.exit_code == 1 and "no such file" in result.output
+    result = CliRunner().invoke(main, ["train-char", "--model", "wavenet", "--block-size", "6", "--max-steps", "1"])
+    assert result.exit_code == 1 and "power of two" in result.output
+
+
+def test_stream_dataset(tmp_path):
+    text = (ROOT / "data" / "tinyshakespeare.txt").read_text()[:50_000]
+    path = tmp_path / "shake.txt"
+    path.write_text(text)
+    result = train_char(char_config("mlp", input=str(path), stream=True, out=str(tmp_path / "run"), block_size=8,
+                                    max_steps=600, num_samples=2))
+    assert set(result.nll) == {"train", "dev"}
+    assert result.nll["dev"] < math.log(len(set(text))) - 0.5
+    assert all(len(s) == 500 and set(s) <= set(text) for s in result.samples)
+
+
+def test_baselines_cli_writes_the_table(small, tmp_path):
+    out = tmp_path / "base"
+    result = CliRunner().invoke(main, ["baselines", "--input", small, "--out", str(out),
+                                       "--models", "bigram-counts,bigram-nn", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "| bigram-counts | 729 |" in result.output
+    record = json.loads((out / "baselines.json").read_text())
+    assert [r["model"] for r in record["rows"]] == ["bigram-counts", "bigram-nn"]
+    assert (out / "baselines.md").read_text().startswith("# Baselines")
+    assert (out / "bigram-nn" / "latest.pt").is_file()
