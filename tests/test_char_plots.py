@@ -52,26 +52,19 @@ def assert_pngs(out: Path, paths: list[Path], names: set[str]) -> None:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_mlp_batch_norm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("make, block_size, training", [
+    (lambda: MLP(V, block_size=3, n_embd=10, n_hidden=20, batch_norm=True), 3, True),
+    (lambda: WaveNet(V, block_size=8, n_embd=4, n_hidden=8).eval(), 8, False),
+], ids=["mlp-bn", "wavenet-eval"])
+def test_tanh_models(tmp_path: Path, make, block_size: int, training: bool) -> None:
     torch.manual_seed(0)
-    model = MLP(V, block_size=3, n_embd=10, n_hidden=20, batch_norm=True)
+    model = make()
     before = snapshot(model)
-    x, y = batch(3)
+    x, y = batch(block_size)
     paths = write_plots(tmp_path, model, CHARS, True, HISTORY, x, y)
     assert_pngs(tmp_path, paths, {"loss.png", "embedding.png", "activations.png", "gradients.png",
                                   "update_ratio.png"})
-    assert_untouched(model, before, training=True)
-
-
-def test_wavenet_in_eval_mode(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = WaveNet(V, block_size=8, n_embd=4, n_hidden=8).eval()
-    before = snapshot(model)
-    x, y = batch(8)
-    paths = write_plots(tmp_path, model, CHARS, True, HISTORY, x, y)
-    assert_pngs(tmp_path, paths, {"loss.png", "embedding.png", "activations.png", "gradients.png",
-                                  "update_ratio.png"})
-    assert_untouched(model, before, training=False)
+    assert_untouched(model, before, training=training)
 
 
 def test_bigram_counts(tmp_path: Path) -> None:
