@@ -55,8 +55,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     "wavenet": dict(block_size=8, n_embd=24, n_hidden=128, max_steps=200_000, batch_size=32, lr=[0.1, 0.01],
                     lr_decay_at=0.75),
     # block_size 0: the longest example + 1, so every example fits one sequence
-    "gpt": dict(block_size=0, n_layer=4, n_head=4, n_embd=64, max_steps=20_000, batch_size=32, lr=[5e-4],
-                weight_decay=0.01),
+    # makemore's shape (4 layers, 4 heads, 64 wide) and AdamW (weight decay 0.01); a larger batch and learning
+    # rate, a step down at 80% and dropout 0.1 reach its NLL in a fraction of its steps (tuned on dev)
+    "gpt": dict(block_size=0, n_layer=4, n_head=4, n_embd=64, max_steps=14_000, batch_size=64, lr=[2e-3, 2e-4],
+                lr_decay_at=0.8, weight_decay=0.01, dropout=0.1),
 }
 
 
@@ -128,7 +130,7 @@ def model_args(cfg: CharConfig, vocab_size: int) -> dict:
         return {"vocab_size": vocab_size, "block_size": cfg.block_size, "n_embd": cfg.n_embd,
                 "n_hidden": cfg.n_hidden}
     return asdict(GPTConfig(vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.dropout, bias=True,
-                            tie_weights=False))
+                            tie_weights=False, gelu="none"))
 
 
 def build_model(name: str, args: dict) -> nn.Module:
@@ -143,7 +145,7 @@ def build_model(name: str, args: dict) -> nn.Module:
     model = GPT(GPTConfig(**args))
     # makemore's Transformer: PyTorch's default initialisation (embeddings N(0, 1)) and an untied output
     # layer. On 27 symbols it learns much faster than GPT-2's N(0, 0.02) (measured: dev NLL 2.058 against
-    # 2.107 after 4,000 steps)
+    # 2.107 after 4,000 steps). (Its GELU is the tanh form; the exact one is as good and faster on CPU.)
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Embedding, nn.LayerNorm)):
             module.reset_parameters()
