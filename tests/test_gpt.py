@@ -55,6 +55,20 @@ def test_hf_gpt2_names_and_shapes():
     assert model.num_params(non_embedding=False) == 124_439_808  # GPT-2 small, counting the tied matrix once
 
 
+def test_untied_output_and_exact_gelu():
+    tied, untied = tiny_model(), tiny_model(tie_weights=False)
+    assert untied.lm_head.weight is not untied.transformer.wte.weight
+    assert untied.num_params(non_embedding=False) == tied.num_params(non_embedding=False) + 65 * 32
+    exact = tiny_model(gelu="none")
+    exact.load_state_dict(tied.state_dict())
+    x = torch.randint(0, 65, (2, 16))
+    with torch.no_grad():
+        a, b = tied.eval()(x, x)[0], exact.eval()(x, x)[0]
+    assert not torch.equal(a, b) and torch.allclose(a, b, atol=1e-3)  # the two GELUs differ by < 1e-3
+    with pytest.raises(ValueError, match="gelu must be"):
+        GPTConfig(gelu="relu")
+
+
 def test_initial_loss_is_uniform_and_causal_mask_holds():
     model = tiny_model().eval()
     x = torch.randint(0, 65, (4, 16))
