@@ -107,7 +107,7 @@ def trained(one_thread, small, tmp_path_factory) -> dict:
         "mlp": {"max_steps": 1500, "n_hidden": 64},
         "mlp-bn": {"max_steps": 1500, "n_hidden": 64},
         "wavenet": {"max_steps": 1500, "n_embd": 8, "n_hidden": 32},
-        "gpt": {"max_steps": 300, "n_layer": 1, "n_embd": 32, "lr": [3e-3]},
+        "gpt": {"max_steps": 300, "n_layer": 1, "n_embd": 32, "lr": [3e-3], "length_batches": True},
     }
     return {m: train_char(char_config(m, input=small, out=str(root / m), num_samples=10, **kw))
             for m, kw in small_settings.items()}
