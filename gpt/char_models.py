@@ -27,6 +27,7 @@ position of a sequence) is trained by the same loop.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -76,13 +77,13 @@ class FlattenConsecutive(nn.Module):
         return x.reshape(b, t // self.n, c * self.n)
 
 
-class CharModel(nn.Module):
+class CharModel(nn.Module, ABC):
     """A next-character model over a fixed context: (B, block_size) ids -> (B, vocab) logits."""
 
     block_size: int
 
-    def logits(self, idx: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def logits(self, idx: torch.Tensor) -> torch.Tensor: ...
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         logits = self.logits(idx)

@@ -96,6 +96,8 @@ class CharConfig:
         for name in ("max_steps", "batch_size", "block_size", "eval_interval", "num_samples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.block_size < 1 and not (self.model == "gpt" and self.block_size == 0):
+            raise ValueError(f"block_size must be at least 1 (gpt: 0 = the longest example + 1), got {self.block_size}")
         if not self.lr or any(not v > 0 for v in self.lr):
             raise ValueError(f"lr must be one or more positive values, got {self.lr}")
         if not 0 < self.lr_decay_at <= 1:
@@ -281,7 +283,8 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
     if cfg.plots:
         from .char_plots import write_plots
 
-        batch = torch.randint(len(x_train), (min(len(x_train), max(cfg.batch_size, 256)),), generator=generator)
+        rows = torch.Generator().manual_seed(cfg.seed)
+        batch = torch.randint(len(x_train), (min(len(x_train), max(cfg.batch_size, 256)),), generator=rows)
         write_plots(out, model, data.vocab.chars, data.vocab.boundary, history, x_train[batch], y_train[batch])
     return result
 

@@ -233,3 +233,14 @@ def test_baselines_cli_writes_the_table(small, tmp_path):
     assert [r["model"] for r in record["rows"]] == ["bigram-counts", "bigram-nn"]
     assert (out / "baselines.md").read_text().startswith("# Baselines")
     assert (out / "bigram-nn" / "latest.pt").is_file()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("model", ["mlp-bn", "gpt"])
+def test_training_on_cuda(small, tmp_path, model):
+    result = train_char(char_config(model, input=small, out=str(tmp_path), device="cuda", max_steps=300,
+                                    num_samples=3, plots=True))
+    assert result.nll["dev"] < UNIFORM - 0.5
+    cpu_model, _ = _load(tmp_path)  # a GPU checkpoint evaluates the same on the CPU
+    on_cpu = evaluate(cpu_model, LineData(small), "dev", torch.device("cpu"))
+    assert on_cpu == pytest.approx(result.nll["dev"], abs=1e-4)
