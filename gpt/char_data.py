@@ -77,12 +77,12 @@ class LineData:
             raise FileNotFoundError(f"{path}: no such file; give a text file with one example per line")
         raw = self.path.read_bytes()
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as e:
             line = raw[: e.start].count(b"\n") + 1
             raise ValueError(f"{path} line {line}: not UTF-8 text ({e.reason}); save the file as UTF-8") from None
         self.sha256 = hashlib.sha256(raw).hexdigest()
-        lines = [line.strip() for line in text.splitlines()]
+        lines = [line.strip() for line in text.split("\n")]  # numbered as an editor numbers them
         examples = [(i, line) for i, line in enumerate(lines) if line]
         if not examples:
             raise ValueError(f"{path}: no examples (every line is empty); give one example per line")
@@ -101,6 +101,7 @@ class LineData:
         self.examples = {name: [lines[i] for i in numbers] for name, numbers in self.line_numbers.items()}
         self.max_length = max(len(line) for _, line in examples)
         self.sample_length = self.max_length + 1  # a sample stops at the boundary, or here
+        self._rows: dict[tuple[str, Layout], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def record(self) -> dict:
         """The split, for the run directory: which input lines went where, and how they were drawn."""
@@ -109,7 +110,12 @@ class LineData:
                 "line_numbers": self.line_numbers}
 
     def rows(self, split: str, layout: Layout, evaluation: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y) int64 tensors with one row per training example of the layout."""
+        """(x, y) int64 tensors with one row per training example of the layout (built once, then kept)."""
+        if (split, layout) not in self._rows:
+            self._rows[split, layout] = self._build_rows(split, layout)
+        return self._rows[split, layout]
+
+    def _build_rows(self, split: str, layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
         xs: list[list[int]] = []
         ys: list[int] | list[list[int]] = []
         for word in self.examples[split]:

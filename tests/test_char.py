@@ -201,6 +201,14 @@ def test_empty_input_is_one_clear_error(tmp_path, content):
     assert not (tmp_path / "run" / "latest.pt").exists()
 
 
+def test_line_endings_and_byte_order_mark(tmp_path):
+    path = tmp_path / "windows.txt"
+    path.write_bytes("\ufeffanna\r\n\r\n bob \r\nzoë\r\n".encode())
+    data = LineData(path, split="none")
+    assert data.examples["train"] == ["anna", "bob", "zoë"] and data.vocab.chars == "abnoëz"
+    assert data.line_numbers["train"] == [0, 2, 3]  # the file's own line numbers, from 0
+
+
 def test_bad_inputs(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes(b"anna\nzo\xeb\n")
