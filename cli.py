@@ -438,6 +438,7 @@ TRAIN_FLAGS = [
     ("warmup-iters", int, "Steps of linear warmup."), ("lr-decay-iters", int, "Step where the cosine ends."),
     ("beta2", float, "AdamW beta2."), ("weight-decay", float, "AdamW weight decay (matrices only)."),
     ("dropout", float, "Dropout on embeddings, attention and residuals."),
+    ("gelu", click.Choice(["none", "tanh"]), "GELU: none = exact (nanoGPT's; faster on CPU), tanh = GPT-2's."),
     ("eval-interval", int, "Steps between checkpoint + evaluation."),
     ("eval-iters", int, "Validation batches per evaluation."),
     ("device", str, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."),
@@ -539,6 +540,7 @@ CHAR_FLAGS = [  # train-char's flags; absent ones take the model's recipe (gpt/c
     ("weight-decay", float, "gpt: AdamW's weight decay; bigram-nn: the L2 penalty."),
     ("smoothing", float, "bigram-counts: add-k smoothing."),
     ("eval-interval", int, "Steps between dev evaluations (0 = 20 per run)."),
+    ("ema", float, "Keep, evaluate and save the moving average of the weights with this decay (0 = off)."),
 ]
 DEFAULT_LINES = ROOT / "data" / "names.txt"
 

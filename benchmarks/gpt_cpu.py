@@ -41,7 +41,7 @@ import torch  # noqa: E402
 from corpus import verdict  # noqa: E402
 from gpt.generate import SampleConfig, generate  # noqa: E402
 from gpt.model import GPT, GPTConfig  # noqa: E402
-from gpt.train import config_from, evaluate, load_model, train  # noqa: E402
+from gpt.train import TrainConfig, config_from, evaluate, load_model, train  # noqa: E402
 from pipeline.loader import TokenData  # noqa: E402
 from pipeline.prepare import PrepareConfig, prepare  # noqa: E402
 
@@ -50,6 +50,40 @@ NANOGPT_VAL = 1.886
 WALL_TARGET = 0.7
 VAL_TARGET = 1.89
 CACHE_TARGET = 5.0
+
+
+def matmul_floor(cfg: TrainConfig, vocab_size: int) -> float:
+    """Seconds this machine takes for the recipe's matrix products alone, timed now with torch.mm/bmm.
+
+    Every training step multiplies, per Linear (K inputs, N outputs, M = batch x block rows):
+    forward M x K by K x N, backward the input gradient (M x N by N x K) and the weight
+    gradient (N x M by M x K); per attention layer QK^T and AV forward and two products
+    each backward. Evaluations run the forward products only. No implementation of the
+    recipe can be faster than this without other kernels or less arithmetic.
+    """
+    M, C, T = cfg.batch_size * cfg.block_size, cfg.n_embd, cfg.block_size
+    heads, hs = cfg.batch_size * cfg.n_head, cfg.n_embd // cfg.n_head
+    linears = [(C, 3 * C), (C, C), (C, 4 * C), (4 * C, C)] * cfg.n_layer + [(C, vocab_size)]
+    forward = [(M, k, n) for k, n in linears]
+    backward = [(M, n, k) for k, n in linears] + [(n, M, k) for k, n in linears]
+    attn_forward = [(heads, T, hs, T), (heads, T, T, hs)] * cfg.n_layer
+    attn_backward = [(heads, T, hs, T), (heads, T, T, hs), (heads, T, T, hs), (heads, hs, T, T)] * cfg.n_layer
+
+    def timed(mms: list[tuple[int, ...]], bmms: list[tuple[int, ...]], reps: int = 30) -> float:
+        pairs = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in mms]
+        pairs += [(torch.randn(b, m, k), torch.randn(b, k, n)) for b, m, k, n in bmms]
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(reps):
+                for a, b in pairs:
+                    torch.matmul(a, b)
+            best = min(best, (time.perf_counter() - start) / reps)
+        return best
+
+    step = timed(forward + backward, attn_forward + attn_backward)
+    evals = (cfg.max_iters // cfg.eval_interval + 1) * cfg.eval_iters
+    return cfg.max_iters * step + evals * timed(forward, attn_forward)
 
 
 def bench_training(work: Path, failures: list[str]) -> None:
@@ -70,6 +104,10 @@ def bench_training(work: Path, failures: list[str]) -> None:
     print("|---|--:|--:|--:|--:|")
     print(f"| nanoGPT (the project's measurement on this machine) | {NANOGPT_WALL_S:.0f} | 1.00x | {NANOGPT_VAL} | - |")
     print(f"| ours | {wall:.1f} | {wall / NANOGPT_WALL_S:.2f}x | {result.val_loss:.4f} | {full['loss']:.4f} |")
+    floor = matmul_floor(cfg, model.config.vocab_size)
+    print(f"| the recipe's matrix products alone (timed now) | {floor:.1f} | {floor / NANOGPT_WALL_S:.2f}x | - | - |")
+    print(f"\nours spends {floor / wall:.0%} of its wall time at the matmul floor; "
+          f"{WALL_TARGET}x nanoGPT is {WALL_TARGET * NANOGPT_WALL_S:.0f} s")
     if wall > WALL_TARGET * NANOGPT_WALL_S:
         failures.append(f"training wall {wall:.1f} s > {WALL_TARGET}x nanoGPT's {NANOGPT_WALL_S:.0f} s")
     if not result.val_loss <= VAL_TARGET:

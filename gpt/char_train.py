@@ -10,7 +10,10 @@ one optimizer step. The learning rate is a step schedule, as in the lectures: lr
 0.01 after. The MLPs use plain SGD, as the lectures do; the GPT uses AdamW, as
 makemore does. The bigram net adds an L2 penalty (weight_decay times the mean
 squared weight) to its training loss; the reported NLL never includes it. The
-count model is fitted exactly and takes no steps.
+count model is fitted exactly and takes no steps. With ema (e.g. 0.999) the run keeps
+an exponential moving average of the weights after every step and evaluates,
+samples and saves that average instead: it smooths out the noise of the last
+steps, which on small data is worth more than a lower learning rate.
 
 A run directory gets: latest.pt (the model, its settings and the vocabulary;
 ``python cli.py generate`` reads it), split.json (which input lines are in
@@ -31,6 +34,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from minbpe.base import atomic_write_text
 
@@ -83,6 +87,7 @@ class CharConfig:
     weight_decay: float = 0.0
     smoothing: float = 1.0  # bigram-counts: add-k
     length_batches: bool = False  # gpt on lines: batches of examples of about the same length (little padding)
+    ema: float = 0.0  # > 0: evaluate, sample and save the exponential moving average of the weights, this decay
     eval_interval: int = 0  # 0: 20 evaluations per run
     num_samples: int = 20
     plots: bool = False
@@ -104,6 +109,8 @@ class CharConfig:
             raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1) (0: off; 0.999 is usual), got {self.ema}")
 
 
 def char_config(model: str, **overrides: Any) -> CharConfig:
@@ -263,7 +270,7 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
     if isinstance(model, BigramCounts):
         model.fit(x_train.to(device), y_train.to(device))
     else:
-        _gradient_descent(model, cfg, x_train, y_train, data, device, generator, history, report)
+        model = _gradient_descent(model, cfg, x_train, y_train, data, device, generator, history, report)
     seconds = time.perf_counter() - start
     splits = [s for s in SPLITS if cfg.stream is False or s != "test"]
     nll = {s: evaluate(model, data, s, device) for s in splits}
@@ -291,7 +298,8 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
 
 def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, y_train: torch.Tensor,
                       data: LineData | StreamData, device: torch.device, generator: torch.Generator,
-                      history: dict, report: Callable[[dict], None]) -> None:
+                      history: dict, report: Callable[[dict], None]) -> nn.Module:
+    """Train model in place; return it, or with cfg.ema the moving average of its weights (and buffers)."""
     if isinstance(model, GPT):
         optimizer: torch.optim.Optimizer = torch.optim.AdamW(model.optimizer_groups(cfg.weight_decay), lr=cfg.lr[0],
                                                              betas=(0.9, 0.99), eps=1e-8, fused=True)
@@ -308,6 +316,10 @@ def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, 
     if cfg.length_batches and not full and y_train.dim() == 2 and isinstance(data, LineData):
         # examples sorted by length (ties in the shuffled order): a batch is a random run of them
         by_length = torch.argsort((y_train != -1).sum(1), stable=True)
+    averaged = None
+    if cfg.ema:
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    evaluated = model if averaged is None else averaged.module
     losses: list[float] = []
     model.train()
     for step in range(cfg.max_steps):
@@ -332,6 +344,8 @@ def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, 
         if track:
             before = {n: p.detach().clone() for n, p in model.named_parameters() if p.dim() >= 2}
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         if track:
             # log10 of the update's size relative to the weights' (the lectures' update:data ratio)
             for name, p in model.named_parameters():
@@ -342,7 +356,7 @@ def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, 
         if not math.isfinite(losses[-1]):
             raise TrainingError(f"the loss became {losses[-1]} at step {step}; stopped: use a lower --lr")
         if (step + 1) % eval_interval == 0 or step + 1 == cfg.max_steps:
-            dev = evaluate(model, data, "dev", device)
+            dev = evaluate(evaluated, data, "dev", device)
             history["eval"].append({"step": step + 1, "dev": dev})
             report({"event": "eval", "step": step + 1, "train_loss": loss.item(), "dev": dev, "lr": lr})
         elif (step + 1) % 100 == 0:
@@ -351,6 +365,7 @@ def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, 
     chunk = max(len(losses) // 1000, 1)
     history["loss"] = [(i + chunk, sum(losses[i : i + chunk]) / len(losses[i : i + chunk]))
                        for i in range(0, len(losses), chunk)]
+    return evaluated
 
 
 def char_model_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:

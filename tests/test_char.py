@@ -147,6 +147,26 @@ def test_training_is_deterministic(small, tmp_path):
     assert a.nll == b.nll and a.samples == b.samples
 
 
+def test_ema_saves_the_moving_average_of_the_weights_and_statistics(small, tmp_path):
+    # the raw weights after 1, 2 and 3 steps (one learning rate: the steps do not depend on max_steps)
+    def run(steps: int, ema: float = 0.0) -> dict:
+        cfg = char_config("mlp-bn", input=small, out=str(tmp_path / f"{steps}-{ema}"), max_steps=steps, lr=[0.1],
+                          ema=ema, num_samples=1)
+        train_char(cfg)
+        return load_checkpoint(cfg.out)["model"]
+
+    raw = [run(k) for k in (1, 2, 3)]
+    averaged = run(3, ema=0.75)
+    assert set(averaged) == set(raw[0])  # plain names: it reloads into the model like any checkpoint
+    for name, value in averaged.items():
+        if value.is_floating_point():  # the first step's weights, then 0.75 of the average + 0.25 of the new
+            expected = 0.75 * (0.75 * raw[0][name] + 0.25 * raw[1][name]) + 0.25 * raw[2][name]
+            assert torch.allclose(value, expected, atol=1e-6), name
+    assert not torch.allclose(averaged["hidden.weight"], raw[2]["hidden.weight"])
+    with pytest.raises(ValueError, match="ema must be in"):
+        char_config("gpt", ema=1.0)
+
+
 def test_batchnorm_eval_uses_running_statistics():
     torch.manual_seed(0)
     bn = BatchNorm(4, momentum=0.5)
