@@ -564,14 +564,11 @@ def parse_lr(value: str | None) -> list[float] | None:
 @click.option("--lr", default=None, help="Learning rate, or rates with commas for a step schedule (0.1,0.01).")
 @click.option("--seed", type=int, default=None, help="Seed of the split, the weights and the batches [default: 42].")
 @click.option("--out", default=None, help="Run directory [default: out/char/<model>].")
-@click.option("--length-batches", is_flag=True, default=None,
-              help="gpt: batches of examples of about the same length (less padding; faster on ragged data).")
 @click.option("--plots", is_flag=True, help="Also write PNGs: counts, loss, embeddings, activations, update ratios.")
 @click.option("--num-samples", type=int, default=20, show_default=True, help="Samples to print.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto (these models are tiny).")
 @clean_errors
-def train_char(model, input_file, stream, split, lr, seed, out, length_batches, plots, num_samples, device,
-               **flags) -> None:
+def train_char(model, input_file, stream, split, lr, seed, out, plots, num_samples, device, **flags) -> None:
     """Train a character-level baseline (makemore): bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet, GPT.
 
     Reports the NLL of the train / dev / test splits, writes OUT/latest.pt (for
@@ -587,7 +584,7 @@ def train_char(model, input_file, stream, split, lr, seed, out, length_batches, 
     """
     flags = {k: v for k, v in flags.items() if v is not None}
     cfg = char_config(model, input=input_file or str(DEFAULT_LINES), stream=stream, split=split, lr=parse_lr(lr),
-                      seed=seed, out=out or f"out/char/{model}", length_batches=length_batches, plots=plots,
+                      seed=seed, out=out or f"out/char/{model}", plots=plots,
                       num_samples=num_samples, device=device, **flags)
     if model != "gpt":
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)

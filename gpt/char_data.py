@@ -14,7 +14,10 @@ A model sees the data in one of two layouts, given by ``Layout``:
 - sequences: one row per example, [0, c1 .. cn] -> [c1 .. cn, 0], padded to the
   longest example with id 0 in x and -1 (ignored by the loss) in y; the GPT
   trains on these. Both layouts predict exactly the same characters, so their
-  mean NLLs are the same quantity.
+  mean NLLs are the same quantity. A training batch of sequences is packed
+  (``pack``): several examples share a row, each starting with its boundary, so
+  a row holds characters instead of padding (names: 7.1 ids on average in rows of
+  16).
 
 Stream datasets (a long text such as Tiny Shakespeare) are tokenized by the
 pipeline (CharTokenizer, train/val shards, no boundary token) and read back
@@ -136,6 +139,39 @@ class LineData:
         if not xs:
             raise ValueError(f"{self.path}: the {split} split is empty; the file needs at least 10 examples")
         return torch.tensor(xs, dtype=torch.long).view(len(xs), -1), torch.tensor(ys, dtype=torch.long)
+
+
+def pack(x: torch.Tensor, y: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequence rows (one example each, padded) repacked into as few rows of `length` ids as
+    first-fit decreasing finds: the longest example first, each into the first row with room.
+
+    Every example keeps its ids, starting with its boundary, so a GPT that restarts
+    positions and attention at each boundary (GPT.forward's bos) computes the same
+    losses as on the padded rows; the columns that are padding in every row are dropped.
+    """
+    lengths = (y != -1).sum(1).tolist()
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        r = next((r for r, free in enumerate(room) if free >= lengths[i]), len(rows))
+        if r == len(rows):
+            rows.append([])
+            room.append(length)
+        rows[r].append(i)
+        room[r] -= lengths[i]
+    source, target = [], []  # (example, column) -> (row, column), for one gather
+    for r, members in enumerate(rows):
+        column = 0
+        for i in members:
+            source += [(i, c) for c in range(lengths[i])]
+            target += [(r, column + c) for c in range(lengths[i])]
+            column += lengths[i]
+    (si, sc), (ti, tc) = torch.tensor(source).T, torch.tensor(target).T
+    width = int(tc.max()) + 1
+    px = torch.full((len(rows), width), BOUNDARY, dtype=x.dtype)
+    py = torch.full((len(rows), width), -1, dtype=y.dtype)
+    px[ti, tc], py[ti, tc] = x[si, sc], y[si, sc]
+    return px, py
 
 
 class StreamData:

@@ -39,7 +39,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from minbpe.base import atomic_write_text
 
-from .char_data import BOUNDARY, SPLITS, CharVocab, Layout, LineData, StreamData
+from .char_data import BOUNDARY, SPLITS, CharVocab, Layout, LineData, StreamData, pack
 from .char_models import MLP, BigramCounts, BigramNN, WaveNet
 from .checkpoint import LATEST, CheckpointError, save_checkpoint
 from .generate import SampleConfig, sample_next
@@ -89,7 +89,6 @@ class CharConfig:
     lr_decay_at: float = 0.5  # fraction of max_steps after which each next lr value starts
     weight_decay: float = 0.0
     smoothing: float = 1.0  # bigram-counts: add-k
-    length_batches: bool = False  # gpt on lines: batches of examples of about the same length (little padding)
     ema: float = 0.0  # > 0: evaluate, sample and save the exponential moving average of the weights, this decay
     eval_interval: int = 0  # 0: 20 evaluations per run
     num_samples: int = 20
@@ -332,10 +331,8 @@ def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, 
     full = cfg.batch_size == 0 or cfg.batch_size >= len(x_train)
     if full:
         x_full, y_full = x_train.to(device), y_train.to(device)
-    by_length = None
-    if cfg.length_batches and not full and y_train.dim() == 2 and isinstance(data, LineData):
-        # examples sorted by length (ties in the shuffled order): a batch is a random run of them
-        by_length = torch.argsort((y_train != -1).sum(1), stable=True)
+    # a GPT's batch of examples is packed into fewer rows, each example starting at its boundary
+    packed = isinstance(model, GPT) and isinstance(data, LineData)
     averaged = None
     if cfg.ema:
         averaged = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True)
@@ -346,14 +343,10 @@ def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, 
         if full:
             x, y = x_full, y_full
         else:
-            if by_length is None:
-                ix = torch.randint(len(x_train), (cfg.batch_size,), generator=generator)
-            else:
-                first = int(torch.randint(len(x_train) - cfg.batch_size + 1, (1,), generator=generator))
-                ix = by_length[first : first + cfg.batch_size]
-            x, y = trim_padding(x_train[ix], y_train[ix])
+            ix = torch.randint(len(x_train), (cfg.batch_size,), generator=generator)
+            x, y = pack(x_train[ix], y_train[ix], cfg.block_size) if packed else trim_padding(x_train[ix], y_train[ix])
             x, y = x.to(device), y.to(device)
-        _, loss = model(x, y)
+        _, loss = model(x, y, bos=BOUNDARY) if packed else model(x, y)
         objective = loss + penalty * model.penalty() if penalty else loss
         optimizer.zero_grad(set_to_none=True)
         objective.backward()

@@ -11,6 +11,11 @@ Parameter names and shapes are Hugging Face's GPT-2 (`transformer.wte`,
 `transformer.h.0.attn.c_attn`, ...), except that HF's Conv1D layers store their
 weights transposed, so checkpoints move across with a transpose of those.
 
+Training rows may pack several documents (forward's `bos`): each document starts
+with the bos token, its positions restart at 0 there and attention stays inside it
+(a block-diagonal causal mask), so every document is computed exactly as if it
+were alone in its row, without the padding a row per document needs.
+
 Generation can keep a KVCache: the keys and values of the tokens seen so far, so
 each new token costs one position instead of the whole context. Positions are
 learned and absolute, so once the sequence outgrows block_size the window slides
@@ -88,7 +93,7 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head, self.dropout, self.layer = config.n_head, config.dropout, layer
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
@@ -96,7 +101,9 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             k, v = cache.update(self.layer, k, v)
         dropout = self.dropout if self.training else 0.0
-        if past == 0:
+        if mask is not None:  # packed documents: (B, 1, T, T), True where a query may see a key
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        elif past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         elif T == 1:  # one new token sees every cached position: no mask needed
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
@@ -128,9 +135,21 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, mask)
         return x + self.mlp(self.ln_2(x))
+
+
+def document_positions_and_mask(idx: torch.Tensor, bos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of packed documents: each token's position in its document (B, T), and the
+    attention mask (B, 1, T, T) that lets a token see the tokens of its document up to itself."""
+    T = idx.size(1)
+    t = torch.arange(T, device=idx.device).expand_as(idx)
+    starts = idx == bos
+    pos = t - torch.where(starts, t, 0).cummax(1).values  # distance to the latest document start
+    doc = starts.cumsum(1)
+    causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
+    return pos, ((doc.unsqueeze(2) == doc.unsqueeze(1)) & causal).unsqueeze(1)
 
 
 class GPT(nn.Module):
@@ -171,18 +190,28 @@ class GPT(nn.Module):
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None,
+        bos: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for every position and the mean cross-entropy against targets (-1 = ignored);
-        without targets, the logits of the last position only, shape (B, 1, vocab)."""
+        without targets, the logits of the last position only, shape (B, 1, vocab).
+
+        With bos, each row is a pack of documents that each start with the token bos
+        (tokens before a row's first bos are one more document)."""
         B, T = idx.size()
         start = 0 if cache is None else cache.length
         if start + T > self.config.block_size:
             raise ValueError(f"a sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
-        pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)
+        mask = None
+        if bos is None:
+            pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)
+        elif cache is not None:
+            raise ValueError("packed documents (bos) are for training and scoring, not for a KVCache")
+        else:
+            pos, mask = document_positions_and_mask(idx, bos)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block in self.transformer.h:
-            x = block(x, cache)
+            x = block(x, cache, mask)
         if cache is not None:
             cache.length += T
         x = self.transformer.ln_f(x)

@@ -14,9 +14,17 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import ROOT
-from gpt.char_data import BOUNDARY, Layout, LineData
+from gpt.char_data import BOUNDARY, Layout, LineData, pack
 from gpt.char_models import MLP, BatchNorm, BigramCounts
-from gpt.char_train import char_config, char_model_from_state, evaluate, train_char
+from gpt.char_train import (
+    build_model,
+    char_config,
+    char_model_from_state,
+    evaluate,
+    model_args,
+    train_char,
+    trim_padding,
+)
 from gpt.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -67,6 +75,32 @@ def test_windows_and_sequences_predict_the_same_characters(names, tmp_path):
     assert (xs[0] == BOUNDARY).all() and emma.vocab.decode(ys.tolist()) == "emma" and ys[-1] == BOUNDARY
 
 
+def test_packed_batches_hold_every_example_and_give_the_padded_loss(names):
+    x, y = names.rows("train", Layout("sequences", names.max_length + 1))
+    batch = torch.randint(len(x), (64,), generator=torch.Generator().manual_seed(0))
+    px, py = pack(x[batch], y[batch], names.max_length + 1)
+    assert px.size(1) <= names.max_length + 1 and len(px) < 64
+    # every example's targets, whole and in order, each after its own boundary; the rest is padding
+    def examples(xs, ys):
+        found = []
+        for row, targets in zip(xs.tolist(), ys.tolist(), strict=True):
+            for i, t in zip(row, targets, strict=True):
+                if t != -1 and i == BOUNDARY:
+                    found.append([])
+                if t != -1:
+                    found[-1].append(t)
+        return sorted(found)
+
+    assert examples(px, py) == examples(x[batch], y[batch])
+    assert len(examples(px, py)) == 64 and all(e[-1] == BOUNDARY for e in examples(px, py))
+    torch.manual_seed(0)
+    model = build_model("gpt", model_args(char_config("gpt", block_size=names.max_length + 1, n_layer=2),
+                                          names.vocab.size)).eval()
+    _, padded = model(*trim_padding(x[batch], y[batch]))
+    _, packed = model(px, py, bos=BOUNDARY)
+    assert packed.item() == pytest.approx(padded.item(), abs=1e-5)
+
+
 def test_bigram_counts_equal_a_direct_computation_and_the_lecture(names, tmp_path):
     result = train_char(char_config("bigram-counts", input=str(NAMES), split="none", out=str(tmp_path), num_samples=5))
     words = NAMES.read_text().splitlines()
@@ -107,7 +141,7 @@ def trained(one_thread, small, tmp_path_factory) -> dict:
         "mlp": {"max_steps": 1500, "n_hidden": 64},
         "mlp-bn": {"max_steps": 1500, "n_hidden": 64},
         "wavenet": {"max_steps": 1500, "n_embd": 8, "n_hidden": 32},
-        "gpt": {"max_steps": 300, "n_layer": 1, "n_embd": 32, "lr": [3e-3], "length_batches": True, "ema": 0.9},
+        "gpt": {"max_steps": 300, "n_layer": 1, "n_embd": 32, "lr": [3e-3], "ema": 0.9},
     }
     return {m: train_char(char_config(m, input=small, out=str(root / m), num_samples=10, **kw))
             for m, kw in small_settings.items()}

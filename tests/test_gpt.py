@@ -15,7 +15,7 @@ from cli import main
 from conftest import ROOT
 from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint
 from gpt.generate import SampleConfig, generate
-from gpt.model import GPT, GPTConfig
+from gpt.model import GPT, GPTConfig, KVCache
 from gpt.train import TrainConfig, TrainingError, config_from, learning_rate, load_model, train
 from pipeline.prepare import PrepareConfig, prepare
 
@@ -105,6 +105,30 @@ def test_ignore_index_masks_padding():
     logits, _ = model(x, x)
     expected = torch.nn.functional.cross_entropy(logits[:, :10].reshape(-1, 65), x[:, :10].reshape(-1))
     assert torch.allclose(masked, expected)
+
+
+def test_packed_documents_are_computed_as_if_alone():
+    model = tiny_model().eval()
+    bos = 0
+    docs = [torch.tensor([bos, 5, 6, 7]), torch.tensor([bos, 9]), torch.tensor([bos, 3, 3, 3, 3, 8]),
+            torch.tensor([bos, 4, 2])]
+    tail = torch.tensor([11, 12])  # a row may start inside a document: positions from 0, as if alone too
+    rows = torch.stack([torch.cat([tail, docs[0], docs[1], torch.zeros(8, dtype=torch.long)]),
+                        torch.cat([docs[2], docs[3], torch.zeros(7, dtype=torch.long)])])
+    logits, _ = model(rows, rows, bos=bos)
+    starts = [(0, 2), (0, 6), (1, 0), (1, 6)]
+    for doc, (r, c) in zip(docs, starts, strict=True):
+        alone, _ = model(doc[None], doc[None])
+        assert torch.allclose(logits[r, c : c + len(doc)], alone[0], atol=1e-5)
+    alone, _ = model(tail[None], tail[None])
+    assert torch.allclose(logits[0, :2], alone[0], atol=1e-5)
+    # the training path takes them too: gradients flow, a loss comes back
+    model.train()
+    _, loss = model(rows, rows, bos=bos)
+    loss.backward()
+    assert torch.isfinite(loss) and model.transformer.wpe.weight.grad is not None
+    with pytest.raises(ValueError, match="KVCache"):
+        model(rows[:, :4], cache=KVCache(model.config), bos=bos)
 
 
 @pytest.mark.parametrize("sample", [SampleConfig(60, temperature=0), SampleConfig(60, 1.0, top_k=20, top_p=0.9)],
