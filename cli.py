@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 import minbpe
-from gpt.baselines import markdown_table, run_baselines
+from gpt.baselines import TRAINED, markdown_table, run_baselines
 from gpt.char_data import CharVocab
 from gpt.char_train import CHAR_KIND, char_config, char_model_from_state
 from gpt.char_train import MODELS as CHAR_MODELS
@@ -528,7 +528,7 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, samples, **flag
 
 
 CHAR_FLAGS = [  # train-char's flags; absent ones take the model's recipe (gpt/char_train.py RECIPES)
-    ("block-size", int, "Context length in characters (gpt: 0 = the longest example + 1)."),
+    ("block-size", int, "Context length in characters (ngram: 5 = 6-grams; gpt: 0 = the longest example + 1)."),
     ("n-embd", int, "Embedding width."),
     ("n-hidden", int, "Hidden units of the MLPs and WaveNet."),
     ("n-layer", int, "gpt: Transformer blocks."),
@@ -564,11 +564,14 @@ def parse_lr(value: str | None) -> list[float] | None:
 @click.option("--lr", default=None, help="Learning rate, or rates with commas for a step schedule (0.1,0.01).")
 @click.option("--seed", type=int, default=None, help="Seed of the split, the weights and the batches [default: 42].")
 @click.option("--out", default=None, help="Run directory [default: out/char/<model>].")
+@click.option("--members", default=None,
+              help="ensemble: the run directories to mix, with commas (runs on the same --input and split).")
 @click.option("--plots", is_flag=True, help="Also write PNGs: counts, loss, embeddings, activations, update ratios.")
 @click.option("--num-samples", type=int, default=20, show_default=True, help="Samples to print.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto (these models are tiny).")
 @clean_errors
-def train_char(model, input_file, stream, split, lr, seed, out, plots, num_samples, device, **flags) -> None:
+def train_char(model, input_file, stream, split, lr, seed, out, members, plots, num_samples, device,
+               **flags) -> None:
     """Train a character-level baseline (makemore): bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet, GPT.
 
     Reports the NLL of the train / dev / test splits, writes OUT/latest.pt (for
@@ -578,6 +581,8 @@ def train_char(model, input_file, stream, split, lr, seed, out, plots, num_sampl
     \b
     Examples:
       python cli.py train-char --model bigram-counts --split none
+      python cli.py train-char --model ngram
+      python cli.py train-char --model ensemble --members out/char/gpt,out/char/ngram
       python cli.py train-char --model wavenet --plots
       python cli.py train-char --model gpt --input cities.txt --max-steps 5000
       python cli.py train-char --model mlp --stream --input data/tinyshakespeare.txt --block-size 8
@@ -585,6 +590,7 @@ def train_char(model, input_file, stream, split, lr, seed, out, plots, num_sampl
     flags = {k: v for k, v in flags.items() if v is not None}
     cfg = char_config(model, input=input_file or str(DEFAULT_LINES), stream=stream, split=split, lr=parse_lr(lr),
                       seed=seed, out=out or f"out/char/{model}", plots=plots,
+                      members=[m.strip() for m in members.split(",") if m.strip()] if members else None,
                       num_samples=num_samples, device=device, **flags)
     if model != "gpt":
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
@@ -620,7 +626,8 @@ def train_char(model, input_file, stream, split, lr, seed, out, plots, num_sampl
 @main.command("baselines")
 @click.option("--input", "input_file", default=None, help="One example per line [default: the bundled names.txt].")
 @click.option("--out", default="out/baselines", show_default=True, help="Directory for the runs and the tables.")
-@click.option("--models", default=",".join(CHAR_MODELS), show_default=True, help="Which models, with commas.")
+@click.option("--models", default=",".join(TRAINED), show_default=True,
+              help="Which models, with commas; with two or more, their ensemble is the last row.")
 @click.option("--workers", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
               help="Models trained at the same time (one thread each).")
 @clean_errors

@@ -10,7 +10,9 @@ one optimizer step. The learning rate is a step schedule, as in the lectures: lr
 0.01 after. The MLPs use plain SGD, as the lectures do; the GPT uses AdamW, as
 makemore does. The bigram net adds an L2 penalty (weight_decay times the mean
 squared weight) to its training loss; the reported NLL never includes it. The
-count model is fitted exactly and takes no steps. With ema (e.g. 0.999) the run keeps
+count models (bigram, n-gram) are fitted exactly and take no steps. An ensemble
+trains nothing either: it mixes finished runs on the same data and split, with
+weights fitted on dev (gpt/char_models.py's Mixture). With ema (e.g. 0.999) the run keeps
 an exponential moving average of the weights after every step (its decay warmed up
 over the first steps) and evaluates, samples and saves that average instead: it
 smooths out the noise of the last steps, which on small data beat a lower learning
@@ -34,19 +36,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from minbpe.base import atomic_write_text
 
 from .char_data import BOUNDARY, SPLITS, CharVocab, Layout, LineData, StreamData, pack
-from .char_models import MLP, BigramCounts, BigramNN, WaveNet
-from .checkpoint import LATEST, CheckpointError, save_checkpoint
+from .char_models import MLP, BigramCounts, BigramNN, KneserNey, Mixture, WaveNet, mixture_weights
+from .checkpoint import LATEST, CheckpointError, load_checkpoint, save_checkpoint
 from .generate import SampleConfig, sample_next
 from .model import GPT, GPTConfig
 from .train import TrainingError, build_config, pick_device
 
-MODELS = ("bigram-counts", "bigram-nn", "mlp", "mlp-bn", "wavenet", "gpt")
+MODELS = ("bigram-counts", "bigram-nn", "ngram", "mlp", "mlp-bn", "wavenet", "gpt", "ensemble")
 CHAR_KIND = "char-baseline"
 
 # the default recipe of each model: the lectures' settings (makemore's for the GPT)
@@ -55,6 +58,8 @@ _MLP = dict(block_size=3, n_embd=10, n_hidden=200, max_steps=200_000, batch_size
 RECIPES: dict[str, dict[str, Any]] = {
     "bigram-counts": dict(block_size=1, max_steps=0),
     "bigram-nn": dict(block_size=1, max_steps=200, batch_size=0, lr=[50.0], weight_decay=0.01),
+    # contexts of 5 characters (6-grams): the best on names' dev (4: 2.0019, 5: 1.9969, 6: 2.0035)
+    "ngram": dict(block_size=5, max_steps=0),
     "mlp": _MLP,
     "mlp-bn": _MLP,
     "wavenet": dict(block_size=8, n_embd=24, n_hidden=128, max_steps=200_000, batch_size=32, lr=[0.1, 0.01],
@@ -66,6 +71,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # `baselines` well inside its 15 minutes for 1.9314; tuned on dev)
     "gpt": dict(block_size=0, n_layer=4, n_head=4, n_embd=64, max_steps=12_000, batch_size=64, lr=[2e-3],
                 weight_decay=0.01, dropout=0.1, ema=0.999),
+    "ensemble": dict(max_steps=0),
 }
 
 
@@ -89,6 +95,7 @@ class CharConfig:
     lr_decay_at: float = 0.5  # fraction of max_steps after which each next lr value starts
     weight_decay: float = 0.0
     smoothing: float = 1.0  # bigram-counts: add-k
+    members: list[str] = field(default_factory=list)  # ensemble: the run directories it mixes
     ema: float = 0.0  # > 0: evaluate, sample and save the exponential moving average of the weights, this decay
     eval_interval: int = 0  # 0: 20 evaluations per run
     num_samples: int = 20
@@ -98,8 +105,12 @@ class CharConfig:
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; models: {', '.join(MODELS)}")
-        if self.stream and self.model == "bigram-counts":
-            raise ValueError("bigram-counts needs a line dataset (examples with boundaries), not --stream")
+        if self.stream and self.model in ("bigram-counts", "ensemble"):
+            raise ValueError(f"{self.model} needs a line dataset (examples with boundaries), not --stream")
+        if (self.model == "ensemble") != bool(self.members):
+            raise ValueError("an ensemble needs --members (run directories), and only an ensemble takes them")
+        if self.model == "ensemble" and self.plots:
+            raise ValueError("an ensemble has no plots of its own; plot its members' runs")
         for name in ("max_steps", "batch_size", "block_size", "eval_interval", "num_samples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -151,6 +162,8 @@ def model_args(cfg: CharConfig, vocab_size: int) -> dict:
         return {"vocab_size": vocab_size, "smoothing": cfg.smoothing}
     if cfg.model == "bigram-nn":
         return {"vocab_size": vocab_size}
+    if cfg.model == "ngram":
+        return {"vocab_size": vocab_size, "block_size": cfg.block_size}
     if cfg.model in ("mlp", "mlp-bn"):
         return {"vocab_size": vocab_size, "block_size": cfg.block_size, "n_embd": cfg.n_embd,
                 "n_hidden": cfg.n_hidden, "batch_norm": cfg.model == "mlp-bn"}
@@ -166,6 +179,10 @@ def build_model(name: str, args: dict) -> nn.Module:
         return BigramCounts(**args)
     if name == "bigram-nn":
         return BigramNN(**args)
+    if name == "ngram":
+        return KneserNey(**args)
+    if name == "ensemble":
+        return Mixture([build_model(m["model_name"], m["model_args"]) for m in args["members"]])
     if name in ("mlp", "mlp-bn"):
         return MLP(**args)
     if name == "wavenet":
@@ -187,26 +204,37 @@ def layout_of(model: nn.Module) -> Layout:
 
 
 def num_params(model: nn.Module) -> int:
+    if isinstance(model, Mixture):
+        return sum(num_params(m) for m in model.members)
     return model.num_params() if not isinstance(model, GPT) else sum(p.numel() for p in model.parameters())
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, data: LineData | StreamData, split: str, device: torch.device,
-             chunk: int = 4096) -> float:
+def evaluate(model: nn.Module, data: LineData | StreamData, split: str, device: torch.device) -> float:
     """The mean NLL (nats per character) of every character of a split, boundaries included."""
+    return -float(char_log_probs(model, data, split, device).mean())
+
+
+@torch.no_grad()
+def char_log_probs(model: nn.Module, data: LineData | StreamData, split: str, device: torch.device,
+                   chunk: int = 4096) -> torch.Tensor:
+    """The log-probability the model gives every character of a split (float64), in the split's order:
+    example by example, character by character, each final boundary included (so every layout lines up)."""
+    if isinstance(model, Mixture):
+        members = torch.stack([char_log_probs(m, data, split, device, chunk) for m in model.members])
+        return torch.logsumexp(members + model.weights.log().unsqueeze(1).to(members), 0)
     was_training = model.training
     model.eval()
     x, y = data.rows(split, layout_of(model), evaluation=True)
-    total, count = 0.0, 0
+    out = []
     for i in range(0, len(x), chunk):
         xb, yb = trim_padding(x[i : i + chunk], y[i : i + chunk])
         xb, yb = xb.to(device), yb.to(device)
-        _, loss = model(xb, yb)
-        n = int((yb != -1).sum())
-        total += float(loss) * n
-        count += n
+        logits, _ = model(xb, yb)
+        kept = yb != -1
+        log_probs = F.log_softmax(logits.double(), -1)[kept]
+        out.append(log_probs.gather(1, yb[kept].unsqueeze(1)).squeeze(1).cpu())
     model.train(was_training)
-    return total / count
+    return torch.cat(out)
 
 
 def trim_padding(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,6 +247,9 @@ def trim_padding(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 def next_logits(model: nn.Module, seq: torch.Tensor) -> torch.Tensor:
     """Logits of the next id after each row of seq (B, t); a window model's context is padded with seq[:, 0]."""
+    if isinstance(model, Mixture):  # log of the mixed probabilities
+        members = torch.stack([F.log_softmax(next_logits(m, seq).double(), -1) for m in model.members])
+        return torch.logsumexp(members + model.weights.log().view(-1, 1, 1).to(members), 0).float()
     block = layout_of(model).block_size
     if isinstance(model, GPT):
         return model(seq[:, -block:])[0][:, -1]
@@ -280,16 +311,19 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
         cfg = replace(cfg, block_size=data.max_length + 1 if not cfg.stream else 64)
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    args = model_args(cfg, data.vocab.size)
-    model = build_model(cfg.model, args).to(device)
-    x_train, y_train = data.rows("train", layout_of(model))
-    generator = torch.Generator().manual_seed(cfg.seed)
     history: dict[str, Any] = {"loss": [], "eval": [], "update_ratio": {}}
     start = time.perf_counter()
-    if isinstance(model, BigramCounts):
-        model.fit(x_train.to(device), y_train.to(device))
+    if cfg.model == "ensemble":
+        model, args = _mixture(cfg, data, device)
     else:
-        model = _gradient_descent(model, cfg, x_train, y_train, data, device, generator, history, report)
+        args = model_args(cfg, data.vocab.size)
+        model = build_model(cfg.model, args).to(device)
+        x_train, y_train = data.rows("train", layout_of(model))
+        generator = torch.Generator().manual_seed(cfg.seed)
+        if isinstance(model, (BigramCounts, KneserNey)):
+            model.fit(x_train.to(device), y_train.to(device))
+        else:
+            model = _gradient_descent(model, cfg, x_train, y_train, data, device, generator, history, report)
     seconds = time.perf_counter() - start
     splits = [s for s in SPLITS if cfg.stream is False or s != "test"]
     nll = {s: evaluate(model, data, s, device) for s in splits}
@@ -297,7 +331,7 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
     samples = sample(model, data.vocab, "", cfg.num_samples, data.sample_length, SampleConfig(), generator)
     known = set(data.examples["train"]) if isinstance(data, LineData) else set()
     new = [s not in known for s in samples]
-    steps = 0 if isinstance(model, BigramCounts) else cfg.max_steps
+    steps = 0 if isinstance(model, (BigramCounts, KneserNey, Mixture)) else cfg.max_steps
     result = CharResult(cfg.model, num_params(model), nll, samples, new, seconds, steps, out)
     save_checkpoint(out / LATEST, {"kind": CHAR_KIND, "model_name": cfg.model, "model_args": args,
                                    "model": model.state_dict(), "chars": data.vocab.chars,
@@ -313,6 +347,26 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
         batch = torch.randint(len(x_train), (min(len(x_train), max(cfg.batch_size, 256)),), generator=rows)
         write_plots(out, model, data.vocab.chars, data.vocab.boundary, history, x_train[batch], y_train[batch])
     return result
+
+
+def _mixture(cfg: CharConfig, data: LineData, device: torch.device) -> tuple[Mixture, dict]:
+    """The mixture of cfg.members' finished runs, its weights fitted on dev; with its model_args."""
+    members, args = [], []
+    for run in cfg.members:
+        state = load_checkpoint(run)
+        model = char_model_from_state(state, run, device)
+        split = Path(run) / "split.json" if Path(run).is_dir() else Path(run).parent / "split.json"
+        record = json.loads(split.read_text()) if split.is_file() else {}
+        if isinstance(model, Mixture) or (record.get("sha256"), record.get("split"), record.get("seed")) \
+                != (data.sha256, data.split, data.seed):
+            raise ValueError(f"{run}: not a run on the same line data, split and seed as this ensemble "
+                             f"({data.path}, {data.split}, seed {data.seed}); train its members with those")
+        members.append(model)
+        args.append({"model_name": state["model_name"], "model_args": state["model_args"]})
+    mixture = Mixture(members).to(device)
+    dev = torch.stack([char_log_probs(m, data, "dev", device) for m in members])
+    mixture.weights.copy_(mixture_weights(dev))
+    return mixture, {"members": args}
 
 
 def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, y_train: torch.Tensor,

@@ -15,10 +15,11 @@ from click.testing import CliRunner
 from cli import main
 from conftest import ROOT
 from gpt.char_data import BOUNDARY, Layout, LineData, pack
-from gpt.char_models import MLP, BatchNorm, BigramCounts
+from gpt.char_models import MLP, BatchNorm, BigramCounts, KneserNey, mixture_weights
 from gpt.char_train import (
     build_model,
     char_config,
+    char_log_probs,
     char_model_from_state,
     evaluate,
     model_args,
@@ -138,22 +139,97 @@ def trained(one_thread, small, tmp_path_factory) -> dict:
     small_settings = {
         "bigram-counts": {},
         "bigram-nn": {"max_steps": 100},
+        "ngram": {},
         "mlp": {"max_steps": 1500, "n_hidden": 64},
         "mlp-bn": {"max_steps": 1500, "n_hidden": 64},
         "wavenet": {"max_steps": 1500, "n_embd": 8, "n_hidden": 32},
         "gpt": {"max_steps": 300, "n_layer": 1, "n_embd": 32, "lr": [3e-3], "ema": 0.9},
     }
-    return {m: train_char(char_config(m, input=small, out=str(root / m), num_samples=10, **kw))
+    runs = {m: train_char(char_config(m, input=small, out=str(root / m), num_samples=10, **kw))
             for m, kw in small_settings.items()}
+    members = [str(r.out) for r in runs.values()]
+    runs["ensemble"] = train_char(char_config("ensemble", input=small, out=str(root / "ensemble"), num_samples=10,
+                                              members=members))
+    return runs
 
 
 def test_every_model_learns(trained):
     counts = trained["bigram-counts"].nll["train"]
     assert trained["bigram-nn"].nll["train"] < UNIFORM - 0.5
     assert trained["bigram-nn"].nll["train"] == pytest.approx(counts, abs=0.08)  # it approaches the counts
-    for model in ("mlp", "mlp-bn", "wavenet", "gpt"):  # context beats a bigram (makemore's bigram once never trained)
+    for model in ("ngram", "mlp", "mlp-bn", "wavenet", "gpt"):  # context beats a bigram (makemore's once never trained)
         assert trained[model].nll["train"] < counts - 0.05, model
         assert trained[model].nll["dev"] < UNIFORM - 0.5, model
+
+
+def test_ngram_is_modified_kneser_ney(small):
+    """The vectorised KneserNey gives the probabilities of a plain dictionary implementation."""
+    data = LineData(small)
+    n, v = 3, data.vocab.size
+    x, y = data.rows("train", Layout("windows", n))
+    model = KneserNey(v, n)
+    model.fit(x, y)
+    counts = [{} for _ in range(n + 1)]  # order k: (last k context ids, next) -> count
+    for context, c in zip(x.tolist(), y.tolist(), strict=True):
+        key = (tuple(context), c)
+        counts[n][key] = counts[n].get(key, 0) + 1
+    for k in range(n - 1, -1, -1):  # continuations: distinct characters seen before (context, next)
+        for context, c in counts[k + 1]:
+            counts[k][context[1:], c] = counts[k].get((context[1:], c), 0) + 1
+    discounts = []
+    for table in counts:
+        m = [sum(1 for value in table.values() if value == i) for i in (1, 2, 3, 4)]
+        y_ = m[0] / (m[0] + 2 * m[1]) if m[0] else 0
+        estimates = [i - (i + 1) * y_ * m[i] / m[i - 1] if m[i - 1] else 0 for i in (1, 2, 3)]
+        discounts.append([d if 0 < d < i else f for i, d, f in zip((1, 2, 3), estimates, (0.5, 1, 1.5), strict=True)])
+
+    def prob(context: tuple, c: int, k: int) -> float:
+        lower = 1 / v if k == 0 else prob(context[1:], c, k - 1)
+        seen = {b: value for (h, b), value in counts[k].items() if h == context}
+        if not seen:
+            return lower
+        total = sum(seen.values())
+        discount = {b: discounts[k][min(value, 3) - 1] for b, value in seen.items()}
+        return (seen.get(c, 0) - discount.get(c, 0)) / total + sum(discount.values()) / total * lower
+
+    dev_x, _ = data.rows("dev", Layout("windows", n))
+    probs = model.logits(dev_x[:40]).double().exp()
+    for row, context in zip(probs, dev_x[:40].tolist(), strict=True):
+        expected = torch.tensor([prob(tuple(context), c, n) for c in range(v)], dtype=torch.float64)
+        assert torch.allclose(row, expected, rtol=1e-5) and float(expected.sum()) == pytest.approx(1.0)
+
+
+def test_mixture_weights_maximise_the_held_out_likelihood():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(3, 2000, generator=g, dtype=torch.float64) * torch.tensor([[1.0], [0.9], [0.3]])
+    weights = mixture_weights(probs.log())
+    mixed = (weights.unsqueeze(1) * probs).sum(0)
+    assert float(weights.sum()) == pytest.approx(1.0) and (weights >= 0).all()
+    # the optimum over the simplex: every member in use has mean p_m / p_mix = 1, none is above 1
+    ratios = (probs / mixed).mean(1)
+    assert torch.allclose(ratios[weights > 1e-4], torch.ones(1, dtype=torch.float64), atol=1e-4)
+    assert (ratios <= 1 + 1e-4).all()
+    assert -float(mixed.log().mean()) <= min(-float(p.log().mean()) for p in probs)
+
+
+def test_ensemble_mixes_finished_runs(trained, small, tmp_path):
+    ensemble = trained["ensemble"]
+    members = [r for name, r in trained.items() if name != "ensemble"]
+    assert ensemble.nll["dev"] <= min(r.nll["dev"] for r in members) + 1e-9  # dev is what it is fitted on
+    assert ensemble.params == sum(r.params for r in members) and ensemble.steps == 0
+    model, state = _load(ensemble.out)
+    data = LineData(small)
+    dev = torch.stack([char_log_probs(m, data, "dev", torch.device("cpu")) for m in model.members])
+    assert torch.allclose(model.weights, mixture_weights(dev))
+    assert [m["model_name"] for m in state["model_args"]["members"]] == [r.model for r in members]
+    result = CliRunner().invoke(main, ["generate", "--checkpoint", str(ensemble.out), "--num-samples", "3"])
+    assert result.exit_code == 0 and len(result.output.splitlines()) == 3
+    # members must share the data and its split: a run on another split would have trained on this dev
+    other = train_char(char_config("bigram-counts", input=small, seed=7, out=str(tmp_path / "seed7"), num_samples=1))
+    result = CliRunner().invoke(main, ["train-char", "--model", "ensemble", "--input", small, "--out",
+                                       str(tmp_path / "mix"), "--members", f"{members[0].out},{other.out}"])
+    assert result.exit_code == 1 and f"{other.out}: not a run on the same line data, split and seed" in result.output
+    assert not (tmp_path / "mix" / "latest.pt").exists()
 
 
 def test_samples_are_strings_of_the_vocabulary(trained, small):
@@ -293,7 +369,7 @@ def test_baselines_cli_writes_the_table(small, tmp_path):
     assert result.exit_code == 0, result.output
     assert "| bigram-counts | 729 |" in result.output
     record = json.loads((out / "baselines.json").read_text())
-    assert [r["model"] for r in record["rows"]] == ["bigram-counts", "bigram-nn"]
+    assert [r["model"] for r in record["rows"]] == ["bigram-counts", "bigram-nn", "ensemble"]
     assert (out / "baselines.md").read_text().startswith("# Baselines")
     assert (out / "bigram-nn" / "latest.pt").is_file()
 
