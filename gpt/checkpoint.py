@@ -62,7 +62,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if path.is_dir():
         path = path / LATEST
     if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint here; train first (python cli.py train-gpt --out DIR)")
+        raise CheckpointError(f"{path}: no checkpoint here; give the run directory of a train-gpt or train-char run")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises RuntimeError / UnpicklingError / EOFError for bad files
