@@ -30,7 +30,7 @@ from .char_train import MODELS, char_config, train_char
 REFERENCES: dict[str, tuple[str, float | None, str]] = {
     "bigram-counts": ("all", 2.4544, "makemore part 1, +1 smoothing, all 32,033 names"),
     "bigram-nn": ("all", 2.48, "makemore part 1, gradient descent with L2 0.01 (about 2.45-2.48)"),
-    "ngram": ("test", None, "interpolated Kneser-Ney 6-grams (not in the lectures)"),
+    "ngram": ("test", None, "modified interpolated Kneser-Ney 6-grams (not in the lectures)"),
     "mlp": ("dev", 2.10, "makemore part 3, MLP with the initialisation fixes"),
     "mlp-bn": ("dev", 2.10, "makemore part 3, with BatchNorm"),
     "wavenet": ("dev", 1.99, "makemore part 5, WaveNet (block 8, embedding 24, hidden 128)"),

@@ -1,11 +1,13 @@
-"""The character-level baselines of makemore: bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet.
+"""The character-level baselines of makemore (bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet),
+Kneser-Ney n-grams, and the mixture of trained models.
 
 Each model predicts the next character from the block_size characters before it
 (fewer for a bigram: one), with token 0 the boundary that starts and ends every
 example and fills the context before the start. They take a (B, block_size)
 batch of contexts and give (B, vocab) logits, so one training loop and one
 evaluation serve them all, and the GPT of gpt/model.py (which predicts every
-position of a sequence) is trained by the same loop.
+position of a sequence) is trained by the same loop. A Mixture has no forward of
+its own: char_train evaluates and samples it through its members.
 
 - BigramCounts: the count table N[a, b] + k (add-k smoothing), normalised per
   row; it is fitted exactly by counting (fit), never by gradient descent.
@@ -21,12 +23,12 @@ position of a sequence) is trained by the same loop.
   confidently wrong logits) and the hidden weights are Kaiming-scaled (gain 5/3
   for tanh) so tanh starts out of saturation. With batch_norm the hidden layer is
   Linear -> BatchNorm -> tanh (its bias is redundant before BatchNorm).
-- Mixture: trained models' predictions mixed, p(c | h) = sum_m w_m p_m(c | h), with
-  weights fitted on held-out data by EM (see mixture_weights).
 - WaveNet: the context is fused in a tree, two neighbours at a time
   (FlattenConsecutive(2) -> Linear -> BatchNorm -> tanh, repeated until one
   position is left), so each layer sees a little more; block_size must be a
   power of two.
+- Mixture: trained models' predictions mixed, p(c | h) = sum_m w_m p_m(c | h), with
+  weights fitted on held-out data by EM (see mixture_weights).
 """
 
 from __future__ import annotations
