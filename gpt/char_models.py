@@ -268,6 +268,11 @@ class Mixture(nn.Module):
         self.members = nn.ModuleList(members)
         self.register_buffer("weights", torch.full((len(members),), 1.0 / len(members), dtype=torch.float64))
 
+    def mix(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """log sum_m weights[m] * p_m, from the members' log-probabilities stacked on dim 0 (any shape after it)."""
+        log_weights = self.weights.log().to(log_probs).view(-1, *[1] * (log_probs.dim() - 1))
+        return torch.logsumexp(log_probs + log_weights, 0)
+
 
 def mixture_weights(log_probs: torch.Tensor, steps: int = 1000, tol: float = 1e-10) -> torch.Tensor:
     """The weights that maximise the likelihood of held-out characters under a mixture (EM).

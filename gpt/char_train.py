@@ -220,8 +220,7 @@ def char_log_probs(model: nn.Module, data: LineData | StreamData, split: str, de
     """The log-probability the model gives every character of a split (float64), in the split's order:
     example by example, character by character, each final boundary included (so every layout lines up)."""
     if isinstance(model, Mixture):
-        members = torch.stack([char_log_probs(m, data, split, device, chunk) for m in model.members])
-        return torch.logsumexp(members + model.weights.log().unsqueeze(1).to(members), 0)
+        return model.mix(torch.stack([char_log_probs(m, data, split, device, chunk) for m in model.members]))
     was_training = model.training
     model.eval()
     x, y = data.rows(split, layout_of(model), evaluation=True)
@@ -248,8 +247,7 @@ def trim_padding(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
 def next_logits(model: nn.Module, seq: torch.Tensor) -> torch.Tensor:
     """Logits of the next id after each row of seq (B, t); a window model's context is padded with seq[:, 0]."""
     if isinstance(model, Mixture):  # log of the mixed probabilities
-        members = torch.stack([F.log_softmax(next_logits(m, seq).double(), -1) for m in model.members])
-        return torch.logsumexp(members + model.weights.log().view(-1, 1, 1).to(members), 0).float()
+        return model.mix(torch.stack([F.log_softmax(next_logits(m, seq).double(), -1) for m in model.members])).float()
     block = layout_of(model).block_size
     if isinstance(model, GPT):
         return model(seq[:, -block:])[0][:, -1]
