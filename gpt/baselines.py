@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from minbpe.base import atomic_write_text
+from minbpe.files import atomic_write_text
 
 from .char_train import MODELS, char_config, train_char
 

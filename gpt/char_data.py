@@ -37,9 +37,9 @@ from typing import Literal
 import torch
 
 from minbpe import CharTokenizer, TokenizerError
+from minbpe.files import file_sha256
 from pipeline.loader import TokenData
 from pipeline.prepare import PrepareConfig, prepare
-from pipeline.shards import file_sha256
 
 BOUNDARY = 0
 SPLITS = ("train", "dev", "test")

@@ -36,7 +36,6 @@ hooks are all as they were afterwards.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +43,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from minbpe.files import atomic_write
 
 from .char_models import BigramCounts
 from .model import GPT
@@ -73,13 +74,11 @@ def write_plots(out: Path, model: nn.Module, chars: str, boundary: bool, history
 
     def save(fig: Any, name: str) -> None:
         path = out / name
-        tmp = path.with_name(f".{name}.tmp")
         try:
-            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-            os.replace(tmp, path)
+            with atomic_write(path) as f:
+                fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
         finally:
             plt.close(fig)
-            tmp.unlink(missing_ok=True)
         written.append(path)
 
     if isinstance(model, BigramCounts):

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from minbpe.base import atomic_write_text
+from minbpe.files import atomic_write_text
 
 from .char_data import BOUNDARY, SPLITS, CharVocab, Layout, LineData, StreamData, pack
 from .char_models import MLP, BigramCounts, BigramNN, KneserNey, Mixture, WaveNet, mixture_weights

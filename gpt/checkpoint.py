@@ -22,13 +22,13 @@ tokenizer is a file (so generation needs nothing but the run directory).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from minbpe import Tokenizer
+from minbpe.files import atomic_write
 from pipeline.manifest import TokenizerInfo
 
 FORMAT = "gptkit-checkpoint"
@@ -43,17 +43,8 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Write a checkpoint to a temporary file, then rename it over `path`: never half-written."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, f)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

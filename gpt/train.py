@@ -35,9 +35,9 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from minbpe.files import atomic_copy, atomic_write, file_sha256
 from pipeline.loader import RandomBatches, TokenData, eval_batches
 from pipeline.manifest import MANIFEST
-from pipeline.shards import file_sha256
 
 from .checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, save_checkpoint
 from .model import GPT, GPTConfig
@@ -237,10 +237,11 @@ def write_loss_plot(out: Path, rows: list[dict]) -> None:
     ax.set_ylabel("loss (nats/token)")
     ax.grid(alpha=0.3)
     ax.legend()
-    tmp = out / (LOSS_PLOT + ".tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out / LOSS_PLOT)
+    try:
+        with atomic_write(out / LOSS_PLOT) as f:
+            fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> TrainResult:
@@ -324,8 +325,7 @@ def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> Train
         out.mkdir(parents=True, exist_ok=True)
         name = train_data.manifest.tokenizer.file  # under the same name, so TokenizerInfo.load finds it
         if name is not None:
-            shutil.copyfile(Path(cfg.data) / name, out / (name + ".tmp"))
-            os.replace(out / (name + ".tmp"), out / name)
+            atomic_copy(Path(cfg.data) / name, out / name)
     runner: torch.nn.Module = model
     if cfg.compile:
         problem = compile_problem(device)
@@ -384,8 +384,7 @@ def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> Train
             best_val = val_loss
             if master:
                 save_checkpoint(out / LATEST, snapshot())  # now with the new best_val_loss
-                shutil.copyfile(out / LATEST, out / (BEST + ".tmp"))
-                os.replace(out / (BEST + ".tmp"), out / BEST)
+                atomic_copy(out / LATEST, out / BEST)
         if master:
             write_loss_plot(out, metrics_rows)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import tempfile
 import unicodedata
 from collections.abc import Collection, Iterable
 from itertools import chain
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 import regex
 
+from .files import atomic_write_text
 from .trainer import TrainStats, fix_surrogates, read_blocks, read_text, split_blocks, train_bpe
 
 if TYPE_CHECKING:
@@ -97,19 +97,6 @@ def render_token(t: bytes) -> str:
     """A token's bytes as printable text: control characters shown as \\uXXXX."""
     s = t.decode("utf-8", errors="replace")
     return "".join(ch if unicodedata.category(ch)[0] != "C" else f"\\u{ord(ch):04x}" for ch in s)
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write a text file so that a crash never leaves a half-written file at `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def check_special_tokens(special_tokens: dict[str, int], reserved: int) -> None:

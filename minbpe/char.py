@@ -17,11 +17,11 @@ from typing import Literal
 from .base import (
     Tokenizer,
     TokenizerError,
-    atomic_write_text,
     check_special_tokens,
     read_tokenizer_file,
     render_token,
 )
+from .files import atomic_write_text
 from .trainer import fix_surrogates, read_blocks
 
 CHAR_HEADER = "minbpe-char v1"

@@ -37,8 +37,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from minbpe.files import file_sha256
+
 from .manifest import Manifest, ManifestError
-from .shards import DTYPE_NAMES, ShardError, file_sha256, open_tokens, read_header, version_of_dtype
+from .shards import DTYPE_NAMES, ShardError, open_tokens, read_header, version_of_dtype
 
 
 def distributed_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import minbpe
 from minbpe import Tokenizer
-from minbpe.base import atomic_write_text
+from minbpe.files import atomic_write_text, file_sha256
 
-from .shards import DTYPE_NAMES, ShardInfo, file_sha256
+from .shards import DTYPE_NAMES, ShardInfo
 
 FORMAT = "gptkit-token-shards"
 FORMAT_VERSION = 1

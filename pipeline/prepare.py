@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import time
 from collections import deque
@@ -59,7 +58,7 @@ import tiktoken
 
 import minbpe
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, Tokenizer, TokenizerError
-from minbpe.base import atomic_write_text
+from minbpe.files import atomic_copy, atomic_write_text
 
 from .manifest import MANIFEST, PRETRAINED, TOKENIZER_PREFIX, Manifest, SplitInfo, TokenizerInfo, tokenizer_info
 from .shards import DTYPE_NAMES, VERSION_DTYPES, ResumeError, ShardWriter, version_for_vocab
@@ -355,9 +354,7 @@ class _Run:
             self._scan_characters(tokenizer)
             tokenizer.save(str(model.with_suffix("")))
         else:
-            tmp = model.with_name(model.name + ".tmp")
-            shutil.copyfile(spec, tmp)
-            os.replace(tmp, model)
+            atomic_copy(spec, model)
         return tokenizer, tokenizer_info(tokenizer, spec, model)
 
     def _scan_characters(self, tokenizer: CharTokenizer) -> None:

@@ -22,13 +22,14 @@ is what a resumed run needs to carry on from where the last one stopped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from minbpe.files import file_sha256
 
 MAGIC = 20240520
 HEADER_INTS = 256
@@ -95,14 +96,6 @@ def open_tokens(path: str | os.PathLike) -> np.ndarray:
     if count == 0:
         return np.zeros(0, dtype=VERSION_DTYPES[version])
     return np.memmap(path, dtype=VERSION_DTYPES[version], mode="r", offset=HEADER_BYTES, shape=(count,))
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
