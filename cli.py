@@ -29,8 +29,9 @@ from gpt.char_train import MODELS as CHAR_MODELS
 from gpt.char_train import sample as sample_chars
 from gpt.char_train import train_char as train_char_model
 from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint
+from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig, generate
-from gpt.train import PRESETS, TrainingError, config_from, gpt_from_state, pick_device, train
+from gpt.train import PRESETS, TrainingError, config_from, gpt_from_state, train
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, TokenizerError
 from minbpe.base import BACKENDS
 from minbpe.compare import compare as compare_texts
@@ -492,15 +493,15 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, samples, **flag
     out = out or f"out/{preset or 'run'}"
     if data is None:
         data = f"{out}/data"
-        if int(os.environ.get("RANK", "0")) == 0:
+        if Launch.from_env().master:
             result = prepare(PrepareConfig(list(inputs), data, spec, val_fraction=0.1,
                                            delimiter=None if spec == "char" else "<|endoftext|>"))
             click.echo(f"prepared {data}: {result.manifest.splits['train'].tokens:,} training tokens"
                        + (" (up to date)" if result.up_to_date else ""), err=True)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if Launch.from_env().ddp:
             raise click.ClickException("with torchrun, prepare the data first and pass --data")
     cfg = config_from(preset, data=data, out=out, compile=compile_, resume=resume or None, **flags)
-    master = int(os.environ.get("RANK", "0")) == 0
+    master = Launch.from_env().master
     bar = tqdm(total=cfg.max_iters, unit="step", disable=not master, dynamic_ncols=True)
 
     def progress(event: dict) -> None:

@@ -45,9 +45,10 @@ from minbpe.files import atomic_write_text
 from .char_data import BOUNDARY, SPLITS, CharVocab, Layout, LineData, StreamData, pack
 from .char_models import MLP, BigramCounts, BigramNN, KneserNey, Mixture, WaveNet, mixture_weights
 from .checkpoint import LATEST, CheckpointError, load_checkpoint, save_checkpoint
+from .device import pick_device
 from .generate import SampleConfig, sample_next
 from .model import GPT, GPTConfig
-from .train import TrainingError, build_config, pick_device
+from .train import TrainingError, build_config
 
 MODELS = ("bigram-counts", "bigram-nn", "ngram", "mlp", "mlp-bn", "wavenet", "gpt", "ensemble")
 CHAR_KIND = "char-baseline"

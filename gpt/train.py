@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -40,6 +39,7 @@ from pipeline.loader import RandomBatches, TokenData, eval_batches
 from pipeline.manifest import MANIFEST
 
 from .checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, save_checkpoint
+from .device import Launch, compile_problem, pick_device, pick_dtype
 from .model import GPT, GPTConfig
 
 C = TypeVar("C")
@@ -146,42 +146,6 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def pick_dtype(name: str, device: torch.device) -> torch.dtype:
-    """auto: bf16 on a GPU that supports it, else fp16 on CUDA; fp32 elsewhere."""
-    if name == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    dtype = getattr(torch, name)
-    if dtype == torch.float16 and device.type == "cpu":
-        raise ValueError("float16 training needs a GPU; on CPU use float32 or bfloat16")
-    return dtype
-
-
-def compile_problem(device: torch.device) -> str | None:
-    """Why torch.compile cannot work here, or None."""
-    if device.type == "mps":
-        return "torch.compile does not support MPS training yet"
-    if device.type == "cuda":
-        try:
-            import triton  # noqa: F401
-        except ImportError:
-            return "torch.compile on CUDA needs triton, which is not installed"
-    elif shutil.which(os.environ.get("CXX", "c++")) is None:
-        return "torch.compile on CPU needs a C++ compiler (c++), which was not found"
-    return None
-
-
 class TrainingError(RuntimeError):
     """The run cannot go on (a non-finite loss); the message says what was kept."""
 
@@ -247,7 +211,7 @@ def write_loss_plot(out: Path, rows: list[dict]) -> None:
 def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> TrainResult:
     """Train (or resume) a GPT; callback gets a dict per logged step, evaluation and message."""
     report = callback or (lambda event: None)
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    ddp = Launch.from_env().ddp
     if ddp:
         backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
         dist.init_process_group(backend)
@@ -263,7 +227,7 @@ def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> Train
     master = rank == 0
     device = pick_device(cfg.device)
     if ddp and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        device = torch.device("cuda", Launch.from_env().local_rank)
         torch.cuda.set_device(device)
     dtype = pick_dtype(cfg.dtype, device)
     if device.type == "cuda":
