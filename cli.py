@@ -6,42 +6,37 @@
 
 from __future__ import annotations
 
-import codecs
 import functools
 import os
 import shlex
 import sys
-import time
-import unicodedata
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import click
 import torch
 from tqdm.auto import tqdm
 
+import gptkit_data
 import minbpe
-from gpt.baselines import TRAINED, markdown_table, run_baselines
-from gpt.char_data import CharVocab
-from gpt.char_train import CHAR_KIND, char_config, char_model_from_state
-from gpt.char_train import MODELS as CHAR_MODELS
-from gpt.char_train import sample as sample_chars
-from gpt.char_train import train_char as train_char_model
-from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint
+from gpt.char.baselines import TRAINED, markdown_table, run_baselines
+from gpt.char.models import CHAR_KIND
+from gpt.char.models import MODELS as CHAR_MODELS
+from gpt.char.sample import checkpoint_samples
+from gpt.char.train import char_config
+from gpt.char.train import train_char as train_char_model
+from gpt.checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint
 from gpt.device import Launch, pick_device
-from gpt.generate import SampleConfig, generate
-from gpt.train import PRESETS, TrainingError, config_from, gpt_from_state, train
-from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, TokenizerError
-from minbpe.base import BACKENDS
+from gpt.generate import SampleConfig, stream_text
+from gpt.train import PRESETS, TrainingError, config_from, prepare_run_data, train
+from minbpe import TokenizerError
 from minbpe.compare import compare as compare_texts
-from minbpe.trainer import read_text
+from minbpe.compare import comparison_table, mismatch_report
+from minbpe.core import BACKENDS, parse_allowed_special, show_piece
+from minbpe.text import read_text
 from pipeline.loader import TokenData
-from pipeline.manifest import SplitInfo, load_tokenizer
+from pipeline.manifest import load_tokenizer
 from pipeline.prepare import PrepareConfig, Progress, prepare
-
-PATTERNS = {"gpt2": GPT2_SPLIT_PATTERN, "gpt4": GPT4_SPLIT_PATTERN}
-ROOT = Path(__file__).resolve().parent
 
 
 def clean_errors(command: Callable) -> Callable:
@@ -57,18 +52,53 @@ def clean_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def allowed_special_option(command: Callable) -> Callable:
-    return click.option(
-        "--allowed-special",
-        default="none_raise",
-        show_default=True,
-        help="Special tokens in the text: 'all' encodes them as special ids, 'none' as ordinary "
-        "text, 'none_raise' stops with an error, or a comma-separated list of names to allow.",
-    )(command)
+allowed_special_option = click.option(
+    "--allowed-special", default="none_raise", show_default=True,
+    help="Special tokens in the text: 'all' encodes them as special ids, 'none' as ordinary "
+    "text, 'none_raise' stops with an error, or a comma-separated list of names to allow.",
+)
+tokenizer_option = click.option(
+    "--tokenizer", "spec", required=True, help="gpt2, gpt4, or a .model file written by train-tokenizer (or minbpe).",
+)
+backend_option = click.option(
+    "--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+    help="auto: tiktoken's encoder when it is proven to give the same ids, else Python; "
+    "python: the merge loop; tiktoken: refuse unless proven exact.",
+)
+errors_option = click.option(
+    "--errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
+    help="Bytes that are not UTF-8: strict stops with the file and offset; replace reads U+FFFD.",
+)
 
 
-def parse_allowed_special(value: str) -> str | set[str]:
-    return value if value in ("all", "none", "none_raise") else set(value.split(","))
+class _StepBar:
+    """One tqdm bar for a training run (train-gpt's and train-char's events): steps move it, the latest
+    step's figures sit beside it, evaluations and messages print above it. Opened at the first event,
+    once the data has loaded."""
+
+    POSTFIX = (("train_loss", "loss", "{:.4f}"), ("lr", "lr", "{:g}"), ("tokens_per_s", "tok_s", "{:,.0f}"),
+               ("mfu", "mfu", "{:.1%}"))
+
+    def __init__(self, total: int, disable: bool = False) -> None:
+        self.total, self.disable, self.bar = total, disable, None
+
+    def __call__(self, event: dict) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, disable=self.disable)
+        if event["event"] == "message":
+            self.bar.write(event["text"])
+            return
+        self.bar.update(event["step"] - self.bar.n)
+        shown = {label: form.format(event[key]) for key, label, form in self.POSTFIX if event.get(key) is not None}
+        if shown:
+            self.bar.set_postfix(shown)
+        if event["event"] == "eval":
+            bpb = f", {event['val_bpb']:.4f} bits/byte" if "val_bpb" in event else ""
+            self.bar.write(f"step {event['step']}: val loss {event['val_loss']:.4f}{bpb}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,8 +116,7 @@ def main() -> None:
               help="Split pattern for --type regex: gpt2, gpt4, or a regular expression.")
 @click.option("--special", multiple=True, help="A special token, e.g. '<|endoftext|>' (repeatable); gets the last ids.")
 @click.option("--workers", type=int, default=None, help="Processes that split the text [default: all cores].")
-@click.option("--errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
-              help="Bytes that are not UTF-8: strict stops with the file and offset; replace reads U+FFFD.")
+@errors_option
 @clean_errors
 def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers, errors) -> None:
     """Learn a byte-level BPE tokenizer from text files.
@@ -98,62 +127,22 @@ def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers,
       python cli.py train-tokenizer --input a.txt --input b.txt --vocab-size 32768 \\
           --pattern gpt2 --special '<|endoftext|>' --output out/tok32k
     """
-    specials = list(dict.fromkeys(special))
-    if vocab_size < 256 + len(specials):
-        raise click.ClickException(
-            f"--vocab-size {vocab_size} is too small: it needs at least 256 byte tokens"
-            + (f" + {len(specials)} special tokens" if specials else "")
-        )
-    if kind == "basic":
-        if pattern != "gpt4":
-            raise click.ClickException("--pattern applies to --type regex only")
-        tokenizer = BasicTokenizer()
-    else:
-        tokenizer = RegexTokenizer(PATTERNS.get(pattern, pattern))
-    merge_vocab = vocab_size - len(specials)
-    tokenizer.register_special_tokens({name: merge_vocab + i for i, name in enumerate(specials)})
-    start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:  # the library's warnings become notes
         warnings.simplefilter("always")
-        stats = tokenizer.train_from_files(inputs, merge_vocab, verbose=True, workers=workers, errors=errors)
-    seconds = time.perf_counter() - start
-    tokenizer.save(output)
+        tokenizer, stats = minbpe.train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers, errors,
+                                                  verbose=True)
     for w in caught:
         click.echo(f"note: {w.message}", err=True)
     click.echo(
-        f"learned {stats.merges} merges in {seconds:.2f} s ({stats.merges / max(seconds, 1e-9):,.0f} merges/s) "
-        f"from {stats.distinct_chunks:,} distinct chunks of {stats.input_bytes:,} bytes; "
+        f"learned {stats.merges} merges in {stats.seconds:.2f} s ({stats.merges / max(stats.seconds, 1e-9):,.0f} "
+        f"merges/s) from {stats.distinct_chunks:,} distinct chunks of {stats.input_bytes:,} bytes; "
         f"{stats.bytes_per_token:.3f} bytes/token on the input"
     )
     click.echo(f"wrote {output}.model and {output}.vocab ({tokenizer.n_vocab} tokens)")
 
 
-def tokenizer_option(command: Callable) -> Callable:
-    return click.option(
-        "--tokenizer", "spec", required=True,
-        help="gpt2, gpt4, or a .model file written by train-tokenizer (or minbpe).",
-    )(command)
-
-
-def backend_option(command: Callable) -> Callable:
-    return click.option(
-        "--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
-        help="auto: tiktoken's encoder when it is proven to give the same ids, else Python; "
-        "python: the merge loop; tiktoken: refuse unless proven exact.",
-    )(command)
-
-
 # background colours for --show on a terminal, cycled token by token
 SHOW_COLOURS = ["blue", "magenta", "green", "yellow", "cyan", "red"]
-
-
-def show_piece(token: bytes) -> str:
-    """A token's text for --show: bytes that are not whole UTF-8 characters as \\xNN, control
-    characters escaped, and a real line break after an escaped newline."""
-    text = token.decode("utf-8", errors="backslashreplace")
-    shown = "".join(ch if ch == "\n" or unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode()
-                    for ch in text)
-    return shown.replace("\n", "\\n\n")
 
 
 @main.command()
@@ -236,39 +225,11 @@ def compare(spec, encoding_name, inputs, allowed_special, backend) -> None:
     tokenizer = minbpe.get_tokenizer(spec)
     encoding = minbpe.get_encoding(encoding_name)
     policy = parse_allowed_special(allowed_special)
-    results = []
-    for path in inputs:
-        text = read_text(path)
-        results.append((path, text, compare_texts(tokenizer, encoding, text, policy, backend)))
-
-    def row(label: str, same: bool, ours: int, theirs: int, n_bytes: int, s_ours: float, s_theirs: float) -> list:
-        return [label, "yes" if same else "NO", f"{ours:,}", f"{theirs:,}", f"{n_bytes / max(ours, 1):.3f}",
-                f"{n_bytes / max(theirs, 1):.3f}", f"{n_bytes / 1e6 / max(s_ours, 1e-9):.2f}",
-                f"{n_bytes / 1e6 / max(s_theirs, 1e-9):.2f}"]
-
-    table = [["file", "same", f"tokens {spec}", f"tokens {encoding.name}", "bytes/token ours", "theirs",
-              "MB/s ours", "theirs"]]
-    table += [row(path, r.mismatch is None, len(r.ours), len(r.theirs), r.n_bytes, r.ours_seconds, r.theirs_seconds)
-              for path, _, r in results]
-    mismatches = [(path, text, r) for path, text, r in results if r.mismatch is not None]
-    if len(results) > 1:
-        sums = [(len(r.ours), len(r.theirs), r.n_bytes, r.ours_seconds, r.theirs_seconds) for _, _, r in results]
-        table.append(row("total", not mismatches, *(sum(column) for column in zip(*sums, strict=True))))
-    widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
-    for cells in table:
-        padded = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-        click.echo("  ".join([cells[0].ljust(widths[0]), *padded]))
-
-    for path, text, r in mismatches:
-        i, at = r.mismatch, r.mismatch_byte
-        data = text.encode("utf-8", "replace")
-        context = data[max(0, at - 40):at].decode("utf-8", "replace"), data[at:at + 40].decode("utf-8", "replace")
-        click.echo(f"\n{path}: first mismatch at token {i:,} (byte {at:,}): {context[0]!r} | {context[1]!r}")
-        lo = max(0, i - 2)
-        for label, ids, token_bytes in ((spec, r.ours, lambda t: tokenizer.decode_bytes([t])),
-                                        (encoding.name, r.theirs, encoding.decode_single_token_bytes)):
-            shown = " ".join(f"{t}:{show_piece(token_bytes(t))!r}" for t in ids[lo:i + 4])
-            click.echo(f"  {label}, tokens {lo:,}..: {shown}")
+    results = [(path, compare_texts(tokenizer, encoding, read_text(path), policy, backend)) for path in inputs]
+    click.echo("\n".join(comparison_table(results, spec, encoding.name)))
+    mismatches = [(path, r) for path, r in results if not r.same]
+    for path, r in mismatches:
+        click.echo("\n" + "\n".join(mismatch_report(path, r, tokenizer, encoding, spec)))
     if mismatches:
         sys.exit(1)
 
@@ -316,12 +277,6 @@ class _PrepareProgress:
             self.bar.close()
 
 
-def _split_line(name: str, split: SplitInfo) -> str:
-    per_token = f", {split.bytes / split.tokens:.3f} bytes/token" if split.tokens else ""
-    shards = f"{len(split.shards)} shard" + ("s" if len(split.shards) != 1 else "")
-    return f"{name}: {split.tokens:,} tokens, {split.documents:,} documents, {shards}{per_token}"
-
-
 @main.command("prepare")
 @click.option("--input", "inputs", multiple=True, required=True,
               help="A text, JSONL or Parquet file, a directory, a glob, or hf:DATASET[?key=value&...] (repeatable).")
@@ -341,8 +296,7 @@ def _split_line(name: str, split: SplitInfo) -> str:
               help="Text files: 'file' (a document each), 'line', 'blank-line', or a string such as '\\n\\n'.")
 @click.option("--delimiter", default=PrepareConfig.delimiter, show_default=True,
               help="The special token put before each document; 'none' to put none.")
-@click.option("--errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
-              help="Bytes that are not UTF-8: strict stops with the file and offset; replace reads U+FFFD.")
+@errors_option
 @clean_errors
 def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fraction, val_first_shard, seed,
                     text_field, doc_separator, delimiter, errors) -> None:
@@ -368,23 +322,10 @@ def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fracti
         raise click.ClickException(f"interrupted; {output} keeps the work done: run this again to resume") from None
     finally:
         bars.close()
-    m = result.manifest
-    if result.up_to_date:
-        click.echo(f"{output} is already prepared with these settings; nothing to do")
-    else:
-        text = sum(s.bytes for s in m.splits.values())
-        docs = sum(s.documents for s in m.splits.values())
-        rate = "" if result.resumed_shards else f", {text / 1e6 / max(result.seconds, 1e-9):,.1f} MB/s"
-        click.echo(f"prepared {output} in {result.seconds:.2f} s: {text / 1e6:,.1f} MB of text in {docs:,} "
-                   f"documents{rate}")
-        if result.resumed_shards:
-            click.echo(f"resumed an interrupted run: kept its {result.resumed_shards} completed shards")
-        if result.started_over:
-            click.echo(f"note: {result.started_over}", err=True)
-    for name, split in m.splits.items():
-        click.echo(_split_line(name, split))
-    if m.val["method"] == "documents" and m.val["fraction"] > 0 and not m.splits["val"].tokens:
-        click.echo("note: no document was drawn for validation; raise --val-fraction to get some", err=True)
+    for line in result.summary():
+        click.echo(line)
+    for note in result.notes():
+        click.echo(f"note: {note}", err=True)
 
 
 @main.command()
@@ -406,22 +347,8 @@ def inspect(directory, split, shard_index, n_tokens, verify) -> None:
     m = data.manifest
     if not 0 <= shard_index < len(data.shards):
         raise click.ClickException(f"{split} has {len(data.shards)} shards; --shard must be below that")
-    click.echo(f"{directory}: gptkit token shards (format {m.format_version}), gptkit {m.gptkit_version}, "
-               f"created {m.created}")
-    delim = "none" if m.delimiter is None else f"{m.delimiter['token']} (id {m.delimiter['id']})"
-    click.echo(f"tokenizer: {m.tokenizer.describe()}; tokens stored as {m.dtype}; document delimiter {delim}")
-    val = m.val
-    click.echo("validation: " + (
-        f"documents drawn with probability {val['fraction']} (seed {val['seed']})" if val["method"] == "documents"
-        else f"the last {val['fraction']} of the tokens of the one document" if val["method"] == "last-tokens"
-        else f"the first shard ({val['tokens']:,} tokens)"))
-    for source in m.sources:
-        size = f", {source['bytes']:,} bytes" if "bytes" in source else ""
-        click.echo(f"source: {source.get('path', source.get('dataset'))} ({source['kind']}{size})")
-    for name, split_info in m.splits.items():
-        click.echo(_split_line(name, split_info))
-    if m.command:
-        click.echo(f"command: {m.command}")
+    for line in m.summary(directory):
+        click.echo(line)
     ids = data.shards[shard_index][:n_tokens].tolist()
     click.echo(f"\nfirst {len(ids)} tokens of {m.splits[split].shards[shard_index].file}:")
     click.echo(" ".join(map(str, ids)))
@@ -447,7 +374,6 @@ TRAIN_FLAGS = [
      "else fp16 with loss scaling; fp32 on CPU."),
     ("seed", int, "Seed of the initial weights and of the data stream."),
 ]
-DEFAULT_TEXT = ROOT / "data" / "tinyshakespeare.txt"
 
 
 def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Callable]:
@@ -489,35 +415,20 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, samples, **flag
       torchrun --nproc_per_node 8 cli.py train-gpt --data out/owt --preset gpt2-124m
     """
     if data is None and not inputs:  # the embedded default
-        inputs, spec, preset = (str(DEFAULT_TEXT),), "char", preset or "shakespeare-char-cpu"
+        inputs, spec, preset = (str(gptkit_data.TINYSHAKESPEARE),), "char", preset or "shakespeare-char-cpu"
     out = out or f"out/{preset or 'run'}"
     if data is None:
-        data = f"{out}/data"
-        if Launch.from_env().master:
-            result = prepare(PrepareConfig(list(inputs), data, spec, val_fraction=0.1,
-                                           delimiter=None if spec == "char" else "<|endoftext|>"))
-            click.echo(f"prepared {data}: {result.manifest.splits['train'].tokens:,} training tokens"
-                       + (" (up to date)" if result.up_to_date else ""), err=True)
-        if Launch.from_env().ddp:
-            raise click.ClickException("with torchrun, prepare the data first and pass --data")
+        result = prepare_run_data(inputs, out, spec)
+        data = str(result.directory)
+        click.echo(f"prepared {data}: {result.manifest.splits['train'].tokens:,} training tokens"
+                   + (" (up to date)" if result.up_to_date else ""), err=True)
     cfg = config_from(preset, data=data, out=out, compile=compile_, resume=resume or None, **flags)
     master = Launch.from_env().master
-    bar = tqdm(total=cfg.max_iters, unit="step", disable=not master, dynamic_ncols=True)
-
-    def progress(event: dict) -> None:
-        if event["event"] == "step":
-            bar.update(event["step"] - bar.n)
-            bar.set_postfix(loss=f"{event['train_loss']:.4f}", tok_s=f"{event['tokens_per_s']:,.0f}",
-                            **({"mfu": f"{event['mfu']:.1%}"} if "mfu" in event else {}))
-        elif event["event"] == "eval":
-            bar.write(f"step {event['step']}: val loss {event['val_loss']:.4f}, {event['val_bpb']:.4f} bits/byte")
-        elif event["event"] == "resumed":
-            bar.update(event["step"])
-        elif event["event"] == "message":
-            bar.write(event["text"])
-
-    with bar:
-        result = train(cfg, progress)
+    bar = _StepBar(cfg.max_iters, disable=not master)
+    try:
+        result = train(cfg, bar)
+    finally:
+        bar.close()
     if not master:
         return
     click.echo(f"trained {result.step} steps in {result.seconds:.1f} s; val loss {result.val_loss}, best "
@@ -528,7 +439,7 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, samples, **flag
                        1, cfg.seed + i, "cpu")
 
 
-CHAR_FLAGS = [  # train-char's flags; absent ones take the model's recipe (gpt/char_train.py RECIPES)
+CHAR_FLAGS = [  # train-char's flags; absent ones take the model's recipe (gpt/char/models.py REGISTRY)
     ("block-size", int, "Context length in characters (ngram: 5 = 6-grams; gpt: 0 = the longest example + 1)."),
     ("n-embd", int, "Embedding width."),
     ("n-hidden", int, "Hidden units of the MLPs and WaveNet."),
@@ -540,10 +451,9 @@ CHAR_FLAGS = [  # train-char's flags; absent ones take the model's recipe (gpt/c
     ("lr-decay-at", float, "Fraction of the steps after which each next --lr value starts."),
     ("weight-decay", float, "gpt: AdamW's weight decay; bigram-nn: the L2 penalty."),
     ("smoothing", float, "bigram-counts: add-k smoothing."),
-    ("eval-interval", int, "Steps between dev evaluations (0 = 20 per run)."),
+    ("eval-interval", int, "Steps between val evaluations (0 = 20 per run)."),
     ("ema", float, "Keep, evaluate and save the moving average of the weights with this decay (0 = off)."),
 ]
-DEFAULT_LINES = ROOT / "data" / "names.txt"
 
 
 def parse_lr(value: str | None) -> list[float] | None:
@@ -575,7 +485,7 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
                **flags) -> None:
     """Train a character-level baseline (makemore): bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet, GPT.
 
-    Reports the NLL of the train / dev / test splits, writes OUT/latest.pt (for
+    Reports the NLL of the train / val / test splits, writes OUT/latest.pt (for
     `generate`), split.json and metrics.json, and prints samples; * marks the ones
     that are not in the training set.
 
@@ -589,28 +499,17 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
       python cli.py train-char --model mlp --stream --input data/tinyshakespeare.txt --block-size 8
     """
     flags = {k: v for k, v in flags.items() if v is not None}
-    cfg = char_config(model, input=input_file or str(DEFAULT_LINES), stream=stream, split=split, lr=parse_lr(lr),
+    cfg = char_config(model, input=input_file or str(gptkit_data.NAMES), stream=stream, split=split, lr=parse_lr(lr),
                       seed=seed, out=out or f"out/char/{model}", plots=plots,
                       members=[m.strip() for m in members.split(",") if m.strip()] if members else None,
                       num_samples=num_samples, device=device, **flags)
     if model != "gpt":
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
-    bars: list[tqdm] = []  # opened at the first step, once the data has loaded
-
-    def progress(event: dict) -> None:
-        if not bars:
-            bars.append(tqdm(total=cfg.max_steps, unit="step", dynamic_ncols=True))
-        bar = bars[0]
-        bar.update(event["step"] - bar.n)
-        bar.set_postfix(loss=f"{event['train_loss']:.4f}", lr=f"{event['lr']:g}")
-        if event["event"] == "eval":
-            bar.write(f"step {event['step']}: dev nll {event['dev']:.4f}")
-
+    bar = _StepBar(cfg.max_steps)
     try:
-        result = train_char_model(cfg, progress)
+        result = train_char_model(cfg, bar)
     finally:
-        for bar in bars:
-            bar.close()
+        bar.close()
     click.echo(f"{model}: {result.params:,} parameters, {result.steps:,} steps in {result.seconds:.1f} s")
     if split == "none":
         click.echo(f"nll {result.nll['train']:.4f}")
@@ -639,8 +538,8 @@ def baselines(input_file, out, models, workers) -> None:
     directory OUT/<model> (for `generate`).
     """
     names = tuple(m.strip() for m in models.split(",") if m.strip())
-    rows = run_baselines(input_file or str(DEFAULT_LINES), out, names, workers,
-                         lambda row: click.echo(f"{row.model} done in {row.seconds:.0f} s: dev {row.dev:.4f}",
+    rows = run_baselines(input_file or str(gptkit_data.NAMES), out, names, workers,
+                         lambda row: click.echo(f"{row.model} done in {row.seconds:.0f} s: val {row.val:.4f}",
                                                 err=True))
     click.echo(markdown_table(rows), nl=False)
     click.echo(f"wrote {out}/baselines.md and baselines.json")
@@ -648,48 +547,24 @@ def baselines(input_file, out, models, workers) -> None:
 
 def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, num_samples: int, seed: int,
                    device: str) -> None:
-    """Print samples from a checkpoint (train-gpt's or train-char's) as they are generated."""
+    """Print samples from a checkpoint as they are generated: train-gpt's streamed token by token,
+    train-char's as whole examples (names...) of a line dataset, or text of a stream."""
     state = load_checkpoint(checkpoint, map_location=pick_device(device))
     if state.get("kind") == CHAR_KIND:
-        return char_samples(checkpoint, state, prompt, sample, num_samples, seed, device)
+        for text in checkpoint_samples(checkpoint, state, prompt or "", sample, num_samples, seed, device):
+            click.echo(text)
+        return
     model = gpt_from_state(state, checkpoint, pick_device(device))
     tokenizer = checkpoint_tokenizer(checkpoint, state)
-    stop = tokenizer.special_tokens.get("<|endoftext|>")
-    if prompt:
-        ids = tokenizer.encode(prompt, allowed_special="all")
-    elif stop is not None:
-        ids = [stop]
-    elif "\n" in getattr(tokenizer, "chars", ()):
-        ids = tokenizer.encode("\n")
-    else:
-        raise click.ClickException("give a --prompt: this tokenizer has no <|endoftext|> token to start from")
-    sample.stop_token = stop
-    device_ = next(model.parameters()).device
-    generator = torch.Generator(device_).manual_seed(seed)
+    generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
     for i in range(num_samples):
         if num_samples > 1:
             click.echo(f"--- sample {i + 1} ---")
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
         sys.stdout.write(prompt or "")
-        idx = torch.tensor([ids], dtype=torch.long, device=device_)
-        for token in generate(model, idx, sample, generator):
-            t = int(token[0])
-            if t == stop:
-                break
-            sys.stdout.write(decoder.decode(tokenizer.decode_bytes([t])))
+        for piece in stream_text(model, tokenizer, prompt, sample, generator):
+            sys.stdout.write(piece)
             sys.stdout.flush()
-        sys.stdout.write(decoder.decode(b"", final=True) + "\n")
-
-
-def char_samples(checkpoint: str, state: dict, prompt: str | None, sample: SampleConfig, num_samples: int, seed: int,
-                 device: str) -> None:
-    """Samples from a train-char checkpoint: whole examples (names...) of a line dataset, or text of a stream."""
-    model = char_model_from_state(state, checkpoint, pick_device(device))
-    vocab = CharVocab(state["chars"], state["boundary"])
-    length = state["sample_length"] if vocab.boundary else sample.max_new_tokens
-    generator = torch.Generator(pick_device(device)).manual_seed(seed)
-    for text in sample_chars(model, vocab, prompt or "", num_samples, length, sample, generator):
-        click.echo(text)
+        sys.stdout.write("\n")
 
 
 @main.command("generate")

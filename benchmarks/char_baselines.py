@@ -4,8 +4,8 @@
 
 1. `python cli.py baselines`' library call: every model with its default recipe on
    the 80/10/10 split (seed 42), two at a time, then their ensemble (weights fitted
-   on dev). Targets: each model within 0.03 of its published figure on the split that
-   figure is for (makemore parts 3 and 5 for the MLPs and WaveNet, dev; makemore.py's
+   on val). Targets: each model within 0.03 of its published figure on the split that
+   figure is for (makemore parts 3 and 5 for the MLPs and WaveNet, val; makemore.py's
    Transformer, test 1.92; the n-gram model and the ensemble have none), our best test
    NLL <= 1.90, and the whole run under 15 minutes.
 2. The two bigram models on all 32,033 names (`--split none`, the first lecture's
@@ -31,11 +31,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from corpus import verdict  # noqa: E402
-from gpt.baselines import REFERENCES, run_baselines  # noqa: E402
-from gpt.char_data import Layout, LineData  # noqa: E402
-from gpt.char_train import char_config, char_model_from_state, train_char  # noqa: E402
+from gpt.char.baselines import REFERENCES, run_baselines  # noqa: E402
+from gpt.char.data import Layout, LineData  # noqa: E402
+from gpt.char.models import char_model_from_state  # noqa: E402
+from gpt.char.train import char_config, train_char  # noqa: E402
 from gpt.checkpoint import load_checkpoint  # noqa: E402
+from harness import verdict  # noqa: E402
 
 NAMES = ROOT / "data" / "names.txt"
 WITHIN = 0.03
@@ -49,17 +50,17 @@ def bench_baselines(work: Path, failures: list[str]) -> None:
     rows = run_baselines(str(NAMES), str(work), workers=2)
     wall = time.perf_counter() - start
     print("## 1. `baselines` on names.txt (80/10/10, seed 42), two models at a time\n")
-    print("| model | params | train | dev | test | time s | published | ours on that split | difference |")
+    print("| model | params | train | val | test | time s | published | ours on that split | difference |")
     print("|---|--:|--:|--:|--:|--:|---|--:|--:|")
     for r in rows:
         split, published, _ = REFERENCES[r.model]
-        ours = {"dev": r.dev, "test": r.test, "all": None}[split]
+        ours = {"val": r.val, "test": r.test, "all": None}[split]
         if published is None:
             shown = "- | - | -"
         else:
             shown = f"{split} {published} | " + (f"{ours:.4f} | {ours - published:+.4f}" if ours is not None
                                                  else "see 2. | -")
-        print(f"| {r.model} | {r.params:,} | {r.train:.4f} | {r.dev:.4f} | {r.test:.4f} | {r.seconds:.0f} | {shown} |")
+        print(f"| {r.model} | {r.params:,} | {r.train:.4f} | {r.val:.4f} | {r.test:.4f} | {r.seconds:.0f} | {shown} |")
         if ours is not None and published is not None and abs(ours - published) > WITHIN:
             failures.append(f"{r.model}: {split} {ours:.4f} is not within {WITHIN} of {published}")
     best = min(rows, key=lambda r: r.test)

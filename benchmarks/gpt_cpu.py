@@ -33,17 +33,17 @@ from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import ROOT, verdict  # first: it puts this checkout on sys.path
 
-import torch  # noqa: E402
+# isort: split
+import torch
 
-from corpus import verdict  # noqa: E402
-from gpt.generate import SampleConfig, generate  # noqa: E402
-from gpt.model import GPT, GPTConfig  # noqa: E402
-from gpt.train import TrainConfig, config_from, evaluate, load_model, train  # noqa: E402
-from pipeline.loader import TokenData  # noqa: E402
-from pipeline.prepare import PrepareConfig, prepare  # noqa: E402
+from gpt.checkpoint import load_model
+from gpt.generate import SampleConfig, generate
+from gpt.model import GPT, GPTConfig
+from gpt.train import TrainConfig, config_from, evaluate, train
+from pipeline.loader import TokenData
+from pipeline.prepare import PrepareConfig, prepare
 
 NANOGPT_WALL_S = 97.0
 NANOGPT_VAL = 1.886

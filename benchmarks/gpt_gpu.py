@@ -26,14 +26,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import ROOT, verdict  # first: it puts this checkout on sys.path
 
-import torch  # noqa: E402
+# isort: split
+import torch
 
-from corpus import verdict  # noqa: E402
-from gpt.train import config_from, train  # noqa: E402
-from pipeline.prepare import PrepareConfig, prepare  # noqa: E402
+from gpt.train import config_from, train
+from pipeline.prepare import PrepareConfig, prepare
 
 SHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
 VAL_TARGET = 1.47

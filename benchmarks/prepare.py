@@ -6,7 +6,7 @@
 
 What is measured
 ----------------
-The 49 MB bench corpus (benchmarks/corpus.py: prose then code, one cached file) with
+The 49 MB bench corpus (benchmarks/harness.py: prose then code, one cached file) with
 the GPT-2 tokenizer and --workers processes (default 2), in three workloads:
 
 1. blank-line documents: --doc-separator blank-line, about 136,000 documents (prose
@@ -40,27 +40,29 @@ same run), and peak RSS <= 1 GB (1,000 MiB) in every workload. The exit status i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from tokenizer_train import TreeRssSampler, _cpu_model, _git_commit, _maxrss_mb
-
-from corpus import CACHE_DIR, ROOT, prepare_corpus
-
-sys.path.insert(0, str(ROOT))
+from harness import (
+    CACHE_DIR,
+    TreeRssSampler,
+    git_commit,
+    machine,
+    maxrss_mb,
+    now,
+    prepare_corpus,
+    print_result,
+    run_child,
+)
 
 MB = 1e6
-RESULT_PREFIX = "RESULT "
 SPEED_TARGET = 12.0  # MB/s, workload 1 ...
 TARGET_ANCHOR = 13.8  # ... set when tiktoken alone did this on one core of this machine
 RSS_TARGET_MIB = 1000.0
@@ -88,8 +90,8 @@ def run_prepare(path: str, doc_separator: str, workers: int) -> dict:
         splits = result.manifest.splits
         return {
             "wall_s": wall,
-            "rss_self_mib": _maxrss_mb(resource.RUSAGE_SELF),
-            "rss_worker_mib": _maxrss_mb(resource.RUSAGE_CHILDREN),
+            "rss_self_mib": maxrss_mb(resource.RUSAGE_SELF),
+            "rss_worker_mib": maxrss_mb(resource.RUSAGE_CHILDREN),
             "tree_peak_mib": sampler.peak_mb,
             "tokens": sum(s.tokens for s in splits.values()),
             "documents": sum(s.documents for s in splits.values()),
@@ -99,7 +101,7 @@ def run_prepare(path: str, doc_separator: str, workers: int) -> dict:
 def run_tiktoken(path: str) -> dict:
     """In a child: tiktoken's single-core speed on the file's ~1 MB blocks (text in memory, nothing written)."""
     from minbpe.pretrained import bundled_encoding
-    from minbpe.trainer import read_blocks
+    from minbpe.text import read_blocks
 
     encoding = bundled_encoding("r50k_base")
     blocks = list(read_blocks(path))
@@ -107,16 +109,6 @@ def run_tiktoken(path: str) -> dict:
     for block in blocks:
         encoding.encode_ordinary(block)
     return {"wall_s": time.perf_counter() - start}
-
-
-def run_child(*args: str) -> dict:
-    """This script in a fresh process (so that its memory is its own), its RESULT line."""
-    proc = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
-    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return {"error": f"exit {proc.returncode}: {tail}"}
 
 
 def make_4x(corpus: Path) -> Path:
@@ -137,12 +129,12 @@ def measure(workloads: list[Workload], corpus: Path, args: argparse.Namespace) -
     runs: dict[str, list[tuple[int, dict]]] = {w.title: [] for w in workloads}  # (repeat, result)
     for repeat in range(args.repeats):
         print(f"  repeat {repeat + 1}: tiktoken ...", file=sys.stderr, flush=True)
-        anchors.append(run_child("tiktoken", str(corpus)))
+        anchors.append(run_child(__file__, ["tiktoken", str(corpus)]))
         for w in workloads:
             if w.path != corpus and repeat:
                 continue
             print(f"  repeat {repeat + 1}: {w.title} ...", file=sys.stderr, flush=True)
-            result = run_child("prepare", str(w.path), w.doc_separator, "--workers", str(args.workers))
+            result = run_child(__file__, ["prepare", str(w.path), w.doc_separator, "--workers", str(args.workers)])
             runs[w.title].append((repeat, result))
     return anchors, runs
 
@@ -150,9 +142,9 @@ def measure(workloads: list[Workload], corpus: Path, args: argparse.Namespace) -
 def main_parent(args: argparse.Namespace) -> int:
     sys.stdout.reconfigure(line_buffering=True)
     print("## prepare benchmark\n")
-    print(f"- date: {datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"- machine: {os.cpu_count()} CPUs ({_cpu_model()}), {platform.platform()}")
-    print(f"- python {platform.python_version()}; gptkit {_git_commit()}; workers: {args.workers}; GPT-2 tokenizer; "
+    print(f"- date: {now()}")
+    print(f"- machine: {machine()}")
+    print(f"- python {platform.python_version()}; gptkit {git_commit()}; workers: {args.workers}; GPT-2 tokenizer; "
           f"best of {args.repeats}")
     corpus, how = prepare_corpus()
     if corpus is None:
@@ -229,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         kind, *rest = args.one
         result = run_tiktoken(*rest) if kind == "tiktoken" else run_prepare(*rest, args.workers)
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
+        print_result(result)
         return 0
     return main_parent(args)
 

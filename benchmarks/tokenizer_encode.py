@@ -12,7 +12,7 @@ What is measured
    bundled rank files). The ratio is what our layer costs. Target: >= 0.9x.
 2. The pure-Python path, `encode(text, backend="python")`, for GPT-4 and the 32k
    tokenizer: a first pass with an empty chunk cache (cold) and a second (warm).
-3. minbpe's encode loop (tests/naive_bpe.py: per chunk, merge the lowest-ranked
+3. minbpe's encode loop (minbpe.reference.encode: per chunk, merge the lowest-ranked
    pair until none is left; no cache), on a sample of --naive-mb MB taken half from
    the prose and half from the code, against our Python path from a cold cache on
    the same sample with the same 32k tokenizer. Target: >= 3x.
@@ -38,15 +38,18 @@ from array import array
 from collections.abc import Callable
 from datetime import datetime
 
-from corpus import BENCH_PARTS, CACHE_DIR, ROOT, prepare_corpus, read_exact, sample_text, verdict
+from harness import (  # first: it puts this checkout on sys.path
+    BENCH_PARTS,
+    CACHE_DIR,
+    prepare_corpus,
+    read_exact,
+    sample_text,
+    verdict,
+)
 
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import regex  # noqa: E402
-
-import minbpe  # noqa: E402
-from minbpe import GPT2Tokenizer, GPT4Tokenizer, RegexTokenizer, Tokenizer  # noqa: E402
-from naive_bpe import naive_encode_chunk  # noqa: E402
+# isort: split
+import minbpe
+from minbpe import GPT2Tokenizer, GPT4Tokenizer, RegexTokenizer, Tokenizer, reference
 
 TRAINED = CACHE_DIR / "trained32k.model"
 TRAINED_VOCAB = 32768
@@ -82,11 +85,6 @@ def trained_tokenizer(corpus: os.PathLike) -> Tokenizer:
         tok.train_from_files([corpus], TRAINED_VOCAB)
         tok.save(str(TRAINED.with_suffix("")))
     return minbpe.load(TRAINED)
-
-
-def minbpe_encode(tokenizer: Tokenizer, text: str) -> list[int]:
-    return [i for chunk in regex.findall(tokenizer.pattern, text)
-            for i in naive_encode_chunk(list(chunk.encode("utf-8")), tokenizer.merges)]
 
 
 def mbps(n_bytes: int, seconds: float) -> str:
@@ -154,7 +152,7 @@ def main() -> int:
     sample = "".join(sample_text(part, int(args.naive_mb * 1e6 / 2)) for part in BENCH_PARTS)
     sample_bytes = len(sample.encode("utf-8"))
     print(f"\n## 3. Python path vs minbpe's loop, 32k tokenizer, {sample_bytes / 1e6:.2f} MB sample (prose + code)")
-    naive_s, naive = once(lambda: minbpe_encode(trained, sample))
+    naive_s, naive = once(lambda: reference.encode(sample, trained.pattern, trained.merges))
     cold = minbpe.load(TRAINED)
     cold_s, ids = once(lambda: cold.encode(sample, backend="python"))
     ratio = naive_s / cold_s

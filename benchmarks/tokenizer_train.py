@@ -7,10 +7,10 @@
 What is measured
 ----------------
 1. data/taylorswift.txt (185 kB), vocab 512: our RegexTokenizer (GPT-4 pattern) and
-   BasicTokenizer (no split), minbpe's naive training loop (tests/naive_bpe.py, the
-   oracle; with and without the pattern), HF `tokenizers` and `rustbpe`.
-2. The 49 MB bench corpus (../shared/data/bench/{prose,code}.txt.xz, decompressed and
-   concatenated in that order into a cached temp file), GPT-4 pattern, vocab 32768:
+   BasicTokenizer (no split), minbpe's naive training loop (minbpe.reference.train, the
+   anchor; with and without the pattern), HF `tokenizers` and `rustbpe`.
+2. The 49 MB bench corpus (prose.txt.xz and code.txt.xz from $GPTKIT_BENCH_DIR, see
+   harness.py, decompressed and concatenated into a cached temp file), GPT-4 pattern, vocab 32768:
    ours (train_from_files), HF tokenizers, rustbpe. The naive loop is not run: it
    rescans the corpus for each of the 32,512 merges.
 3. Bytes per token, on held-out text, of the tokenizers trained in 2: taylorswift.txt
@@ -40,42 +40,45 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corpus import MB, prepare_corpus, read_exact
+from harness import (
+    ROOT,
+    TreeRssSampler,
+    git_commit,
+    machine,
+    maxrss_mb,
+    now,
+    package_version,
+    prepare_corpus,
+    print_result,
+    read_exact,
+    run_child,
+)
+
+# isort: split
+from minbpe import reference
 
 if TYPE_CHECKING:
     from minbpe import Tokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
 TAYLOR = ROOT / "data" / "taylorswift.txt"
 SMALL_VOCAB = 512
 BIG_VOCAB = 32768
-RESULT_PREFIX = "RESULT "
 
 # targets
 SMALL_WALL_TARGET_S = 0.5
 BIG_RSS_TARGET_MB = 2048  # 2 GiB
 BPT_TOLERANCE = 0.01
-
-
-def _setup_path() -> None:
-    for p in (ROOT, ROOT / "tests"):
-        if str(p) not in sys.path:
-            sys.path.insert(0, str(p))
 
 
 # ---------------------------------------------------------------------------
@@ -146,10 +149,8 @@ def _tokenizer_from_merges(merges: list[tuple[int, int]], pattern: str) -> Token
 
 
 def _naive(path: str, vocab_size: int, pattern: str) -> Trained:
-    from naive_bpe import naive_chunks, naive_train
-
-    merges = naive_train(naive_chunks(read_exact(path), pattern), vocab_size - 256)
-    # encoding is not what is measured: the oracle's merges go into our encoder
+    merges = reference.train(reference.chunks(read_exact(path), pattern), vocab_size - 256)
+    # encoding is not what is measured: the anchor's merges go into our encoder
     tok = _tokenizer_from_merges(merges, pattern)
     learned = [tok.vocab[i] for i in range(256, 256 + len(merges))]
     return Trained(lambda text: len(tok.encode_ordinary(text)), learned)
@@ -207,7 +208,7 @@ def train_hf(path: str, vocab_size: int, workers: int) -> Trained:
         show_progress=False,
         special_tokens=[],
     )
-    from minbpe.trainer import read_blocks
+    from minbpe.text import read_blocks
 
     # the same ~1 MB blocks as ours and rustbpe (HF's own file reader goes line by line,
     # so it could never learn a token that spans a newline, such as ")\n\n")
@@ -222,7 +223,7 @@ def train_rustbpe(path: str, vocab_size: int, workers: int) -> Trained:
     import rustbpe
 
     from minbpe import GPT4_SPLIT_PATTERN
-    from minbpe.trainer import read_blocks
+    from minbpe.text import read_blocks
 
     tok = rustbpe.Tokenizer()
     info: dict[str, object] = {}
@@ -243,8 +244,8 @@ TRAINERS: dict[str, tuple[str, Callable[[str, int, int], Trained]]] = {
     # name: (module that must be importable, trainer)
     "ours (regex)": ("minbpe", train_ours_regex),
     "ours (basic)": ("minbpe", train_ours_basic),
-    "naive (regex)": ("naive_bpe", train_naive_regex),
-    "naive (basic)": ("naive_bpe", train_naive_basic),
+    "naive (regex)": ("minbpe", train_naive_regex),
+    "naive (basic)": ("minbpe", train_naive_basic),
     "HF tokenizers": ("tokenizers", train_hf),
     "rustbpe": ("rustbpe", train_rustbpe),
 }
@@ -254,66 +255,16 @@ TRAINERS: dict[str, tuple[str, Callable[[str, int, int], Trained]]] = {
 # the child: train one, measure, report
 
 
-def _maxrss_mb(who: int) -> float:
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    return resource.getrusage(who).ru_maxrss * scale / MB
-
-
-class TreeRssSampler:
-    """Samples the summed RSS of this process and all its descendants (needs psutil)."""
-
-    def __init__(self, interval_s: float = 0.02) -> None:
-        self.interval_s = interval_s
-        self.peak_mb: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> TreeRssSampler:
-        if importlib.util.find_spec("psutil") is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        import psutil
-
-        me = psutil.Process()
-        self.peak_mb = 0.0
-        while not self._stop.wait(self.interval_s):
-            self.peak_mb = max(self.peak_mb, _tree_rss(me) / MB)
-
-
-def _tree_rss(proc) -> int:
-    import psutil
-
-    total = 0
-    try:
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:  # a worker that just exited
-            pass
-    return total
-
-
 def run_one(name: str, path: str, vocab_size: int, workers: int) -> dict[str, object]:
     module, train = TRAINERS[name]
-    _setup_path()
     importlib.import_module("minbpe")  # every child carries the same import baseline
     importlib.import_module(module)
-    baseline_mb = _maxrss_mb(resource.RUSAGE_SELF)
+    baseline_mb = maxrss_mb(resource.RUSAGE_SELF)
     with TreeRssSampler() as sampler:
         t0 = time.perf_counter()
         trained = train(path, vocab_size, workers)
         wall = time.perf_counter() - t0
-    rss_self, rss_children = _maxrss_mb(resource.RUSAGE_SELF), _maxrss_mb(resource.RUSAGE_CHILDREN)
+    rss_self, rss_children = maxrss_mb(resource.RUSAGE_SELF), maxrss_mb(resource.RUSAGE_CHILDREN)
     texts = held_out_texts()
     bpt = {k: len(t.encode("utf-8")) / trained.count_tokens(t) for k, t in texts.items()}
     return {
@@ -328,10 +279,6 @@ def run_one(name: str, path: str, vocab_size: int, workers: int) -> dict[str, ob
         "learned": [t.hex() for t in trained.learned],
         "info": trained.info,
     }
-
-
-# ---------------------------------------------------------------------------
-# the bench corpus
 
 
 # ---------------------------------------------------------------------------
@@ -356,15 +303,11 @@ def anchor_skips() -> dict[str, str]:
     return skips
 
 
-def run_child(name: str, workload: Workload, workers: int) -> dict:
-    cmd = [sys.executable, __file__, "--one", name, str(workload.path), str(workload.vocab_size)]
+def run_trainer(name: str, workload: Workload, workers: int) -> dict:
+    """One trainer on one workload, in a fresh process."""
     env = {**os.environ, "RAYON_NUM_THREADS": str(workers), "TOKENIZERS_PARALLELISM": "true"}
-    proc = subprocess.run([*cmd, "--workers", str(workers)], capture_output=True, text=True, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
-    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return {"name": name, "error": f"exit {proc.returncode}: {tail}"}
+    args = [name, str(workload.path), str(workload.vocab_size), "--workers", str(workers)]
+    return {"name": name, **run_child(__file__, args, env)}
 
 
 def run_workload(workload: Workload, workers: int) -> None:
@@ -372,7 +315,7 @@ def run_workload(workload: Workload, workers: int) -> None:
         if name in workload.skipped:
             continue
         print(f"  running {name} ...", file=sys.stderr, flush=True)
-        workload.results[name] = run_child(name, workload, workers)
+        workload.results[name] = run_trainer(name, workload, workers)
 
 
 def _ok(result: dict | None) -> bool:
@@ -548,40 +491,12 @@ def bpt_target(ours: dict, anchor: dict | None, name: str, text: str, t: Targets
 # main
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _version(module: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(module)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def print_header(workers: int) -> None:
     print("## BPE training benchmark\n")
-    print(f"- date: {datetime.now().astimezone().isoformat(timespec='seconds')}")
-    print(f"- machine: {os.cpu_count()} CPUs ({_cpu_model()}), {platform.platform()}")
+    print(f"- date: {now()}")
+    print(f"- machine: {machine()}")
     print(f"- python {platform.python_version()}; workers / rayon threads: {workers}")
-    print(f"- gptkit {_git_commit()}; tokenizers {_version('tokenizers')}; rustbpe {_version('rustbpe')}")
+    print(f"- gptkit {git_commit()}; tokenizers {package_version('tokenizers')}; rustbpe {package_version('rustbpe')}")
 
 
 def print_method_notes() -> None:
@@ -661,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.one:
         name, path, vocab = args.one
-        print(RESULT_PREFIX + json.dumps(run_one(name, path, int(vocab), args.workers)), flush=True)
+        print_result(run_one(name, path, int(vocab), args.workers))
         return 0
     return main_parent(args)
 

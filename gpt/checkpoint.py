@@ -31,6 +31,8 @@ from minbpe import Tokenizer
 from minbpe.files import atomic_write
 from pipeline.manifest import TokenizerInfo
 
+from .model import GPT, GPTConfig
+
 FORMAT = "gptkit-checkpoint"
 VERSION = 1
 LATEST = "latest.pt"
@@ -70,3 +72,22 @@ def checkpoint_tokenizer(run_dir: str | os.PathLike, state: dict[str, Any]) -> T
     """The tokenizer a checkpoint was trained with: gpt2 / gpt4 by name, else the run's tokenizer.model."""
     run_dir = Path(run_dir)
     return TokenizerInfo(**state["tokenizer"]).load(run_dir if run_dir.is_dir() else run_dir.parent)
+
+
+def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
+    """The model of a checkpoint (a run directory's latest.pt, or a .pt file) in eval mode, and the checkpoint."""
+    state = load_checkpoint(run_dir, map_location=device)
+    return gpt_from_state(state, run_dir, device), state
+
+
+def gpt_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
+    """The GPT of a loaded train-gpt checkpoint, in eval mode; CheckpointError if it is not one or does not fit."""
+    if "model_config" not in state:
+        raise CheckpointError(f"{source}: not a train-gpt checkpoint")
+    model = GPT(GPTConfig(**state["model_config"]))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        reason = str(e).splitlines()[0]
+        raise CheckpointError(f"{source}: the weights do not fit the model config ({reason})") from None
+    return model.to(device).eval()

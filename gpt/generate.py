@@ -1,6 +1,9 @@
 """Sampling from a GPT: temperature, top-k, top-p, a seed, a stop token, streaming, a KV cache.
 
-generate() yields one token at a time, so a caller can print text as it comes.
+generate() yields one token at a time, so a caller can print text as it comes;
+stream_text() turns that into text, with the prompt policy (what a sample starts
+from when there is no prompt) and incremental UTF-8 decoding (a token may end in
+the middle of a character: its bytes wait for the next token).
 With use_cache=True the model sees each new token once and reads the earlier
 positions' keys and values from a KVCache; with use_cache=False it recomputes the
 whole (cropped) context for every token, as nanoGPT does. Both give the same
@@ -9,13 +12,18 @@ tokens for the same seed.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
+from minbpe import Tokenizer
+
 from .model import GPT, KVCache
+
+ENDOFTEXT = "<|endoftext|>"
 
 
 @dataclass
@@ -93,3 +101,36 @@ def generate(
                 break
     finally:
         model.train(was_training)
+
+
+def prompt_ids(tokenizer: Tokenizer, prompt: str | None) -> list[int]:
+    """The ids a sample starts from: the prompt (special tokens in it allowed), else <|endoftext|>
+    (a document boundary, as the data was prepared), else a newline for a character tokenizer."""
+    if prompt:
+        return tokenizer.encode(prompt, allowed_special="all")
+    if ENDOFTEXT in tokenizer.special_tokens:
+        return [tokenizer.special_tokens[ENDOFTEXT]]
+    if "\n" in getattr(tokenizer, "chars", ()):
+        return tokenizer.encode("\n")
+    raise ValueError("give a --prompt: this tokenizer has no <|endoftext|> token to start from")
+
+
+def stream_text(model: GPT, tokenizer: Tokenizer, prompt: str | None, cfg: SampleConfig,
+                generator: torch.Generator | None = None) -> Iterator[str]:
+    """One sample continuing `prompt`, as text pieces in the order they are generated (the prompt not
+    repeated). It ends at <|endoftext|> when the tokenizer has one; bytes that are not UTF-8 read as U+FFFD."""
+    stop = tokenizer.special_tokens.get(ENDOFTEXT)
+    ids = prompt_ids(tokenizer, prompt)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    device = next(model.parameters()).device
+    idx = torch.tensor([ids], dtype=torch.long, device=device)
+    for token in generate(model, idx, replace(cfg, stop_token=stop), generator):
+        t = int(token[0])
+        if t == stop:
+            break
+        piece = decoder.decode(tokenizer.decode_bytes([t]))
+        if piece:
+            yield piece
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -37,6 +37,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from minbpe.files import atomic_copy, atomic_write, file_sha256
 from pipeline.loader import RandomBatches, TokenData, eval_batches
 from pipeline.manifest import MANIFEST
+from pipeline.prepare import PrepareConfig, PrepareResult, prepare
 
 from .checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, save_checkpoint
 from .device import Launch, compile_problem, pick_device, pick_dtype
@@ -208,206 +209,245 @@ def write_loss_plot(out: Path, rows: list[dict]) -> None:
         plt.close(fig)
 
 
+def prepare_run_data(inputs: Sequence[str], out: str | os.PathLike, tokenizer: str) -> PrepareResult:
+    """train-gpt --input: prepare text files on the fly into OUT/data (10% of the documents for validation,
+    <|endoftext|> before each document except with the char tokenizer); up to date or resumed as prepare is."""
+    if Launch.from_env().ddp:
+        raise ValueError("with torchrun, prepare the data first (gptkit prepare ... --output DIR) and pass --data DIR")
+    return prepare(PrepareConfig(list(inputs), str(Path(out) / "data"), tokenizer, val_fraction=0.1,
+                                 delimiter=None if tokenizer == "char" else "<|endoftext|>"))
+
+
 def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> TrainResult:
     """Train (or resume) a GPT; callback gets a dict per logged step, evaluation and message."""
     report = callback or (lambda event: None)
-    ddp = Launch.from_env().ddp
-    if ddp:
+    launch = Launch.from_env()
+    if launch.ddp:
         backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
         dist.init_process_group(backend)
     try:
-        return _train(cfg, report, ddp)
+        return Trainer(cfg, report, launch).run()
     finally:
-        if ddp:
+        if launch.ddp:
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, report: Callable[[dict], None], ddp: bool) -> TrainResult:
-    rank = dist.get_rank() if ddp else 0
-    master = rank == 0
-    device = pick_device(cfg.device)
-    if ddp and device.type == "cuda":
-        device = torch.device("cuda", Launch.from_env().local_rank)
-        torch.cuda.set_device(device)
-    dtype = pick_dtype(cfg.dtype, device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls on Ampere and newer
-        torch.backends.cudnn.allow_tf32 = True
-    autocast = (torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext())
-    out = Path(cfg.out)
+class Trainer:
+    """One run, in the order it happens: the device, the data, the model (fresh or resumed), then steps.
 
-    if not cfg.data:
-        raise ValueError("no data: give a prepared data directory (python cli.py prepare ... --output DIR)")
-    train_data = TokenData(cfg.data, "train")
-    val_split = train_data.manifest.splits.get("val")
-    val_data = TokenData(cfg.data, "val") if val_split is not None and val_split.tokens else None
-    manifest_sha = file_sha256(Path(cfg.data) / MANIFEST)
-    tokenizer = asdict(train_data.manifest.tokenizer)
+    Each part reads alone: __init__ builds everything a step needs, step() is one optimizer
+    step, checkpoint_and_evaluate() writes latest.pt and evaluates, run() is the loop. The
+    order of the random draws (initial weights, then each rank's dropout seed, then the
+    resumed RNG state) is part of the contract: a resumed run is bit-for-bit the run that was
+    not interrupted.
+    """
 
-    state = None
-    if cfg.resume:
-        state = load_checkpoint(out / LATEST, map_location="cpu")
-        if state["tokenizer"]["sha256"] != tokenizer["sha256"] or state["tokenizer"]["type"] != tokenizer["type"]:
+    def __init__(self, cfg: TrainConfig, report: Callable[[dict], None], launch: Launch) -> None:
+        self.cfg, self.report, self.launch = cfg, report, launch
+        self.out = Path(cfg.out)
+        self._setup_device()
+        self._load_data()
+        state = load_checkpoint(self.out / LATEST, map_location="cpu") if cfg.resume else None
+        self._build_model(state)
+        if state is not None:
+            self._restore(state)
+        self.batches = RandomBatches(self.train_data, cfg.batch_size, self.model_config.block_size, cfg.seed,
+                                     self.device)
+        self.batches.step = self.step * cfg.grad_accum  # the data stream goes on where it stopped
+        if launch.master:
+            self.out.mkdir(parents=True, exist_ok=True)
+            name = self.train_data.manifest.tokenizer.file  # under the same name, so TokenizerInfo.load finds it
+            if name is not None:
+                atomic_copy(Path(cfg.data) / name, self.out / name)
+        self.runner = self._wrap(self.model)
+        self.metrics_rows = self._open_metrics()
+
+    # --- setup -------------------------------------------------------------------------------------------
+    def _setup_device(self) -> None:
+        device = pick_device(self.cfg.device)
+        if self.launch.ddp and device.type == "cuda":
+            device = torch.device("cuda", self.launch.local_rank)
+            torch.cuda.set_device(device)
+        self.device = device
+        self.dtype = pick_dtype(self.cfg.dtype, device)
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls on Ampere and newer
+            torch.backends.cudnn.allow_tf32 = True
+        self.autocast = torch.autocast(device.type, dtype=self.dtype) if self.dtype != torch.float32 else nullcontext()
+
+    def _load_data(self) -> None:
+        cfg = self.cfg
+        if not cfg.data:
+            raise ValueError("no data: give a prepared data directory (python cli.py prepare ... --output DIR)")
+        self.train_data = TokenData(cfg.data, "train")
+        val_split = self.train_data.manifest.splits.get("val")
+        self.val_data = TokenData(cfg.data, "val") if val_split is not None and val_split.tokens else None
+        self.manifest_sha = file_sha256(Path(cfg.data) / MANIFEST)
+        self.tokenizer = asdict(self.train_data.manifest.tokenizer)
+
+    def _build_model(self, state: dict | None) -> None:
+        cfg = self.cfg
+        if state is not None:
+            theirs, ours = state["tokenizer"], self.tokenizer
+            if theirs["sha256"] != ours["sha256"] or theirs["type"] != ours["type"]:
+                raise CheckpointError(
+                    f"{self.out / LATEST} was trained with another tokenizer ({theirs['type']}) than "
+                    f"{cfg.data} holds ({ours['type']}); resume on the same data"
+                )
+            self.model_config = GPTConfig(**state["model_config"])
+        else:
+            self.model_config = cfg.model_config(self.train_data.vocab_size)
+        if self.model_config.vocab_size < self.train_data.vocab_size:
             raise CheckpointError(
-                f"{out / LATEST} was trained with another tokenizer ({state['tokenizer']['type']}) than "
-                f"{cfg.data} holds ({tokenizer['type']}); resume on the same data"
+                f"the model has {self.model_config.vocab_size} token ids, but the data needs "
+                f"{self.train_data.vocab_size}"
             )
-        model_config = GPTConfig(**state["model_config"])
-    else:
-        model_config = cfg.model_config(train_data.vocab_size)
-    if model_config.vocab_size < train_data.vocab_size:
-        raise CheckpointError(
-            f"the model has {model_config.vocab_size} token ids, but the data needs {train_data.vocab_size}"
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        self.model = GPT(self.model_config).to(self.device)
+        if self.launch.rank:
+            torch.manual_seed(cfg.seed + self.launch.rank)  # but each rank its own dropout masks
+        self.optimizer = torch.optim.AdamW(
+            self.model.optimizer_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+            fused=self.device.type in ("cuda", "cpu"),  # one kernel for all parameters: much less per-step overhead
         )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+        self.step, self.best_val = 0, float("inf")
 
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = GPT(model_config).to(device)
-    if rank:
-        torch.manual_seed(cfg.seed + rank)  # but each rank its own dropout masks
-    optimizer = torch.optim.AdamW(
-        model.optimizer_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-        fused=device.type in ("cuda", "cpu"),  # one kernel for all parameters: much less per-step overhead
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    step, best_val = 0, float("inf")
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    def _restore(self, state: dict) -> None:
+        """Continue exactly where the checkpoint stopped: weights, optimizer, scaler, step, RNG."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"] is not None:
-            scaler.load_state_dict(state["scaler"])
-        step, best_val = state["step"], state["best_val_loss"]
-        if rank == 0:  # the checkpoint holds rank 0's RNG; the others draw afresh from (seed, rank, step)
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.best_val = state["step"], state["best_val_loss"]
+        if self.launch.rank == 0:  # the checkpoint holds rank 0's RNG; the others draw afresh from (seed, rank, step)
             torch.set_rng_state(state["rng"]["torch"])
-            if device.type == "cuda" and state["rng"]["cuda"] is not None:
-                torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+            if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         else:
-            torch.manual_seed(cfg.seed + rank + 1_000_003 * step)
-        report({"event": "resumed", "step": step})
-    batches = RandomBatches(train_data, cfg.batch_size, model_config.block_size, cfg.seed, device)
-    batches.step = step * cfg.grad_accum
-    if master:
-        out.mkdir(parents=True, exist_ok=True)
-        name = train_data.manifest.tokenizer.file  # under the same name, so TokenizerInfo.load finds it
-        if name is not None:
-            atomic_copy(Path(cfg.data) / name, out / name)
-    runner: torch.nn.Module = model
-    if cfg.compile:
-        problem = compile_problem(device)
-        if problem:
-            report({"event": "message", "text": f"--compile is off: {problem}"})
-        else:
-            runner = torch.compile(model)
-    if ddp:
-        runner = DDP(runner, device_ids=[device.index] if device.type == "cuda" else None)
+            torch.manual_seed(self.cfg.seed + self.launch.rank + 1_000_003 * self.step)
+        self.report({"event": "resumed", "step": self.step})
 
-    def snapshot() -> dict:
-        return {
-            "model_config": asdict(model_config),
-            "model": _unwrapped(model).state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-            "step": step,
-            "best_val_loss": best_val,
-            "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device)
-                    if device.type == "cuda" else None},
-            "train_config": asdict(cfg),
-            "tokenizer": tokenizer,
-            "data_manifest_sha256": manifest_sha,
-        }
+    def _wrap(self, model: GPT) -> torch.nn.Module:
+        """The module that runs the steps: the model, compiled if asked and possible, inside DDP when launched so."""
+        runner: torch.nn.Module = model
+        if self.cfg.compile:
+            problem = compile_problem(self.device)
+            if problem:
+                self.report({"event": "message", "text": f"--compile is off: {problem}"})
+            else:
+                runner = torch.compile(model)
+        if self.launch.ddp:
+            runner = DDP(runner, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return runner
 
-    metrics_rows: list[dict] = []
-    if master and (out / METRICS).exists() and cfg.resume:
-        metrics_rows = [json.loads(line) for line in (out / METRICS).read_text().splitlines() if line]
-    if master and not cfg.resume:
-        (out / METRICS).unlink(missing_ok=True)
+    def _open_metrics(self) -> list[dict]:
+        """metrics.jsonl's rows so far: kept on resume, started afresh otherwise (rank 0 only writes it)."""
+        path = self.out / METRICS
+        if not self.launch.master:
+            return []
+        if not self.cfg.resume:
+            path.unlink(missing_ok=True)
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
 
-    def log(row: dict) -> None:
-        report(row)
-        if master:
-            metrics_rows.append(row)
-            with open(out / METRICS, "a", encoding="utf-8") as f:
+    # --- the run ------------------------------------------------------------------------------------------
+    def log(self, row: dict) -> None:
+        self.report(row)
+        if self.launch.master:
+            self.metrics_rows.append(row)
+            with open(self.out / METRICS, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
 
-    tokens_per_step = cfg.batch_size * cfg.grad_accum * model_config.block_size * (dist.get_world_size() if ddp else 1)
-    peak = next((v for k, v in PEAK_FLOPS.items() if device.type == "cuda" and k in torch.cuda.get_device_name()), None)
-    flops_per_step = model.flops_per_token() * tokens_per_step
-    start_time = t0 = time.perf_counter()
-    start_step, last_log, train_loss, val_loss = step, step, None, None
+    def snapshot(self) -> dict:
+        """Everything --resume needs to continue bit for bit, and what generate needs to sample."""
+        return {
+            "model_config": asdict(self.model_config),
+            "model": _unwrapped(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "step": self.step,
+            "best_val_loss": self.best_val,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None},
+            "train_config": asdict(self.cfg),
+            "tokenizer": self.tokenizer,
+            "data_manifest_sha256": self.manifest_sha,
+        }
 
-    def checkpoint_and_evaluate() -> None:
-        nonlocal best_val, val_loss
+    def checkpoint_and_evaluate(self, train_loss: float | None, start_time: float) -> float | None:
+        """Write latest.pt, evaluate, and keep best.pt; the validation loss (None without a val split)."""
+        master = self.launch.master
         if master:
-            save_checkpoint(out / LATEST, snapshot())  # before evaluating: a crash in eval loses nothing
-        if val_data is None:
-            return
-        result = evaluate(runner, val_data, cfg, device, autocast)
+            save_checkpoint(self.out / LATEST, self.snapshot())  # before evaluating: a crash in eval loses nothing
+        if self.val_data is None:
+            return None
+        result = evaluate(self.runner, self.val_data, self.cfg, self.device, self.autocast)
         val_loss = result["loss"]
-        log({"event": "eval", "step": step, "val_loss": val_loss, "val_bpb": result["bpb"], "train_loss": train_loss,
-             "time": time.perf_counter() - start_time})
-        if val_loss < best_val:
-            best_val = val_loss
+        self.log({"event": "eval", "step": self.step, "val_loss": val_loss, "val_bpb": result["bpb"],
+                  "train_loss": train_loss, "time": time.perf_counter() - start_time})
+        if val_loss < self.best_val:
+            self.best_val = val_loss
             if master:
-                save_checkpoint(out / LATEST, snapshot())  # now with the new best_val_loss
-                atomic_copy(out / LATEST, out / BEST)
+                save_checkpoint(self.out / LATEST, self.snapshot())  # now with the new best_val_loss
+                atomic_copy(self.out / LATEST, self.out / BEST)
         if master:
-            write_loss_plot(out, metrics_rows)
+            write_loss_plot(self.out, self.metrics_rows)
+        return val_loss
 
-    while step < cfg.max_iters:
-        if step % cfg.eval_interval == 0 and not (cfg.resume and step == start_step):
-            checkpoint_and_evaluate()
-        lr = learning_rate(step, cfg)
-        for group in optimizer.param_groups:
+    def train_step(self, lr: float) -> torch.Tensor:
+        """One optimizer step of grad_accum micro-batches at learning rate lr; the summed loss, on the device."""
+        cfg, ddp = self.cfg, self.launch.ddp
+        for group in self.optimizer.param_groups:
             group["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
+        loss_sum = torch.zeros((), device=self.device)
         for micro in range(cfg.grad_accum):
-            x, y = next(batches)
+            x, y = next(self.batches)
             # DDP: average gradients across ranks only on the last micro-batch
-            sync = nullcontext() if not ddp or micro == cfg.grad_accum - 1 else runner.no_sync()
-            with sync, autocast:
-                _, loss = runner(x, y)
+            sync = nullcontext() if not ddp or micro == cfg.grad_accum - 1 else self.runner.no_sync()
+            with sync, self.autocast:
+                _, loss = self.runner(x, y)
                 loss = loss / cfg.grad_accum
-            scaler.scale(loss).backward()
+            self.scaler.scale(loss).backward()
             loss_sum += loss.detach()
         if not torch.isfinite(loss_sum):
             raise TrainingError(
-                f"the loss became {loss_sum.item()} at step {step}; stopped. The last good checkpoint "
-                f"({out / LATEST}) is kept: resume from it with a lower --lr, or --dtype float32"
+                f"the loss became {loss_sum.item()} at step {self.step}; stopped. The last good checkpoint "
+                f"({self.out / LATEST}) is kept: resume from it with a lower --lr, or --dtype float32"
             )
         if cfg.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        if step % cfg.log_interval == 0 or step == cfg.max_iters:
-            train_loss = loss_sum.item()  # syncs with the device: only when logging
-            seconds, steps = time.perf_counter() - t0, step - last_log
-            t0, last_log = time.perf_counter(), step
-            row = {"event": "step", "step": step, "train_loss": train_loss, "lr": lr,
-                   "tokens_per_s": tokens_per_step * steps / seconds}
-            if peak is not None:
-                row["mfu"] = flops_per_step * steps / seconds / peak
-            log(row)
-    if step > start_step or not cfg.resume:
-        checkpoint_and_evaluate()
-    return TrainResult(step, train_loss, val_loss, best_val, time.perf_counter() - start_time, out)
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return loss_sum
 
-
-def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
-    """The model of a checkpoint (a run directory's latest.pt, or a .pt file) in eval mode, and the checkpoint."""
-    state = load_checkpoint(run_dir, map_location=device)
-    return gpt_from_state(state, run_dir, device), state
-
-
-def gpt_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
-    """The GPT of a loaded train-gpt checkpoint, in eval mode; CheckpointError if it is not one or does not fit."""
-    if "model_config" not in state:
-        raise CheckpointError(f"{source}: not a train-gpt checkpoint")
-    model = GPT(GPTConfig(**state["model_config"]))
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        reason = str(e).splitlines()[0]
-        raise CheckpointError(f"{source}: the weights do not fit the model config ({reason})") from None
-    return model.to(device).eval()
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        tokens_per_step = cfg.batch_size * cfg.grad_accum * self.model_config.block_size * self.launch.world_size
+        peak = next((v for k, v in PEAK_FLOPS.items()
+                     if self.device.type == "cuda" and k in torch.cuda.get_device_name()), None)
+        flops_per_step = self.model.flops_per_token() * tokens_per_step
+        start_time = t0 = time.perf_counter()
+        start_step = last_log = self.step
+        train_loss = val_loss = None
+        while self.step < cfg.max_iters:
+            if self.step % cfg.eval_interval == 0 and not (cfg.resume and self.step == start_step):
+                val_loss = self.checkpoint_and_evaluate(train_loss, start_time)
+            lr = learning_rate(self.step, cfg)
+            loss_sum = self.train_step(lr)
+            if self.step % cfg.log_interval == 0 or self.step == cfg.max_iters:
+                train_loss = loss_sum.item()  # syncs with the device: only when logging
+                seconds, steps = time.perf_counter() - t0, self.step - last_log
+                t0, last_log = time.perf_counter(), self.step
+                row = {"event": "step", "step": self.step, "train_loss": train_loss, "lr": lr,
+                       "tokens_per_s": tokens_per_step * steps / seconds}
+                if peak is not None:
+                    row["mfu"] = flops_per_step * steps / seconds / peak
+                self.log(row)
+        if self.step > start_step or not cfg.resume:
+            val_loss = self.checkpoint_and_evaluate(train_loss, start_time)
+        return TrainResult(self.step, train_loss, val_loss, self.best_val, time.perf_counter() - start_time,
+                           self.out)

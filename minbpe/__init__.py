@@ -9,28 +9,42 @@ and the bridge to tiktoken.
     tok = minbpe.load("mytok.model")         # any of our tokenizers, by its header
     gpt4 = minbpe.get_tokenizer("gpt4")      # tiktoken's cl100k_base ids, offline
     enc = tok.to_tiktoken()                  # a tiktoken.Encoding giving the same ids
+
+The modules, lowest first (each imports only modules above it in this list):
+    core             merge loop, TokenizerError, special-token policy, token display
+    patterns         split patterns (GPT-2, GPT-4, minbpe's GPT-4)
+    files            atomic writes, sha256
+    text             streamed UTF-8 reading, safe cuts, size-bounded batches
+    model_file       the .model / .vocab formats
+    trainer          the BPE training algorithm
+    tiktoken_bridge  tables <-> tiktoken, and the proof that both encode alike
+    base             the Tokenizer class
+    basic, regex, char, pretrained (TiktokenTokenizer, GPT-2/GPT-4), compare, factory (load, train)
 """
 
 from __future__ import annotations
 
-import os
-
-from .base import Tokenizer, TokenizerError, merge_chunk
+from .base import Tokenizer
 from .basic import BasicTokenizer
-from .char import CHAR_HEADER, CharTokenizer
-from .pretrained import GPT2Tokenizer, GPT4Tokenizer, get_encoding
-from .regex import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, MINBPE_GPT4_SPLIT_PATTERN, RegexTokenizer
-from .tiktoken_bridge import TiktokenTokenizer, from_tiktoken
+from .char import CharTokenizer
+from .core import TokenizerError, merge_chunk
+from .factory import get_tokenizer, load, train_tokenizer
+from .model_file import CHAR_HEADER
+from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, MINBPE_GPT4_SPLIT_PATTERN, PATTERNS
+from .pretrained import PRETRAINED, GPT2Tokenizer, GPT4Tokenizer, TiktokenTokenizer, from_tiktoken, get_encoding
+from .regex import RegexTokenizer
 from .trainer import TrainStats
 
 __all__ = [
     "BasicTokenizer",
+    "CHAR_HEADER",
     "CharTokenizer",
     "GPT2_SPLIT_PATTERN",
     "GPT2Tokenizer",
     "GPT4Tokenizer",
     "GPT4_SPLIT_PATTERN",
     "MINBPE_GPT4_SPLIT_PATTERN",
+    "PATTERNS",
     "PRETRAINED",
     "RegexTokenizer",
     "TiktokenTokenizer",
@@ -42,40 +56,5 @@ __all__ = [
     "get_tokenizer",
     "load",
     "merge_chunk",
+    "train_tokenizer",
 ]
-
-# the pretrained tokenizers get_tokenizer() knows by name
-PRETRAINED = {"gpt2": GPT2Tokenizer, "gpt4": GPT4Tokenizer}
-
-
-def load(path: str | os.PathLike) -> Tokenizer:
-    """Load any saved tokenizer of ours (or minbpe's), choosing the class by the file's header.
-
-    A file that is not a tokenizer, or is corrupt, raises TokenizerError naming the
-    file and the line.
-    """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64).split(b"\n", 2)
-    except OSError as e:
-        raise TokenizerError(f"{path}: cannot read tokenizer file ({e.strerror})") from None
-    tokenizer: Tokenizer
-    if head[0] == CHAR_HEADER.encode():
-        tokenizer = CharTokenizer()
-    elif len(head) > 1 and head[1] == b"":
-        tokenizer = BasicTokenizer()
-    else:
-        tokenizer = RegexTokenizer()  # load() checks the header and says what is wrong
-    tokenizer.load(path)
-    return tokenizer
-
-
-def get_tokenizer(spec: str | os.PathLike) -> Tokenizer:
-    """A tokenizer by name ("gpt2", "gpt4") or from a saved .model file (see load)."""
-    if isinstance(spec, str) and spec in PRETRAINED:
-        return PRETRAINED[spec]()
-    if not os.path.exists(spec):
-        raise TokenizerError(
-            f"no tokenizer {os.fspath(spec)!r}: give {' or '.join(PRETRAINED)}, or the path of a .model file"
-        )
-    return load(spec)

@@ -1,120 +1,48 @@
-"""The tokenizer base class: encode, decode, special tokens, save and load.
+"""The Tokenizer class: encode, decode, special tokens, training, save and load.
 
-A byte-level BPE tokenizer is a list of merges. Token ids 0..255 are the bytes;
-merge i turns the pair (id0, id1) into the new token 256 + i. Encoding a text:
+One class serves every tokenizer here (the subclasses change the vocabulary's shape, not the
+algorithm). The algorithm itself lives below it: the merge loop and the special-token policy in
+core.py, the split patterns in patterns.py, streamed text in text.py, training in trainer.py, the
+.model format in model_file.py, and the proof that tiktoken's encoder gives the same ids in
+tiktoken_bridge.py. What the class adds is state and speed:
 
-1. cut out the allowed special tokens (each becomes its own id);
-2. split the rest into chunks with the regex `pattern` ("" = no split);
-3. in each chunk's bytes, repeatedly merge the adjacent pair with the lowest
-   merge id, every occurrence left to right, until no pair has a merge.
+- a cache of encoded chunks (most chunks of a text repeat: words, spaces), dropped whenever the
+  merges, pattern or special tokens change;
+- the fast path: encode with tiktoken's Rust encoder when the bridge proves it exact ("auto");
+- encode_batch over worker processes for the Python path.
 
-Decoding joins the bytes of the ids and decodes them as UTF-8 (bad bytes become
-U+FFFD). Files are minbpe's `.model` format, so models move both ways between
-this package and minbpe.
+Decoding joins the bytes of the ids and decodes them as UTF-8 (bad bytes become U+FFFD).
 """
 
 from __future__ import annotations
 
-import heapq
 import os
-import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from itertools import chain
 from multiprocessing import get_context
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import regex
+import tiktoken
 
-from .files import atomic_write_text
-from .trainer import TrainStats, fix_surrogates, read_blocks, read_text, split_blocks, train_bpe
-
-if TYPE_CHECKING:
-    import tiktoken
-
-MODEL_HEADER = "minbpe v1"
-
-AllowedSpecial = Literal["all", "none", "none_raise"] | Collection[str]
-# "python": the merge loop below; "tiktoken": tiktoken's Rust encoder, refused unless proven
-# to give the same ids; "auto": tiktoken when it is proven equal, else python
-Backend = Literal["auto", "python", "tiktoken"]
-BACKENDS = ("auto", "python", "tiktoken")
+from .core import (
+    BACKENDS,
+    AllowedSpecial,
+    Backend,
+    TokenizerError,
+    allowed_tokens,
+    check_disallowed,
+    check_special_tokens,
+    merge_chunk,
+)
+from .model_file import read_model_file, write_model_file
+from .text import fix_surrogates, read_blocks, read_text, split_blocks
+from .tiktoken_bridge import build_encoding, incompatibility
+from .trainer import TrainStats, train_bpe
 
 # chunks longer than this are not cached (a BasicTokenizer's whole text is one chunk)
 _CACHE_CHUNK_CHARS = 256
 _CACHE_ENTRIES = 1 << 17
-
-
-class TokenizerError(ValueError):
-    """A bad tokenizer file, special token or token id; the message says which and why."""
-
-
-def merge_chunk(ids: list[int], merges: dict[tuple[int, int], int]) -> list[int]:
-    """Apply BPE merges to one chunk: the result of minbpe's encode loop.
-
-    minbpe finds the lowest-ranked pair, merges all its occurrences left to
-    right, and repeats: O(n) per merge. Here every mergeable adjacent pair sits
-    in a heap ordered by (merge id, position), so pairs come out in exactly that
-    order, and a merge only looks at its two neighbours: O(n log n), which matters
-    for long chunks. Entries made stale by an earlier merge are skipped. A merge
-    always creates pairs with a higher id than its own (each merge's parts are
-    older tokens), so no newly made pair can jump ahead of the current id.
-    """
-    n = len(ids)
-    if n < 2:
-        return list(ids)
-    tok = list(ids)
-    nxt = list(range(1, n + 1))
-    nxt[-1] = -1
-    prv = list(range(-1, n - 1))
-    heap = [(r, i) for i in range(n - 1) if (r := merges.get((tok[i], tok[i + 1]))) is not None]
-    heapq.heapify(heap)
-    while heap:
-        r, i = heapq.heappop(heap)
-        j = nxt[i]
-        if tok[i] < 0 or j < 0 or merges.get((tok[i], tok[j])) != r:
-            continue  # stale: one side was merged away since this entry was pushed
-        k = nxt[j]
-        tok[i], tok[j] = r, -1
-        nxt[i] = k
-        if k >= 0:
-            prv[k] = i
-            rk = merges.get((r, tok[k]))
-            if rk is not None:
-                heapq.heappush(heap, (rk, i))
-        p = prv[i]
-        if p >= 0:
-            rp = merges.get((tok[p], r))
-            if rp is not None:
-                heapq.heappush(heap, (rp, p))
-    out, i = [], 0
-    while i >= 0:
-        out.append(tok[i])
-        i = nxt[i]
-    return out
-
-
-def render_token(t: bytes) -> str:
-    """A token's bytes as printable text: control characters shown as \\uXXXX."""
-    s = t.decode("utf-8", errors="replace")
-    return "".join(ch if unicodedata.category(ch)[0] != "C" else f"\\u{ord(ch):04x}" for ch in s)
-
-
-def check_special_tokens(special_tokens: dict[str, int], reserved: int) -> None:
-    """Special tokens need a name that fits on one line and an unused id >= reserved."""
-    by_id: dict[int, str] = {}
-    for name, idx in special_tokens.items():
-        if not isinstance(name, str) or not name or "\n" in name or "\r" in name:
-            raise TokenizerError(f"special token {name!r}: a name must be a non-empty one-line string")
-        if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-            raise TokenizerError(f"special token {name!r}: id must be a non-negative int, got {idx!r}")
-        if idx < reserved:
-            raise TokenizerError(
-                f"special token {name!r} has id {idx}, which collides with a "
-                f"{'byte' if idx < 256 else 'learned'} token; choose an id >= {reserved}"
-            )
-        if idx in by_id:
-            raise TokenizerError(f"special tokens {by_id[idx]!r} and {name!r} share id {idx}")
-        by_id[idx] = name
 
 
 class Tokenizer:
@@ -143,7 +71,8 @@ class Tokenizer:
 
     @property
     def n_vocab(self) -> int:
-        """One more than the largest id: the size of a model's embedding table."""
+        """Every id, special tokens included: one more than the largest id, the size of a model's
+        embedding table (tiktoken's n_vocab; not minbpe's vocab_size, see train)."""
         return max(self.vocab, default=-1) + 1
 
     def duplicate_tokens(self) -> list[list[int]]:
@@ -202,7 +131,9 @@ class Tokenizer:
     ) -> TrainStats:
         """Learn vocab_size - 256 merges from a text or an iterable of documents.
 
-        No chunk spans two documents. verbose shows progress bars. Splitting runs
+        vocab_size is minbpe's: 256 byte tokens + the merges; special tokens are not counted
+        (they take ids from vocab_size up, so n_vocab = vocab_size + their number when they
+        follow the merges). No chunk spans two documents. verbose shows progress bars. Splitting runs
         in `workers` processes (default: all cores) when the text is large; the
         result does not depend on it. Returns what the run did.
         """
@@ -224,7 +155,8 @@ class Tokenizer:
         workers: int | None = None,
         errors: Literal["strict", "replace"] = "strict",
     ) -> TrainStats:
-        """Learn merges from UTF-8 files, streamed: a file is never held whole.
+        """Learn vocab_size - 256 merges (vocab_size as in train) from UTF-8 files, streamed: a file is
+        never held whole.
 
         A BasicTokenizer treats each file as one chunk, so it reads it whole.
         errors="strict" stops at the first byte that is not UTF-8 (naming the file
@@ -290,8 +222,8 @@ class Tokenizer:
         encoder, and raises TokenizerError unless it is proven to give the same
         ids (see tiktoken_incompatibility); "auto" takes tiktoken when it is.
         """
-        special = self._allowed_special(allowed_special)
-        self._check_disallowed(text, special, allowed_special)
+        special = allowed_tokens(allowed_special, self.special_tokens)
+        check_disallowed(text, self.special_tokens, special, allowed_special)
         encoding = self._fast_path(backend)
         if encoding is not None:
             return encoding.encode(text, allowed_special=set(special), disallowed_special=())
@@ -306,36 +238,6 @@ class Tokenizer:
                 out.extend(self.encode_ordinary(part, "python"))
         return out
 
-    def _allowed_special(self, allowed_special: AllowedSpecial) -> dict[str, int]:
-        """The special tokens a policy lets through, by name."""
-        if allowed_special == "all":
-            return self.special_tokens
-        if allowed_special in ("none", "none_raise"):
-            return {}
-        if not isinstance(allowed_special, Collection) or isinstance(allowed_special, str):
-            raise ValueError(
-                f"allowed_special must be 'all', 'none', 'none_raise' or a set of names, got {allowed_special!r}"
-            )
-        unknown = sorted(set(allowed_special) - self.special_tokens.keys())
-        if unknown:
-            raise ValueError(
-                f"allowed_special names {unknown}, which are not special tokens of this "
-                f"tokenizer (it has {sorted(self.special_tokens)})"
-            )
-        return {name: idx for name, idx in self.special_tokens.items() if name in allowed_special}
-
-    def _check_disallowed(self, text: str, allowed: dict[str, int], policy: AllowedSpecial) -> None:
-        """Raise if the text holds a special token that the policy neither allows nor reads as text."""
-        if policy == "none":
-            return
-        for name in self.special_tokens:
-            if name not in allowed and (at := text.find(name)) >= 0:
-                raise ValueError(
-                    f"the text contains the special token {name!r} at character {at}, which is not "
-                    "allowed: allow it (allowed_special='all' or a set with its name; CLI: "
-                    "--allowed-special) to encode it as a special token, or use 'none' to encode it as text"
-                )
-
     def encode_batch(
         self,
         texts: Iterable[str],
@@ -345,9 +247,9 @@ class Tokenizer:
     ) -> list[list[int]]:
         """Encode many documents, in order: tiktoken threads, or `workers` processes for the Python path."""
         texts = list(texts)
-        special = self._allowed_special(allowed_special)
+        special = allowed_tokens(allowed_special, self.special_tokens)
         for text in texts:
-            self._check_disallowed(text, special, allowed_special)
+            check_disallowed(text, self.special_tokens, special, allowed_special)
         encoding = self._fast_path(backend)
         if encoding is not None:
             return encoding.encode_batch(
@@ -369,8 +271,6 @@ class Tokenizer:
         none); the check guards files made elsewhere. It takes up to a second for a
         100k vocabulary.
         """
-        from .tiktoken_bridge import incompatibility
-
         return incompatibility(self)
 
     def to_tiktoken(self) -> tiktoken.Encoding:
@@ -387,8 +287,6 @@ class Tokenizer:
         return self._tiktoken
 
     def _make_tiktoken(self) -> tiktoken.Encoding | str:
-        from .tiktoken_bridge import build_encoding
-
         reason = self.tiktoken_incompatibility()
         return reason if reason is not None else build_encoding(self)
 
@@ -425,20 +323,7 @@ class Tokenizer:
 
     def save(self, file_prefix: str) -> None:
         """Write file_prefix.model (minbpe v1, loadable by minbpe) and a readable file_prefix.vocab."""
-        lines = [MODEL_HEADER, self.pattern, str(len(self.special_tokens))]
-        lines += [f"{special} {idx}" for special, idx in self.special_tokens.items()]
-        lines += [f"{p0} {p1}" for p0, p1 in self.merges]
-        atomic_write_text(file_prefix + ".model", "\n".join(lines) + "\n")
-        inverted = {idx: pair for pair, idx in self.merges.items()}
-        rows = []
-        for idx, token in self.vocab.items():
-            s = render_token(token)
-            if idx in inverted:
-                p0, p1 = inverted[idx]
-                rows.append(f"[{render_token(self.vocab[p0])}][{render_token(self.vocab[p1])}] -> [{s}] {idx}")
-            else:
-                rows.append(f"[{s}] {idx}")
-        atomic_write_text(file_prefix + ".vocab", "\n".join(rows) + "\n")
+        write_model_file(file_prefix, self.pattern, self.special_tokens, self.merges, self.vocab)
 
     def load(self, model_file: str | os.PathLike) -> None:
         """Load a .model file written by this package or by minbpe."""
@@ -454,68 +339,6 @@ class Tokenizer:
         self.merges = merges
         self.special_tokens = special_tokens
         self.vocab = self._build_vocab()
-
-
-def read_tokenizer_file(path: str | os.PathLike) -> str:
-    """The text of a tokenizer file, or a TokenizerError that says why it cannot be read."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise TokenizerError(f"{path}: cannot read tokenizer file ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise TokenizerError(f"{path}: not a tokenizer .model file (not UTF-8 text)") from None
-
-
-def read_model_file(path: str | os.PathLike) -> tuple[str, dict[str, int], dict[tuple[int, int], int]]:
-    """Parse and check a minbpe v1 .model file: (pattern, special tokens, merges)."""
-    lines = read_tokenizer_file(path).split("\n")
-    if lines[0] != MODEL_HEADER:
-        raise TokenizerError(
-            f"{path}: not a minbpe .model file (first line {lines[0][:40]!r}, expected {MODEL_HEADER!r})"
-        )
-    if lines[-1] == "":
-        lines.pop()
-
-    def bad(lineno: int, what: str) -> TokenizerError:
-        return TokenizerError(f"{path} line {lineno}: {what}; the file is corrupt or truncated")
-
-    if len(lines) < 3:
-        raise bad(len(lines) + 1, "missing the pattern or the special-token count")
-    pattern = lines[1]
-    if pattern:
-        try:
-            regex.compile(pattern)
-        except regex.error as e:
-            raise bad(2, f"the split pattern does not compile ({e})") from None
-    if not lines[2].isdigit():
-        raise bad(3, f"expected the number of special tokens, got {lines[2][:40]!r}")
-    n_special = int(lines[2])
-    if len(lines) < 3 + n_special:
-        raise bad(len(lines) + 1, f"expected {n_special} special-token lines")
-    special_tokens: dict[str, int] = {}
-    for lineno in range(4, 4 + n_special):
-        name, _, idx = lines[lineno - 1].rpartition(" ")
-        if not name or not idx.isdigit():
-            raise bad(lineno, f"expected '<special token> <id>', got {lines[lineno - 1][:40]!r}")
-        special_tokens[name] = int(idx)
-    merges: dict[tuple[int, int], int] = {}
-    for lineno in range(4 + n_special, len(lines) + 1):
-        parts = lines[lineno - 1].split()
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise bad(lineno, f"expected two token ids 'A B', got {lines[lineno - 1][:40]!r}")
-        pair = (int(parts[0]), int(parts[1]))
-        idx = 256 + len(merges)
-        if max(pair) >= idx:
-            raise bad(lineno, f"merge {pair} makes token {idx} from a token that does not exist yet")
-        if pair in merges:
-            raise bad(lineno, f"merge {pair} appears twice")
-        merges[pair] = idx
-    try:
-        check_special_tokens(special_tokens, 256 + len(merges))
-    except TokenizerError as e:
-        raise TokenizerError(f"{path}: {e}") from None
-    return pattern, special_tokens, merges
 
 
 _worker_tokenizer: tuple[Tokenizer, AllowedSpecial] | None = None

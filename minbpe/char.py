@@ -4,27 +4,23 @@ The vocabulary is the sorted set of characters of the training text (ids 0..n-1
 in code-point order), plus any special tokens after them. There is nothing to
 merge, so encoding is a table lookup; a character that the training text did not
 have is an error that names it. The same encode/decode/save/load surface as the
-BPE tokenizers, and the same special-token policy.
+BPE tokenizers, and the same special-token policy; the file format is in model_file.py.
+
+Sizes: n_vocab is the characters plus the special tokens. train's vocab_size
+argument (minbpe's parameter name, kept for the shared signature) is only an upper
+bound on n_vocab here: the text decides the characters.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from typing import Literal
 
-from .base import (
-    Tokenizer,
-    TokenizerError,
-    check_special_tokens,
-    read_tokenizer_file,
-    render_token,
-)
-from .files import atomic_write_text
-from .trainer import fix_surrogates, read_blocks
-
-CHAR_HEADER = "minbpe-char v1"
+from .base import Tokenizer
+from .core import TokenizerError, check_special_tokens
+from .model_file import read_char_file, write_char_file
+from .text import fix_surrogates, read_blocks
 
 
 class CharTokenizer(Tokenizer):
@@ -45,7 +41,7 @@ class CharTokenizer(Tokenizer):
     def train(self, text: str | Iterable[str], vocab_size: int | None = None, verbose: bool = False) -> None:
         """Take the vocabulary from the characters of a text or an iterable of documents.
 
-        vocab_size, if given, is an upper bound on the number of characters.
+        vocab_size, if given, is an upper bound on n_vocab (the characters + the special tokens).
         """
         seen: set[str] = set()
         for doc in [text] if isinstance(text, str) else text:
@@ -69,12 +65,12 @@ class CharTokenizer(Tokenizer):
                 seen.update(block)
         self._set_chars(seen, vocab_size)
 
-    def _set_chars(self, seen: set[str], vocab_size: int | None) -> None:
+    def _set_chars(self, seen: set[str], max_n_vocab: int | None) -> None:
         chars = sorted({fix_surrogates(c) for c in seen})
-        if vocab_size is not None and len(chars) + len(self.special_tokens) > vocab_size:
+        if max_n_vocab is not None and len(chars) + len(self.special_tokens) > max_n_vocab:
             raise ValueError(
                 f"the text has {len(chars)} distinct characters (+{len(self.special_tokens)} special "
-                f"tokens), more than vocab_size={vocab_size}"
+                f"tokens), more than vocab_size={max_n_vocab}"
             )
         self.chars = chars
         check_special_tokens(self.special_tokens, len(chars))
@@ -93,33 +89,8 @@ class CharTokenizer(Tokenizer):
 
     def save(self, file_prefix: str) -> None:
         """Write file_prefix.model (header line, then JSON) and a readable file_prefix.vocab."""
-        body = json.dumps({"chars": "".join(self.chars), "special_tokens": self.special_tokens})
-        atomic_write_text(file_prefix + ".model", f"{CHAR_HEADER}\n{body}\n")
-        rows = [f"[{render_token(t)}] {idx}" for idx, t in self.vocab.items()]
-        atomic_write_text(file_prefix + ".vocab", "\n".join(rows) + "\n")
+        write_char_file(file_prefix, self.chars, self.special_tokens, self.vocab)
 
     def load(self, model_file: str | os.PathLike) -> None:
-        header, _, body = read_tokenizer_file(model_file).partition("\n")
-        if header != CHAR_HEADER:
-            raise TokenizerError(
-                f"{model_file}: not a CharTokenizer file (first line {header[:40]!r}, expected {CHAR_HEADER!r})"
-            )
-        try:
-            data = json.loads(body)
-            chars, special_tokens = data["chars"], data["special_tokens"]
-            if not isinstance(chars, str) or not isinstance(special_tokens, dict):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            raise TokenizerError(
-                f"{model_file} line 2: expected a JSON object with 'chars' and 'special_tokens'; "
-                "the file is corrupt or truncated"
-            ) from None
-        if list(chars) != sorted(set(chars)):
-            raise TokenizerError(f"{model_file} line 2: 'chars' must be distinct characters in code-point order")
-        try:
-            check_special_tokens(special_tokens, len(chars))
-        except TokenizerError as e:
-            raise TokenizerError(f"{model_file}: {e}") from None
-        self.chars = list(chars)
-        self.special_tokens = special_tokens
+        self.chars, self.special_tokens = read_char_file(model_file)
         self.vocab = self._build_vocab()

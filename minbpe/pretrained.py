@@ -1,4 +1,5 @@
-"""GPT-2 and GPT-4 tokenizers from OpenAI's rank files, shipped inside the package.
+"""Tokenizers over tiktoken's ranks: any tiktoken Encoding as ours (TiktokenTokenizer, from_tiktoken),
+and GPT-2 and GPT-4 from OpenAI's rank files, shipped inside the package.
 
 tiktoken's `r50k_base` (GPT-2; the same ranks, pattern and `<|endoftext|>` id as
 tiktoken's `gpt2`) and `cl100k_base` (GPT-4) are read from minbpe/data/, checked
@@ -19,9 +20,11 @@ from pathlib import Path
 
 import tiktoken
 
-from .base import TokenizerError
-from .regex import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN
-from .tiktoken_bridge import TiktokenTokenizer
+from .core import TokenizerError
+from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN
+from .regex import RegexTokenizer
+from .tiktoken_bridge import merges_from_ranks
+from .trainer import TrainStats
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ENDOFTEXT = "<|endoftext|>"
@@ -108,6 +111,78 @@ def get_encoding(name: str) -> tiktoken.Encoding:
         ) from None
 
 
+class TiktokenTokenizer(RegexTokenizer):
+    """Our tokenizer over a tiktoken Encoding's ranks: ids are tiktoken's, encode(backend="auto")
+    is tiktoken's encoder, and the Python path runs the merges recovered from the ranks."""
+
+    def __init__(self, encoding: tiktoken.Encoding) -> None:
+        ranks = encoding._mergeable_ranks  # tiktoken's documented way to extend an encoding
+        missing = [b for b in range(256) if bytes([b]) not in ranks]
+        if missing:
+            raise TokenizerError(f"tiktoken encoding {encoding.name!r} has no token for byte {missing[0]:#04x}")
+        byte_ranks = [ranks[bytes([b])] for b in range(256)]
+        if sorted(byte_ranks) != list(range(256)):
+            raise TokenizerError(
+                f"tiktoken encoding {encoding.name!r}: its 256 single-byte tokens must have ranks 0..255"
+            )
+        self.name = encoding.name
+        self._ranks = ranks
+        self._byte_ids = bytes(byte_ranks)  # byte value -> its id, for bytes.translate
+        self._merges: dict[tuple[int, int], int] | None = None  # recovered on first use (about 1 s for 100k)
+        self.special_tokens = {}
+        self.pattern = encoding._pat_str
+        self.register_special_tokens(encoding._special_tokens)
+        self._tiktoken = encoding
+
+    @property  # type: ignore[override]
+    def merges(self) -> dict[tuple[int, int], int]:
+        if self._merges is None:
+            self._merges = merges_from_ranks(self._ranks, self._byte_ids, self.name)
+        return self._merges
+
+    @merges.setter
+    def merges(self, merges: dict[tuple[int, int], int]) -> None:
+        self._merges = merges
+
+    def _first_free_id(self) -> int:
+        return max(self._ranks.values()) + 1
+
+    def _base_vocab(self) -> dict[int, bytes]:
+        return {idx: token for token, idx in self._ranks.items()}
+
+    def _bytes_to_ids(self, data: bytes) -> list[int]:
+        return list(data.translate(self._byte_ids))
+
+    def _make_tiktoken(self) -> tiktoken.Encoding:
+        # tiktoken defines this tokenizer, so its encoder is exact by definition
+        return tiktoken.Encoding(
+            self.name, pat_str=self.pattern, mergeable_ranks=self._ranks, special_tokens=dict(self.special_tokens)
+        )
+
+    def _train(self, blocks: object, vocab_size: int, verbose: bool, workers: int | None) -> TrainStats:
+        raise TokenizerError(
+            f"{type(self).__name__} ({self.name}) has a fixed vocabulary; to learn your own, train a "
+            "RegexTokenizer with the same pattern (GPT2_SPLIT_PATTERN or GPT4_SPLIT_PATTERN)"
+        )
+
+    def save(self, file_prefix: str) -> None:
+        raise TokenizerError(
+            f"{type(self).__name__} ({self.name}) cannot be written as a .model file: minbpe's format numbers "
+            "the 256 bytes in byte order and tiktoken's ranks do not; rebuild it instead (GPT2Tokenizer(), "
+            "GPT4Tokenizer(), from_tiktoken(); 'gpt2' / 'gpt4' wherever a tokenizer is asked for)"
+        )
+
+    def load(self, model_file: object) -> None:
+        raise TokenizerError(
+            f"{type(self).__name__} is built from tiktoken ranks; load .model files with minbpe.load()"
+        )
+
+
+def from_tiktoken(encoding: tiktoken.Encoding) -> TiktokenTokenizer:
+    """Our tokenizer for any tiktoken.Encoding: the same ids, pattern and special tokens."""
+    return TiktokenTokenizer(encoding)
+
+
 class GPT2Tokenizer(TiktokenTokenizer):
     """GPT-2's tokenizer (tiktoken `gpt2` / `r50k_base`): ids 0..50255, `<|endoftext|>` = 50256."""
 
@@ -120,3 +195,7 @@ class GPT4Tokenizer(TiktokenTokenizer):
 
     def __init__(self) -> None:
         super().__init__(bundled_encoding("cl100k_base"))
+
+
+# the pretrained tokenizers get_tokenizer() knows by name
+PRETRAINED = {"gpt2": GPT2Tokenizer, "gpt4": GPT4Tokenizer}

@@ -1,4 +1,5 @@
-"""The bridge to tiktoken: our tokenizers as tiktoken Encodings, and any Encoding as ours.
+"""The bridge to tiktoken: a tokenizer's tables as a tiktoken Encoding, tiktoken's ranks as merges,
+and the proof that both encoders give the same ids.
 
 Two ways to apply the same vocabulary
 -------------------------------------
@@ -39,19 +40,20 @@ other; only the patterns whose splits the tests prove equal are accepted.
 Importing: tiktoken's ranks list tokens by bytes, so the merges are recovered by
 encoding each token's bytes with the merges of the tokens before it: it must end
 as two pieces, which are its merge. That is also the self-consistency check.
+
+Layering: this module sits below the tokenizer classes. It reads a tokenizer through the
+`BPETables` protocol, so base.py asks it for the fast path and pretrained.py builds the
+TiktokenTokenizer on it, and no module imports one above it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import tiktoken
 
-from .base import Tokenizer, TokenizerError, merge_chunk, render_token
-from .regex import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, MINBPE_GPT4_SPLIT_PATTERN, RegexTokenizer
-
-if TYPE_CHECKING:
-    from .trainer import TrainStats
+from .core import TokenizerError, merge_chunk, render_token
+from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, MINBPE_GPT4_SPLIT_PATTERN
 
 # the split patterns whose chunks are proven equal between Python's regex and tiktoken's engine
 EXACT_PATTERNS = {
@@ -64,7 +66,27 @@ EXACT_PATTERNS = {
 WHOLE_TEXT_PATTERN = r"[\s\S]+"
 
 
-def incompatibility(tokenizer: Tokenizer) -> str | None:
+class BPETables(Protocol):
+    """What the bridge reads of a tokenizer (minbpe.Tokenizer has it all)."""
+
+    pattern: str
+    special_tokens: dict[str, int]
+
+    @property
+    def merges(self) -> dict[tuple[int, int], int]: ...
+
+    @property
+    def vocab(self) -> dict[int, bytes]: ...
+
+    @property
+    def n_vocab(self) -> int: ...
+
+    def duplicate_tokens(self) -> list[list[int]]: ...
+
+    def _bytes_to_ids(self, data: bytes) -> list[int]: ...
+
+
+def incompatibility(tokenizer: BPETables) -> str | None:
     """Why tiktoken could encode differently from the tokenizer's merges; None when proven equal."""
     if tokenizer.pattern not in EXACT_PATTERNS:
         return (
@@ -94,7 +116,7 @@ def incompatibility(tokenizer: Tokenizer) -> str | None:
     return None
 
 
-def build_encoding(tokenizer: Tokenizer) -> tiktoken.Encoding:
+def build_encoding(tokenizer: BPETables) -> tiktoken.Encoding:
     """A tiktoken.Encoding with the tokenizer's pattern, ranks and special tokens (no checks)."""
     special_ids = set(tokenizer.special_tokens.values())
     ranks = {token: idx for idx, token in tokenizer.vocab.items() if idx not in special_ids}
@@ -121,75 +143,3 @@ def merges_from_ranks(ranks: dict[bytes, int], byte_ids: bytes, name: str) -> di
             )
         merges[parts[0], parts[1]] = rank
     return merges
-
-
-class TiktokenTokenizer(RegexTokenizer):
-    """Our tokenizer over a tiktoken Encoding's ranks: ids are tiktoken's, encode(backend="auto")
-    is tiktoken's encoder, and the Python path runs the merges recovered from the ranks."""
-
-    def __init__(self, encoding: tiktoken.Encoding) -> None:
-        ranks = encoding._mergeable_ranks  # tiktoken's documented way to extend an encoding
-        missing = [b for b in range(256) if bytes([b]) not in ranks]
-        if missing:
-            raise TokenizerError(f"tiktoken encoding {encoding.name!r} has no token for byte {missing[0]:#04x}")
-        byte_ranks = [ranks[bytes([b])] for b in range(256)]
-        if sorted(byte_ranks) != list(range(256)):
-            raise TokenizerError(
-                f"tiktoken encoding {encoding.name!r}: its 256 single-byte tokens must have ranks 0..255"
-            )
-        self.name = encoding.name
-        self._ranks = ranks
-        self._byte_ids = bytes(byte_ranks)  # byte value -> its id, for bytes.translate
-        self._merges: dict[tuple[int, int], int] | None = None  # recovered on first use (about 1 s for 100k)
-        self.special_tokens = {}
-        self.pattern = encoding._pat_str
-        self.register_special_tokens(encoding._special_tokens)
-        self._tiktoken = encoding
-
-    @property  # type: ignore[override]
-    def merges(self) -> dict[tuple[int, int], int]:
-        if self._merges is None:
-            self._merges = merges_from_ranks(self._ranks, self._byte_ids, self.name)
-        return self._merges
-
-    @merges.setter
-    def merges(self, merges: dict[tuple[int, int], int]) -> None:
-        self._merges = merges
-
-    def _first_free_id(self) -> int:
-        return max(self._ranks.values()) + 1
-
-    def _base_vocab(self) -> dict[int, bytes]:
-        return {idx: token for token, idx in self._ranks.items()}
-
-    def _bytes_to_ids(self, data: bytes) -> list[int]:
-        return list(data.translate(self._byte_ids))
-
-    def _make_tiktoken(self) -> tiktoken.Encoding:
-        # tiktoken defines this tokenizer, so its encoder is exact by definition
-        return tiktoken.Encoding(
-            self.name, pat_str=self.pattern, mergeable_ranks=self._ranks, special_tokens=dict(self.special_tokens)
-        )
-
-    def _train(self, blocks: object, vocab_size: int, verbose: bool, workers: int | None) -> TrainStats:
-        raise TokenizerError(
-            f"{type(self).__name__} ({self.name}) has a fixed vocabulary; to learn your own, train a "
-            "RegexTokenizer with the same pattern (GPT2_SPLIT_PATTERN or GPT4_SPLIT_PATTERN)"
-        )
-
-    def save(self, file_prefix: str) -> None:
-        raise TokenizerError(
-            f"{type(self).__name__} ({self.name}) cannot be written as a .model file: minbpe's format numbers "
-            "the 256 bytes in byte order and tiktoken's ranks do not; rebuild it instead (GPT2Tokenizer(), "
-            "GPT4Tokenizer(), from_tiktoken(); 'gpt2' / 'gpt4' wherever a tokenizer is asked for)"
-        )
-
-    def load(self, model_file: object) -> None:
-        raise TokenizerError(
-            f"{type(self).__name__} is built from tiktoken ranks; load .model files with minbpe.load()"
-        )
-
-
-def from_tiktoken(encoding: tiktoken.Encoding) -> TiktokenTokenizer:
-    """Our tokenizer for any tiktoken.Encoding: the same ids, pattern and special tokens."""
-    return TiktokenTokenizer(encoding)

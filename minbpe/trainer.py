@@ -46,14 +46,13 @@ it loads, as in minbpe, and `Tokenizer.duplicate_tokens()` lists them.
 
 from __future__ import annotations
 
-import codecs
 import heapq
 import os
 import time
 import warnings
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from multiprocessing import get_context
@@ -63,15 +62,11 @@ import numpy as np
 import regex
 from tqdm.auto import tqdm
 
-# A block of text handed to one worker. Blocks are cut only at a line break
-# with non-space characters on both sides ("x\nY"): no chunk of the GPT-2 or
-# GPT-4 pattern spans such a break, so cutting there changes no chunk (the tests
-# prove it). For a custom pattern the same rule holds if none of its matches
-# crosses such a line break.
-BLOCK_CHARS = 1 << 20
-BATCH_CHARS = BLOCK_CHARS  # text per worker task
+from .text import BLOCK_CHARS, fix_surrogates, size_batches
+
+# text per worker task: blocks of files (text.py cuts them where no chunk changes) or whole documents
+BATCH_CHARS = BLOCK_CHARS
 VECTOR_MIN = 64  # a merge with at least this many positions runs vectorized (numpy)
-_SAFE_CUT = regex.compile(r"(?<=\S)\n(?=\S)")
 
 
 @dataclass
@@ -91,30 +86,16 @@ class TrainStats:
         return self.merges < self.requested_merges
 
     @property
+    def seconds(self) -> float:
+        return self.seconds_counting + self.seconds_merging
+
+    @property
     def bytes_per_token(self) -> float:
         return self.input_bytes / self.tokens if self.tokens else 0.0
 
 
 # ---------------------------------------------------------------------------
 # step 1: split the corpus into chunks and count the distinct ones
-
-
-def fix_surrogates(text: str) -> str:
-    """Replace lone surrogates by U+FFFD, exactly as tiktoken does before encoding."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def split_blocks(text: str, block_chars: int = BLOCK_CHARS) -> list[str]:
-    """Cut one text into blocks of about block_chars at safe line breaks."""
-    blocks, start = [], 0
-    while len(text) - start > block_chars:
-        m = _SAFE_CUT.search(text, start + block_chars)
-        if m is None:
-            break
-        blocks.append(text[start : m.end()])
-        start = m.end()
-    blocks.append(text[start:])
-    return blocks
 
 
 def _split_special(pattern: str, special: Sequence[str]) -> Callable[[str], list[str]]:
@@ -159,20 +140,6 @@ def _count_worker(pattern: str, special: Sequence[str], tasks: Queue, results: Q
         results.put(e)
 
 
-def _batches(blocks: Iterable[str], batch_chars: int) -> Iterator[list[str]]:
-    """Group small documents so a worker gets about batch_chars of text per task."""
-    batch: list[str] = []
-    size = 0
-    for b in blocks:
-        batch.append(b)
-        size += len(b)
-        if size >= batch_chars:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
 def count_chunks(
     blocks: Iterable[str],
     pattern: str,
@@ -187,7 +154,7 @@ def count_chunks(
     holds the counts, not the corpus), count them, and send back one total each.
     The result does not depend on `workers`. `progress` gets the characters read.
     """
-    batches = _batches(blocks, BATCH_CHARS)
+    batches = size_batches(blocks, BATCH_CHARS)
     head = list(islice(batches, 2))
     batches = chain(head, batches)
     if workers <= 1 or len(head) < 2:  # one batch: processes would only cost time
@@ -225,50 +192,6 @@ def count_chunks(
         for p in procs:
             p.join()
     return total
-
-
-def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHARS) -> Iterator[str]:
-    """Stream a UTF-8 file as text blocks cut at safe line breaks.
-
-    errors="strict" raises UnicodeError naming the file and the byte offset of
-    the first bad byte; errors="replace" turns bad bytes into U+FFFD.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors)
-    offset = 0  # bytes read before this block
-    carry = ""
-    with open(path, "rb") as f:
-        while True:
-            raw = f.read(block_bytes)
-            pending = len(decoder.getstate()[0])  # undecoded bytes left from the last block
-            try:
-                text = carry + decoder.decode(raw, final=not raw)
-            except UnicodeDecodeError as e:
-                raise UnicodeError(
-                    f"{path}: invalid UTF-8 at byte offset {offset - pending + e.start} "
-                    f"({e.reason}); fix the file or use errors='replace' (CLI: --errors replace)"
-                ) from None
-            offset += len(raw)
-            if not raw:
-                if text:
-                    yield text
-                return
-            # the last safe cut: the last "\n" that _SAFE_CUT accepts (a reverse regex search is slow).
-            # Breaks before the carry's last character were already refused with both neighbours
-            # known, so a long stretch without a safe cut is scanned once, not once per block.
-            floor = max(len(carry) - 1, 0)
-            cut = text.rfind("\n", floor)
-            while cut > floor and not _SAFE_CUT.match(text, cut):
-                cut = text.rfind("\n", floor, cut)
-            if cut <= 0 or not _SAFE_CUT.match(text, cut):
-                carry = text
-                continue
-            yield text[: cut + 1]
-            carry = text[cut + 1 :]
-
-
-def read_text(path: str, errors: str = "strict") -> str:
-    """A whole UTF-8 file, with read_blocks' error policy."""
-    return "".join(read_blocks(path, errors))
 
 
 # ---------------------------------------------------------------------------

@@ -55,7 +55,11 @@ def distributed_rank(rank: int | None, world_size: int | None) -> tuple[int, int
 
 
 class TokenData:
-    """One split (train or val) of a prepared directory: its shards, memory-mapped and checked."""
+    """One split (train or val) of a prepared directory: its shards, memory-mapped and checked.
+
+    `vocab_size` is the tokenizer's every id, special tokens included (the manifest's
+    tokenizer.vocab_size): the size of the embedding table a model of this data needs.
+    """
 
     def __init__(self, directory: str | os.PathLike, split: str = "train", verify: bool = True) -> None:
         self.directory = Path(directory)

@@ -12,9 +12,10 @@
     }
 
 The tokenizer's identity is its type (gpt2, gpt4, char, regex, basic), vocabulary
-size, special tokens and, for a tokenizer read from a file, the sha256 of that
-file, which is copied into the directory as tokenizer.model so that the shards
-can always be decoded. Two directories hold comparable tokens only if these agree.
+size (every id, special tokens included: the ids a model must embed), special
+tokens and, for a tokenizer read from a file, the sha256 of that file, which is
+copied into the directory as tokenizer.model so that the shards can always be
+decoded. Two directories hold comparable tokens only if these agree.
 `bytes` counts the UTF-8 bytes of the text the tokens spell (delimiters excluded),
 for bits per byte.
 """
@@ -28,7 +29,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import minbpe
-from minbpe import Tokenizer
+from minbpe import PRETRAINED, Tokenizer
 from minbpe.files import atomic_write_text, file_sha256
 
 from .shards import DTYPE_NAMES, ShardInfo
@@ -37,7 +38,6 @@ FORMAT = "gptkit-token-shards"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TOKENIZER_PREFIX = "tokenizer"  # the tokenizer's file in a data directory: tokenizer.model
-PRETRAINED = ("gpt2", "gpt4")
 
 
 class ManifestError(ValueError):
@@ -53,8 +53,14 @@ def gptkit_version() -> str:
 
 @dataclass
 class TokenizerInfo:
+    """A tokenizer's identity, as a manifest (and a training run's checkpoint) records it.
+
+    `vocab_size` counts every id, special tokens included (the tokenizer's n_vocab:
+    one more than the largest id), not only the learned ones.
+    """
+
     type: str  # gpt2 | gpt4 | char | regex | basic
-    vocab_size: int
+    vocab_size: int  # every id, special tokens included
     special_tokens: dict[str, int]
     sha256: str | None = None  # of tokenizer.model; None for the pretrained gpt2 / gpt4
     file: str | None = None  # "tokenizer.model" (in the data directory) or None
@@ -104,6 +110,8 @@ def tokenizer_info(tokenizer: Tokenizer, spec: str, model_file: Path | None) -> 
 
 @dataclass
 class SplitInfo:
+    """One split (train or val) as the manifest records it: its totals and its shards."""
+
     tokens: int = 0
     documents: int = 0
     bytes: int = 0
@@ -114,9 +122,17 @@ class SplitInfo:
         return cls(sum(s.tokens for s in shards), sum(s.documents for s in shards), sum(s.bytes for s in shards),
                    list(shards))
 
+    def summary(self, name: str) -> str:
+        """One line: the split's tokens, documents, shards and bytes per token."""
+        per_token = f", {self.bytes / self.tokens:.3f} bytes/token" if self.tokens else ""
+        shards = f"{len(self.shards)} shard" + ("s" if len(self.shards) != 1 else "")
+        return f"{name}: {self.tokens:,} tokens, {self.documents:,} documents, {shards}{per_token}"
+
 
 @dataclass
 class Manifest:
+    """A prepared data directory's manifest.json (see the module doc)."""
+
     tokenizer: TokenizerInfo
     dtype: str
     delimiter: dict | None  # {"token": name, "id": id}, or None when documents are not delimited
@@ -169,6 +185,33 @@ class Manifest:
         if manifest.dtype not in DTYPE_NAMES.values():
             raise ManifestError(f"{path}: unknown dtype {manifest.dtype!r}")
         return manifest
+
+    def split_lines(self) -> list[str]:
+        """A line per split (`SplitInfo.summary`)."""
+        return [split.summary(name) for name, split in self.splits.items()]
+
+    def summary(self, directory: str | os.PathLike) -> list[str]:
+        """What `directory` holds, for a person: format, tokenizer, how val was chosen, sources, splits, command."""
+        delimiter = "none" if self.delimiter is None else f"{self.delimiter['token']} (id {self.delimiter['id']})"
+        val = self.val
+        validation = (
+            f"documents drawn with probability {val['fraction']} (seed {val['seed']})" if val["method"] == "documents"
+            else f"the last {val['fraction']} of the tokens of the one document" if val["method"] == "last-tokens"
+            else f"the first shard ({val['tokens']:,} tokens)"
+        )
+        lines = [
+            f"{os.fspath(directory)}: gptkit token shards (format {self.format_version}), "
+            f"gptkit {self.gptkit_version}, created {self.created}",
+            f"tokenizer: {self.tokenizer.describe()}; tokens stored as {self.dtype}; document delimiter {delimiter}",
+            f"validation: {validation}",
+        ]
+        for source in self.sources:
+            size = f", {source['bytes']:,} bytes" if "bytes" in source else ""
+            lines.append(f"source: {source.get('path', source.get('dataset'))} ({source['kind']}{size})")
+        lines += self.split_lines()
+        if self.command:
+            lines.append(f"command: {self.command}")
+        return lines
 
 
 def load_tokenizer(directory: str | os.PathLike, manifest: Manifest | None = None) -> Tokenizer:

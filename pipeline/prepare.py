@@ -2,25 +2,29 @@
 
     from pipeline.prepare import PrepareConfig, prepare
     result = prepare(PrepareConfig(inputs=["corpus/"], output="data/corpus", tokenizer="gpt2", workers=4))
+    print("\\n".join(result.summary()))
 
-How it runs
------------
-1. The corpus (`sources.Corpus`) is read as pieces of documents, in order, and
-   grouped into batches of about 1 MB of text.
-2. Batches are encoded by `workers` processes (at most 2 x workers batches in
-   flight, so memory does not grow with the corpus) and come back in order, so
-   the output does not depend on the number of workers. Each document is
-   preceded by the delimiter token. Texts are encoded with `encode_ordinary`:
-   a special token's string inside a document is ordinary text, so the
-   delimiter id only ever marks a document boundary.
-3. Each document goes to the train or the val split (below), and each split's
+How it runs (`prepare`, top to bottom)
+--------------------------------------
+1. What an earlier run left in the output directory decides what to do: a
+   manifest means it is done (with these settings: nothing to do), a saved state
+   means an interrupted run to resume; a directory prepared with another
+   tokenizer or other settings is refused.
+2. A fresh run sets up its tokenizer: gpt2 / gpt4 by name, a .model file copied
+   into the directory, or for `char` a first pass over the corpus collects its
+   characters and that CharTokenizer (with the delimiter as its special token) is
+   saved there; so the shards can always be decoded.
+3. The corpus (`sources.Corpus`) is read as pieces of documents, in order, and
+   encoded by a pool of workers that keeps that order (`encode.encode_pieces`),
+   each document preceded by the delimiter token.
+4. Each document goes to the train or the val split (below), and each split's
    tokens are appended to its shards (`shards.ShardWriter`).
-4. After a batch that completed a shard, and otherwise every second, the open
+5. After a batch that completed a shard, and otherwise every second, the open
    shards are flushed and the run's state is saved (`.prepare-state.json`): how
    many pieces are done and what each split holds.
    A run that is stopped (killed, Ctrl-C) carries on from there when started
    again with the same settings; completed shards are kept, not rewritten.
-5. Last, the manifest is written and the state removed. A run that fails on bad
+6. Last, the manifest is written and the state removed. A run that fails on bad
    input removes what it wrote (a resumed run keeps the earlier run's work).
 
 The validation split is pinned. With val_fraction F, document i is in val when
@@ -30,11 +34,6 @@ they were. A corpus of one document (Tiny Shakespeare) is split by tokens
 instead: the last F of its tokens are val, as nanoGPT's prepare does. With
 val_first_shard the first shard_tokens tokens of the corpus are val (llm.c's
 convention), whatever the documents.
-
-A directory prepared with another tokenizer or other settings is refused, and
-`--tokenizer char` first reads the corpus once to collect its characters, then
-saves that CharTokenizer (with the delimiter as its special token) into the
-directory, as it does with any .model file, so the shards can always be decoded.
 """
 
 from __future__ import annotations
@@ -42,31 +41,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from itertools import islice
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-import tiktoken
 
 import minbpe
-from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, Tokenizer, TokenizerError
+from minbpe import PRETRAINED, CharTokenizer, Tokenizer
 from minbpe.files import atomic_copy, atomic_write_text
 
-from .manifest import MANIFEST, PRETRAINED, TOKENIZER_PREFIX, Manifest, SplitInfo, TokenizerInfo, tokenizer_info
+from .encode import EncodedBatch, Encoder, encode_pieces, pieces_can_be_cut
+from .manifest import MANIFEST, TOKENIZER_PREFIX, Manifest, SplitInfo, TokenizerInfo, tokenizer_info
 from .shards import DTYPE_NAMES, VERSION_DTYPES, ResumeError, ShardWriter, version_for_vocab
 from .sources import Corpus, ReadCounter
 
 STATE = ".prepare-state.json"
-BATCH_CHARS = 1 << 20  # text per batch handed to a worker
-BATCH_PIECES = 4096  # and at most this many pieces (many short documents)
 SAVE_SECONDS = 1.0  # the state is saved after a batch that completed a shard, else at most this often
 SPLITS = ("train", "val")
 _SHARD_NAME = r"(?:train|val)_\d{6}\.bin"
@@ -110,8 +104,13 @@ class Progress:
     seconds: float
 
 
+ProgressCallback = Callable[[Progress], None]
+
+
 @dataclass
 class PrepareResult:
+    """What a run did: the directory's manifest, how long it took, and whether it resumed or had nothing to do."""
+
     manifest: Manifest
     directory: Path
     seconds: float
@@ -119,8 +118,28 @@ class PrepareResult:
     resumed_shards: int = 0  # shards an interrupted run had completed, kept as they were
     started_over: str | None = None  # why an interrupted run's shards could not be used, if they could not
 
+    def summary(self) -> list[str]:
+        """What the run did, a line each: how much text how fast (or that there was nothing to do), then each split."""
+        splits = self.manifest.splits.values()
+        if self.up_to_date:
+            return [f"{self.directory} is already prepared with these settings; nothing to do",
+                    *self.manifest.split_lines()]
+        text = sum(s.bytes for s in splits)
+        documents = sum(s.documents for s in splits)
+        rate = "" if self.resumed_shards else f", {text / 1e6 / max(self.seconds, 1e-9):,.1f} MB/s"
+        lines = [f"prepared {self.directory} in {self.seconds:.2f} s: {text / 1e6:,.1f} MB of text in {documents:,} "
+                 f"documents{rate}"]
+        if self.resumed_shards:
+            lines.append(f"resumed an interrupted run: kept its {self.resumed_shards} completed shards")
+        return lines + self.manifest.split_lines()
 
-ProgressCallback = Callable[[Progress], None]
+    def notes(self) -> list[str]:
+        """Warnings for a person: why an interrupted run started over; a val split that drew no document."""
+        notes = [self.started_over] if self.started_over else []
+        val = self.manifest.val
+        if val["method"] == "documents" and val["fraction"] > 0 and not self.manifest.splits["val"].tokens:
+            notes.append("no document was drawn for validation; raise --val-fraction to get some")
+        return notes
 
 
 def val_documents(indices: np.ndarray, seed: int, fraction: float) -> np.ndarray:
@@ -137,409 +156,86 @@ def val_documents(indices: np.ndarray, seed: int, fraction: float) -> np.ndarray
 
 
 # ---------------------------------------------------------------------------
-# encoding, in the worker processes (or inline for one worker)
-
-
-class _Encoder:
-    """Encodes a batch of pieces into one array of ids, with the delimiter before each document.
-
-    When the tokenizer's ids are tiktoken's (tokenizer.to_tiktoken() succeeds, so
-    encode_ordinary itself runs tiktoken), the ids come straight from tiktoken into
-    a numpy buffer, skipping a Python list of every id (about 15% of the work).
-    """
-
-    def __init__(self, tokenizer: Tokenizer, dtype: np.dtype, delimiter: int | None) -> None:
-        self.tokenizer, self.dtype, self.delimiter = tokenizer, dtype, delimiter
-        self._tiktoken: tiktoken.Encoding | None | bool = False  # False: not looked up yet (in this process)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_tiktoken": False}
-
-    def _encode(self, text: str) -> np.ndarray:
-        if self._tiktoken is False:
-            try:
-                self._tiktoken = self.tokenizer.to_tiktoken()
-            except TokenizerError:
-                self._tiktoken = None
-        if self._tiktoken is not None:
-            try:
-                return self._tiktoken.encode_to_numpy(text, disallowed_special=())
-            except UnicodeEncodeError:  # lone surrogates: encode_ordinary replaces them, as tiktoken's encode does
-                pass
-        return np.array(self.tokenizer.encode_ordinary(text), dtype=np.int64)
-
-    def __call__(self, texts: list[str], starts: list[bool]) -> tuple[np.ndarray, np.ndarray]:
-        parts: list[np.ndarray] = []
-        lengths = np.empty(len(texts), dtype=np.int64)
-        delimiter = np.array([] if self.delimiter is None else [self.delimiter], dtype=self.dtype)
-        for i, (text, start) in enumerate(zip(texts, starts, strict=True)):
-            ids = self._encode(text)
-            if start:
-                parts.append(delimiter)
-            parts.append(ids)
-            lengths[i] = len(ids) + (len(delimiter) if start else 0)
-        return np.concatenate(parts).astype(self.dtype, copy=False), lengths
-
-
-_worker_encoder: _Encoder | None = None
-
-
-def _init_worker(encoder: _Encoder) -> None:
-    global _worker_encoder
-    _worker_encoder = encoder
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
-
-
-def _encode_in_worker(texts: list[str], starts: list[bool]) -> tuple[np.ndarray, np.ndarray]:
-    assert _worker_encoder is not None
-    return _worker_encoder(texts, starts)
-
-
-def _batches(pieces: Iterable[tuple[str, bool]]) -> Iterator[tuple[list[str], list[bool]]]:
-    texts: list[str] = []
-    starts: list[bool] = []
-    size = 0
-    for text, start in pieces:
-        texts.append(text)
-        starts.append(start)
-        size += len(text)
-        if size >= BATCH_CHARS or len(texts) >= BATCH_PIECES:
-            yield texts, starts
-            texts, starts, size = [], [], 0
-    if texts:
-        yield texts, starts
-
-
-def encode_batches(
-    batches: Iterable[tuple[list[str], list[bool]]], encoder: _Encoder, workers: int
-) -> Iterator[tuple[list[bool], np.ndarray, np.ndarray]]:
-    """(starts, ids, lengths) per batch, in input order, encoded by `workers` processes."""
-    if workers <= 1:
-        for texts, starts in batches:
-            yield starts, *encoder(texts, starts)
-        return
-    with get_context().Pool(workers, _init_worker, (encoder,)) as pool:  # leaving it terminates the workers
-        pending: deque = deque()
-        for texts, starts in batches:
-            pending.append((starts, pool.apply_async(_encode_in_worker, (texts, starts))))
-            if len(pending) >= 2 * workers:
-                starts, result = pending.popleft()
-                yield starts, *result.get()
-        while pending:
-            starts, result = pending.popleft()
-            yield starts, *result.get()
-
-
-# ---------------------------------------------------------------------------
-# the run
+# the run, top to bottom
 
 
 def prepare(config: PrepareConfig, progress: ProgressCallback | None = None) -> PrepareResult:
     """Tokenize a corpus into train / val shards and a manifest in config.output (see the module doc)."""
-    return _Run(config, progress).run()
+    _check_config(config)
+    clock = _Clock(progress)
+    corpus = Corpus(list(config.inputs), config.text_field, config.doc_separator, config.errors)
+    out = Path(config.output)
+    _check_output(out, config.inputs)
+    clock.total_bytes = corpus.total_bytes
+    record = _Record(run_settings(config), corpus.describe())
 
+    # an earlier run here: done (nothing to do) or interrupted (resume it), if it was made the same way
+    earlier = _earlier_run(out)
+    if earlier is not None:
+        tokenizer = _same_tokenizer(config.tokenizer, out, earlier)
+        _check_same_settings(out, earlier, record)
+        if isinstance(earlier, Manifest):
+            return PrepareResult(earlier, out, clock.seconds(), up_to_date=True)
 
-class _Run:
-    def __init__(self, config: PrepareConfig, progress: ProgressCallback | None) -> None:
-        _check_config(config)
-        self.config = config
-        self.progress = progress or (lambda p: None)
-        self.start = time.perf_counter()
-        self.corpus = Corpus(list(config.inputs), config.text_field, config.doc_separator, config.errors)
-        self.out = Path(config.output)
-        for given in config.inputs:
-            if os.path.isdir(given) and self.out.resolve().is_relative_to(Path(given).resolve()):
-                raise PrepareError(f"--output {self.out} is inside the input directory {given}; put it elsewhere")
-        self.sources = self.corpus.describe()
-        self.settings = {
-            "doc_separator": config.doc_separator,
-            "text_field": config.text_field,
-            "errors": config.errors,
-            "delimiter": config.delimiter,
-            "shard_tokens": config.shard_tokens,
-            "val": self._val_method(),
-        }
-        self.fresh = True
-        self.created_dir = False
-        self.writers: dict[str, ShardWriter] = {}
-        self.started_over: str | None = None
-
-    def _val_method(self) -> dict:
-        c = self.config
-        if c.val_first_shard:
-            return {"method": "first-shard", "tokens": c.shard_tokens}
-        return {"method": "documents", "fraction": c.val_fraction, "seed": c.seed}
-
-    # --- the directory and the tokenizer -------------------------------------
-
-    def run(self) -> PrepareResult:
-        state = self._existing()
-        if isinstance(state, Manifest):
-            return PrepareResult(state, self.out, time.perf_counter() - self.start, up_to_date=True)
-        try:
-            if state is None:
-                self.tokenizer, self.info = self._new_tokenizer()
-            result = self._tokenize(state)
-        except KeyboardInterrupt:
-            self._close()  # keep everything: the next run resumes
-            raise
-        except BaseException:
-            self._close()
-            if self.fresh:
-                self._remove_outputs()
-            raise
-        return result
-
-    def _existing(self) -> Manifest | dict | None:
-        """The completed manifest or the saved state of an earlier run here (None: start afresh)."""
-        out = self.out
-        if out.exists() and not out.is_dir():
-            raise PrepareError(f"{out}: exists and is not a directory; give a directory for --output")
-        if (out / MANIFEST).is_file():
-            manifest = Manifest.load(out)
-            self._check_same(manifest.tokenizer, {**manifest.settings, "sources": manifest.sources}, "was prepared")
-            return manifest
-        if (out / STATE).is_file():
-            try:
-                state = json.loads((out / STATE).read_text(encoding="utf-8"))
-                info = TokenizerInfo(**state["tokenizer"])
-                settings = {**state["settings"], "sources": state["sources"]}
-            except (ValueError, KeyError, TypeError) as e:
-                raise PrepareError(f"{out / STATE}: unreadable ({e!r}); delete {out} and prepare again") from None
-            self._check_same(info, settings, "holds an interrupted run")
-            self.fresh = False
-            self.info = info
-            return state
-        if out.is_dir():
-            strays = [p.name for p in out.iterdir() if not _is_ours(p.name)]
-            if strays:
-                raise PrepareError(
-                    f"{out}: not empty and not a gptkit data directory (it holds {', '.join(sorted(strays)[:3])}); "
-                    "give a new or empty --output"
-                )
-        return None
-
-    def _check_same(self, info: TokenizerInfo, settings: dict, what: str) -> None:
-        """Refuse to mix: the directory must have been made by this tokenizer with these settings."""
-        spec = self.config.tokenizer
-        if spec == "char":
-            self.tokenizer = None if info.type != "char" else minbpe.load(self.out / info.file)
-            mine = None if self.tokenizer is None else tokenizer_info(self.tokenizer, spec, self.out / info.file)
+    created = not out.exists()
+    try:
+        if earlier is None:
+            tokenizer, info = _new_tokenizer(config, corpus, out, clock)
         else:
-            self.tokenizer = minbpe.get_tokenizer(spec)
-            mine = tokenizer_info(self.tokenizer, spec, None if spec in PRETRAINED else Path(spec))
-        if mine is None or mine.identity() != info.identity():
-            raise PrepareError(
-                f"{self.out} {what} with tokenizer {info.describe()}, not {spec if mine is None else mine.describe()}: "
-                f"tokens of two tokenizers cannot share a directory; use another --output or delete {self.out}"
-            )
-        wanted = {**self.settings, "sources": self.sources}
-        if settings != wanted:
-            changed = sorted(k for k in set(settings) | set(wanted) if settings.get(k) != wanted.get(k))
-            raise PrepareError(
-                f"{self.out} {what} with other settings ({', '.join(changed)} differ); "
-                f"use another --output or delete {self.out} to prepare it again"
-            )
-
-    def _new_tokenizer(self) -> tuple[Tokenizer, TokenizerInfo]:
-        spec = self.config.tokenizer
-        tokenizer = CharTokenizer() if spec == "char" else minbpe.get_tokenizer(spec)
-        self._mkdir()
-        for p in self.out.iterdir():  # leftovers of a run that died before its first save
-            p.unlink()
-        if spec in PRETRAINED:
-            return tokenizer, tokenizer_info(tokenizer, spec, None)
-        model = self.out / f"{TOKENIZER_PREFIX}.model"
-        if spec == "char":
-            self._scan_characters(tokenizer)
-            tokenizer.save(str(model.with_suffix("")))
-        else:
-            atomic_copy(spec, model)
-        return tokenizer, tokenizer_info(tokenizer, spec, model)
-
-    def _scan_characters(self, tokenizer: CharTokenizer) -> None:
-        """The first pass for --tokenizer char: the corpus's characters, plus the delimiter."""
-        counter = ReadCounter()
-        docs = [0]
-
-        def texts() -> Iterator[str]:
-            for i, (text, start) in enumerate(self.corpus.pieces(counter=counter)):
-                docs[0] += start
-                if i % 256 == 0:
-                    self._report("scan", docs[0], 0, counter.bytes, counter.bytes)
-                yield text
-
-        tokenizer.train(texts())
-        if self.config.delimiter is not None:
-            tokenizer.register_special_tokens({self.config.delimiter: len(tokenizer.chars)})
-
-    def _mkdir(self) -> None:
-        if not self.out.exists():
-            self.out.mkdir(parents=True)
-            self.created_dir = True
-
-    # --- tokenizing ----------------------------------------------------------
-
-    def _tokenize(self, state: dict | None) -> PrepareResult:
-        c, tok = self.config, self.tokenizer
-        delimiter = None
-        if c.delimiter is not None:
-            if c.delimiter not in tok.special_tokens:
-                raise PrepareError(
-                    f"the tokenizer has no special token {c.delimiter!r} to put before each document "
-                    f"(it has {sorted(tok.special_tokens) or 'none'}); choose one with --delimiter, "
-                    "or --delimiter none to let documents run together"
-                )
-            delimiter = tok.special_tokens[c.delimiter]
-        version = version_for_vocab(tok.n_vocab)
-        token_bytes = np.zeros(tok.n_vocab, dtype=np.int64)
-        for idx, token in tok.vocab.items():
-            token_bytes[idx] = len(token)
-        if delimiter is not None:
-            token_bytes[delimiter] = 0
-        self.writers = {s: ShardWriter(self.out, s, version, c.shard_tokens, token_bytes) for s in SPLITS}
-        self.pieces = self.documents = 0
-        resumed = 0
-        if state is not None:
-            resumed = self._resume(state)
-        else:
-            self._save_state()
-        counter = ReadCounter()
-        pieces = islice(self.corpus.pieces(cut=pieces_can_be_cut(tok), counter=counter), self.pieces, None)
-        encoder = _Encoder(tok, VERSION_DTYPES[version], delimiter)
-        saved_at, saved_shards = time.perf_counter(), resumed
-        with closing(encode_batches(_batches(pieces), encoder, c.workers)) as encoded:
-            for starts, ids, lengths in encoded:
-                self._route(starts, ids, lengths)
-                self.pieces += len(starts)
-                shards = sum(len(w.shards) for w in self.writers.values())
-                if shards != saved_shards or time.perf_counter() - saved_at >= SAVE_SECONDS:
-                    for w in self.writers.values():
-                        w.flush()
-                    self._save_state()
-                    saved_at, saved_shards = time.perf_counter(), shards
-                tokens = sum(w.tokens for w in self.writers.values())
-                text_bytes = sum(w.bytes for w in self.writers.values())
-                self._report("tokenize", self.documents, tokens, text_bytes, counter.bytes)
-        return self._finish(delimiter, resumed)
-
-    def _route(self, starts: list[bool], ids: np.ndarray, lengths: np.ndarray) -> None:
-        """Send each piece's ids to its split's writer."""
-        train, val = self.writers["train"], self.writers["val"]
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        doc_starts = bounds[:-1][np.asarray(starts, dtype=bool)]
-        first_doc = self.documents
-        self.documents += len(doc_starts)
-        if self.config.val_first_shard:
-            room = max(self.config.shard_tokens - val.tokens, 0)
-            val.append(ids[:room], doc_starts[doc_starts < room])
-            train.append(ids[room:], doc_starts[doc_starts >= room] - room)
-            return
-        # pieces of a document go where its first piece went; runs of pieces with one split go together
-        doc_of_piece = first_doc - 1 + np.cumsum(starts)  # a batch may begin inside a document
-        to_val = val_documents(doc_of_piece, self.config.seed, self.config.val_fraction)
-        runs = np.concatenate([[0], np.flatnonzero(to_val[1:] != to_val[:-1]) + 1, [len(starts)]])
-        for i, j in zip(runs[:-1], runs[1:], strict=True):
-            lo, hi = bounds[i], bounds[j]
-            run_starts = doc_starts[(doc_starts >= lo) & (doc_starts < hi)] - lo
-            (val if to_val[i] else train).append(ids[lo:hi], run_starts)
-
-    # --- resuming and finishing ----------------------------------------------
-
-    def _save_state(self) -> None:
-        state = {
-            "settings": self.settings,
-            "sources": self.sources,
-            "tokenizer": asdict(self.info),
-            "pieces": self.pieces,
-            "documents": self.documents,
-            "splits": {name: w.state() for name, w in self.writers.items()},
-        }
-        atomic_write_text(str(self.out / STATE), json.dumps(state) + "\n")
-
-    def _resume(self, state: dict) -> int:
-        """Carry on from a saved state; if the files do not match it, start the shards over."""
-        try:
-            for name, w in self.writers.items():
-                w.resume(state["splits"][name])
-            self.pieces, self.documents = state["pieces"], state["documents"]
-        except (ResumeError, KeyError) as e:
-            for w in self.writers.values():
-                w.reset()
-            for p in self.out.iterdir():
-                if re.fullmatch(_SHARD_NAME + r"(?:\.tmp)?", p.name):
-                    p.unlink()
-            self.pieces = self.documents = 0
-            self.started_over = f"the files did not match the interrupted run's state ({e}), so it started over"
-        return sum(len(w.shards) for w in self.writers.values())
-
-    def _finish(self, delimiter: int | None, resumed: int) -> PrepareResult:
-        c = self.config
-        train, val = self.writers["train"], self.writers["val"]
-        if self.documents == 0:
-            raise PrepareError(
-                f"the input holds no documents ({', '.join(c.inputs)} "
-                + ("is empty)" if len(c.inputs) == 1 else "are empty)")
-            )
-        train.finish()
-        val.finish()
-        val_info = self._val_method()
-        if not c.val_first_shard and self.documents == 1 and c.val_fraction > 0:
-            # one document: its last val_fraction of tokens are val
-            if val.tokens:
-                train.take_over(val)
-            keep = int(train.tokens * (1 - c.val_fraction))
-            train.cut(keep, into=val)
-            val.finish()
-            val_info = {"method": "last-tokens", "fraction": c.val_fraction}
-        if train.tokens == 0:
-            raise PrepareError(
-                "no tokens are left for training: "
-                + (
-                    f"the corpus's {val.tokens:,} tokens fit in the first shard, which is the validation split; "
-                    "give a smaller --shard-tokens or use --val-fraction"
-                    if c.val_first_shard
-                    else f"all {self.documents} documents went to the validation split; lower --val-fraction"
-                )
-            )
+            info = earlier.tokenizer
+        delimiter = _delimiter_id(config.delimiter, tokenizer)
+        splits = _Splits(out, config, tokenizer, delimiter)
+        state_file = _StateFile(out, record, info)
+        with closing(splits):
+            if earlier is None:
+                state_file.save(splits)  # from here on, a stopped run resumes
+                started_over = None
+            else:
+                started_over = splits.resume(earlier.state)
+            resumed = splits.shards
+            _tokenize(corpus, tokenizer, delimiter, splits, state_file, config.workers, clock)
+            val = splits.finish()
         manifest = Manifest(
-            tokenizer=self.info,
-            dtype=DTYPE_NAMES[train.version],
-            delimiter=None if delimiter is None else {"token": c.delimiter, "id": delimiter},
-            splits={name: SplitInfo.of(w.shards) for name, w in self.writers.items()},
-            val=val_info,
-            settings=self.settings,
-            sources=self.sources,
-            command=c.command,
+            tokenizer=info,
+            dtype=DTYPE_NAMES[splits.version],
+            delimiter=None if delimiter is None else {"token": config.delimiter, "id": delimiter},
+            splits={name: SplitInfo.of(w.shards) for name, w in splits.writers.items()},
+            val=val,
+            settings=record.settings,
+            sources=record.sources,
+            command=config.command,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        manifest.save(self.out)
-        (self.out / STATE).unlink()
-        return PrepareResult(manifest, self.out, time.perf_counter() - self.start, resumed_shards=resumed,
-                             started_over=self.started_over)
-
-    def _report(self, phase: str, documents: int, tokens: int, text_bytes: int, read_bytes: int) -> None:
-        self.progress(Progress(phase, documents, tokens, text_bytes, read_bytes, self.corpus.total_bytes,
-                               time.perf_counter() - self.start))
-
-    def _close(self) -> None:
-        for w in self.writers.values():
-            w.close()
-
-    def _remove_outputs(self) -> None:
-        if not self.out.is_dir():
-            return
-        for p in self.out.iterdir():
-            if _is_ours(p.name):
-                p.unlink()
-        if self.created_dir and not any(self.out.iterdir()):
-            self.out.rmdir()
+        manifest.save(out)
+        state_file.remove()
+    except KeyboardInterrupt:
+        raise  # keep everything: the next run resumes
+    except BaseException:
+        if earlier is None:  # a fresh run that failed removes what it wrote; a resumed one keeps the earlier work
+            _remove_outputs(out, created)
+        raise
+    return PrepareResult(manifest, out, clock.seconds(), resumed_shards=resumed, started_over=started_over)
 
 
-def _is_ours(name: str) -> bool:
-    """A file a prepare run writes (shards, temporaries, state, tokenizer, manifest)."""
-    return _OURS.fullmatch(name) is not None
+def _tokenize(corpus: Corpus, tokenizer: Tokenizer, delimiter: int | None, splits: _Splits, state_file: _StateFile,
+              workers: int, clock: _Clock) -> None:
+    """Encode the pieces of the corpus after those already in `splits` into them, saving the state as it goes."""
+    counter = ReadCounter()
+    pieces = islice(corpus.pieces(cut=pieces_can_be_cut(tokenizer), counter=counter), splits.pieces, None)
+    encoder = Encoder(tokenizer, VERSION_DTYPES[splits.version], delimiter)
+    saved_at, saved_shards = time.perf_counter(), splits.shards
+    with closing(encode_pieces(pieces, encoder, workers)) as batches:
+        for batch in batches:
+            splits.add(batch)
+            if splits.shards != saved_shards or time.perf_counter() - saved_at >= SAVE_SECONDS:
+                splits.flush()
+                state_file.save(splits)
+                saved_at, saved_shards = time.perf_counter(), splits.shards
+            clock.report("tokenize", splits.documents, splits.tokens, splits.text_bytes, counter.bytes)
 
+
+# ---------------------------------------------------------------------------
+# checking the request
 
 
 def _check_config(c: PrepareConfig) -> None:
@@ -551,12 +247,344 @@ def _check_config(c: PrepareConfig) -> None:
         raise PrepareError(f"the validation fraction must be in [0, 1), got {c.val_fraction}")
 
 
-def pieces_can_be_cut(tokenizer: Tokenizer) -> bool:
-    """Whether encoding a document in pieces cut at safe line breaks gives the ids of the whole.
+def _check_output(out: Path, inputs: list[str]) -> None:
+    for given in inputs:
+        if os.path.isdir(given) and out.resolve().is_relative_to(Path(given).resolve()):
+            raise PrepareError(f"--output {out} is inside the input directory {given}; put it elsewhere")
 
-    True for characters, and for the GPT-2 / GPT-4 split patterns, which never
-    match across a line break with non-space characters on both sides (minbpe's
-    tests prove it). A custom pattern might, and without a pattern a document is
-    one chunk, so those documents are encoded whole.
+
+def val_method(config: PrepareConfig) -> dict:
+    """How the val split is chosen, as the manifest records it (a one-document corpus changes it: `_Splits.finish`)."""
+    if config.val_first_shard:
+        return {"method": "first-shard", "tokens": config.shard_tokens}
+    return {"method": "documents", "fraction": config.val_fraction, "seed": config.seed}
+
+
+def run_settings(config: PrepareConfig) -> dict:
+    """What decides which tokens a run writes where: a directory is resumed or reused only if they agree."""
+    return {
+        "doc_separator": config.doc_separator,
+        "text_field": config.text_field,
+        "errors": config.errors,
+        "delimiter": config.delimiter,
+        "shard_tokens": config.shard_tokens,
+        "val": val_method(config),
+    }
+
+
+@dataclass
+class _Record:
+    """What a run records of how it was made, besides its tokenizer: its settings and its sources."""
+
+    settings: dict
+    sources: list[dict]
+
+
+# ---------------------------------------------------------------------------
+# what an earlier run left in the directory
+
+
+@dataclass
+class _Interrupted:
+    """An interrupted run's saved state: its tokenizer and record, and the whole state (read when resuming)."""
+
+    tokenizer: TokenizerInfo
+    settings: dict
+    sources: list[dict]
+    state: dict
+
+    @classmethod
+    def load(cls, out: Path) -> _Interrupted:
+        try:
+            state = json.loads((out / STATE).read_text(encoding="utf-8"))
+            return cls(TokenizerInfo(**state["tokenizer"]), dict(state["settings"]), state["sources"], state)
+        except (ValueError, KeyError, TypeError) as e:
+            raise PrepareError(f"{out / STATE}: unreadable ({e!r}); delete {out} and prepare again") from None
+
+
+def _earlier_run(out: Path) -> Manifest | _Interrupted | None:
+    """The completed manifest or the saved state of an earlier run in `out` (None: start afresh)."""
+    if out.exists() and not out.is_dir():
+        raise PrepareError(f"{out}: exists and is not a directory; give a directory for --output")
+    if (out / MANIFEST).is_file():
+        return Manifest.load(out)
+    if (out / STATE).is_file():
+        return _Interrupted.load(out)
+    if out.is_dir():
+        strays = [p.name for p in out.iterdir() if not _is_ours(p.name)]
+        if strays:
+            raise PrepareError(
+                f"{out}: not empty and not a gptkit data directory (it holds {', '.join(sorted(strays)[:3])}); "
+                "give a new or empty --output"
+            )
+    return None
+
+
+def _what(earlier: Manifest | _Interrupted) -> str:
+    return "was prepared" if isinstance(earlier, Manifest) else "holds an interrupted run"
+
+
+def _same_tokenizer(spec: str, out: Path, earlier: Manifest | _Interrupted) -> Tokenizer:
+    """The tokenizer `spec` names, if it made the earlier run's tokens: tokens of two tokenizers never mix.
+
+    For `char` that is the directory's own tokenizer.model (learned by the earlier run), checked by its sha256.
     """
-    return isinstance(tokenizer, CharTokenizer) or tokenizer.pattern in (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN)
+    info, what = earlier.tokenizer, _what(earlier)
+    tokenizer: Tokenizer | None
+    if spec == "char":
+        tokenizer = None if info.type != "char" else minbpe.load(out / info.file)
+        mine = None if tokenizer is None else tokenizer_info(tokenizer, spec, out / info.file)
+    else:
+        tokenizer = minbpe.get_tokenizer(spec)
+        mine = tokenizer_info(tokenizer, spec, None if spec in PRETRAINED else Path(spec))
+    if mine is None or mine.identity() != info.identity():
+        raise PrepareError(
+            f"{out} {what} with tokenizer {info.describe()}, not {spec if mine is None else mine.describe()}: "
+            f"tokens of two tokenizers cannot share a directory; use another --output or delete {out}"
+        )
+    return tokenizer
+
+
+def _check_same_settings(out: Path, earlier: Manifest | _Interrupted, record: _Record) -> None:
+    found = {**earlier.settings, "sources": earlier.sources}
+    wanted = {**record.settings, "sources": record.sources}
+    if found != wanted:
+        changed = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+        raise PrepareError(
+            f"{out} {_what(earlier)} with other settings ({', '.join(changed)} differ); "
+            f"use another --output or delete {out} to prepare it again"
+        )
+
+
+# ---------------------------------------------------------------------------
+# a fresh run's tokenizer
+
+
+def _new_tokenizer(config: PrepareConfig, corpus: Corpus, out: Path, clock: _Clock) -> tuple[Tokenizer, TokenizerInfo]:
+    """A fresh run's tokenizer, and its copy in `out` (a .model file copied, char learned and saved; none for gpt2/4).
+
+    Makes `out` and clears the leftovers of a run that died before its first save.
+    """
+    spec = config.tokenizer
+    tokenizer = CharTokenizer() if spec == "char" else minbpe.get_tokenizer(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in out.iterdir():  # only our files: _earlier_run refused any other
+        p.unlink()
+    if spec in PRETRAINED:
+        return tokenizer, tokenizer_info(tokenizer, spec, None)
+    model = out / f"{TOKENIZER_PREFIX}.model"
+    if spec == "char":
+        _learn_characters(tokenizer, corpus, config.delimiter, clock)
+        tokenizer.save(str(model.with_suffix("")))
+    else:
+        atomic_copy(spec, model)
+    return tokenizer, tokenizer_info(tokenizer, spec, model)
+
+
+def _learn_characters(tokenizer: CharTokenizer, corpus: Corpus, delimiter: str | None, clock: _Clock) -> None:
+    """The first pass for --tokenizer char: the corpus's characters, then the delimiter as the special token."""
+    counter = ReadCounter()
+    documents = 0
+
+    def texts() -> Iterator[str]:
+        nonlocal documents
+        for i, (text, start) in enumerate(corpus.pieces(counter=counter)):
+            documents += start
+            if i % 256 == 0:
+                clock.report("scan", documents, 0, counter.bytes, counter.bytes)
+            yield text
+
+    tokenizer.train(texts())
+    if delimiter is not None:
+        tokenizer.register_special_tokens({delimiter: len(tokenizer.chars)})
+
+
+# ---------------------------------------------------------------------------
+# the splits' shards
+
+
+def _delimiter_id(delimiter: str | None, tokenizer: Tokenizer) -> int | None:
+    """The id put before each document: the tokenizer's special token `delimiter` (None: no delimiter)."""
+    if delimiter is None:
+        return None
+    if delimiter not in tokenizer.special_tokens:
+        raise PrepareError(
+            f"the tokenizer has no special token {delimiter!r} to put before each document "
+            f"(it has {sorted(tokenizer.special_tokens) or 'none'}); choose one with --delimiter, "
+            "or --delimiter none to let documents run together"
+        )
+    return tokenizer.special_tokens[delimiter]
+
+
+def _token_bytes(tokenizer: Tokenizer, delimiter: int | None) -> np.ndarray:
+    """UTF-8 bytes of each token's text, by id (0 for the delimiter, which is not text), for bits per byte."""
+    token_bytes = np.zeros(tokenizer.n_vocab, dtype=np.int64)
+    for idx, token in tokenizer.vocab.items():
+        token_bytes[idx] = len(token)
+    if delimiter is not None:
+        token_bytes[delimiter] = 0
+    return token_bytes
+
+
+class _Splits:
+    """The train and val shard writers, and how many pieces and documents have gone into them.
+
+    `add` sends each document's tokens to its split (`val_documents`, or with
+    val_first_shard the first shard_tokens tokens to val); `finish` then gives a
+    one-document corpus its last val_fraction of tokens as val.
+    """
+
+    def __init__(self, out: Path, config: PrepareConfig, tokenizer: Tokenizer, delimiter: int | None) -> None:
+        self.out, self.config = out, config
+        self.version = version_for_vocab(tokenizer.n_vocab)  # uint16 or uint32 tokens
+        token_bytes = _token_bytes(tokenizer, delimiter)
+        self.writers = {s: ShardWriter(out, s, self.version, config.shard_tokens, token_bytes) for s in SPLITS}
+        self.train, self.val = self.writers["train"], self.writers["val"]
+        self.pieces = self.documents = 0
+
+    @property
+    def shards(self) -> int:
+        """Completed shards, both splits."""
+        return sum(len(w.shards) for w in self.writers.values())
+
+    @property
+    def tokens(self) -> int:
+        return sum(w.tokens for w in self.writers.values())
+
+    @property
+    def text_bytes(self) -> int:
+        return sum(w.bytes for w in self.writers.values())
+
+    def add(self, batch: EncodedBatch) -> None:
+        """Send each piece's ids to its split's writer."""
+        starts, ids, lengths = batch
+        self.pieces += len(starts)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        doc_starts = bounds[:-1][np.asarray(starts, dtype=bool)]
+        first_doc = self.documents
+        self.documents += len(doc_starts)
+        if self.config.val_first_shard:
+            room = max(self.config.shard_tokens - self.val.tokens, 0)
+            self.val.append(ids[:room], doc_starts[doc_starts < room])
+            self.train.append(ids[room:], doc_starts[doc_starts >= room] - room)
+            return
+        # pieces of a document go where its first piece went; runs of pieces with one split go together
+        doc_of_piece = first_doc - 1 + np.cumsum(starts)  # a batch may begin inside a document
+        to_val = val_documents(doc_of_piece, self.config.seed, self.config.val_fraction)
+        runs = np.concatenate([[0], np.flatnonzero(to_val[1:] != to_val[:-1]) + 1, [len(starts)]])
+        for i, j in zip(runs[:-1], runs[1:], strict=True):
+            lo, hi = bounds[i], bounds[j]
+            run_starts = doc_starts[(doc_starts >= lo) & (doc_starts < hi)] - lo
+            (self.val if to_val[i] else self.train).append(ids[lo:hi], run_starts)
+
+    def flush(self) -> None:
+        for w in self.writers.values():
+            w.flush()
+
+    def close(self) -> None:
+        """Close the open shards as they are (a later run may resume them)."""
+        for w in self.writers.values():
+            w.close()
+
+    def state(self) -> dict:
+        return {"pieces": self.pieces, "documents": self.documents,
+                "splits": {name: w.state() for name, w in self.writers.items()}}
+
+    def resume(self, state: dict) -> str | None:
+        """Carry on from a saved state; if the files do not match it, start the shards over and say why."""
+        try:
+            for name, w in self.writers.items():
+                w.resume(state["splits"][name])
+            self.pieces, self.documents = state["pieces"], state["documents"]
+            return None
+        except (ResumeError, KeyError) as e:
+            for w in self.writers.values():
+                w.reset()
+            for p in self.out.iterdir():
+                if re.fullmatch(_SHARD_NAME + r"(?:\.tmp)?", p.name):
+                    p.unlink()
+            self.pieces = self.documents = 0
+            return f"the files did not match the interrupted run's state ({e}), so it started over"
+
+    def finish(self) -> dict:
+        """Complete the last shards; how the val split was chosen, for the manifest."""
+        c, train, val = self.config, self.train, self.val
+        if self.documents == 0:
+            raise PrepareError(
+                f"the input holds no documents ({', '.join(c.inputs)} "
+                + ("is empty)" if len(c.inputs) == 1 else "are empty)")
+            )
+        train.finish()
+        val.finish()
+        method = val_method(c)
+        if not c.val_first_shard and self.documents == 1 and c.val_fraction > 0:
+            # one document: its last val_fraction of tokens are val
+            if val.tokens:
+                train.take_over(val)
+            train.cut(int(train.tokens * (1 - c.val_fraction)), into=val)
+            val.finish()
+            method = {"method": "last-tokens", "fraction": c.val_fraction}
+        if train.tokens == 0:
+            raise PrepareError(
+                "no tokens are left for training: "
+                + (
+                    f"the corpus's {val.tokens:,} tokens fit in the first shard, which is the validation split; "
+                    "give a smaller --shard-tokens or use --val-fraction"
+                    if c.val_first_shard
+                    else f"all {self.documents} documents went to the validation split; lower --val-fraction"
+                )
+            )
+        return method
+
+
+# ---------------------------------------------------------------------------
+# the saved state, progress, and cleaning up
+
+
+class _StateFile:
+    """`.prepare-state.json`: the run's record and tokenizer, and where its splits are, saved atomically.
+
+    `_Interrupted.load` reads it back.
+    """
+
+    def __init__(self, out: Path, record: _Record, tokenizer: TokenizerInfo) -> None:
+        self.path, self.record, self.tokenizer = out / STATE, record, tokenizer
+
+    def save(self, splits: _Splits) -> None:
+        state = {"settings": self.record.settings, "sources": self.record.sources,
+                 "tokenizer": asdict(self.tokenizer), **splits.state()}
+        atomic_write_text(str(self.path), json.dumps(state) + "\n")
+
+    def remove(self) -> None:
+        self.path.unlink()
+
+
+class _Clock:
+    """Seconds since the run began, and progress reports to the caller's callback."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = progress or (lambda p: None)
+        self.start = time.perf_counter()
+        self.total_bytes: int | None = None
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    def report(self, phase: str, documents: int, tokens: int, text_bytes: int, read_bytes: int) -> None:
+        self.progress(Progress(phase, documents, tokens, text_bytes, read_bytes, self.total_bytes, self.seconds()))
+
+
+def _is_ours(name: str) -> bool:
+    """A file a prepare run writes (shards, temporaries, state, tokenizer, manifest)."""
+    return _OURS.fullmatch(name) is not None
+
+
+def _remove_outputs(out: Path, created: bool) -> None:
+    """Remove every file a run writes from `out`, and `out` itself if the run created it and it is empty now."""
+    if not out.is_dir():
+        return
+    for p in out.iterdir():
+        if _is_ours(p.name):
+            p.unlink()
+    if created and not any(out.iterdir()):
+        out.rmdir()

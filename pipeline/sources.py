@@ -24,7 +24,7 @@ line); errors="replace" reads each invalid byte as U+FFFD, as Python's decoder d
 Nothing is held whole except one document: a document is handed on in pieces
 (`Corpus.pieces`) of about 1 MB, cut only at a line break with non-space
 characters on both sides. No chunk of the GPT-2 / GPT-4 split patterns crosses such
-a break (minbpe's trainer relies on, and tests, the same fact), so encoding the
+a break (`minbpe.text`'s cuts rely on, and its tests prove, the same fact), so encoding the
 pieces one by one gives exactly the ids of the whole document. For a tokenizer
 where that does not hold (no split pattern, or a custom one) pass cut=False and
 each document is one piece.
@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl
 
 import regex
 
-from minbpe.trainer import BLOCK_CHARS, read_blocks, split_blocks
+from minbpe.text import BLOCK_CHARS, read_blocks, split_blocks
 
 SEPARATORS = {"file": None, "line": r"\r?\n", "blank-line": r"\n\s*\n"}
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")

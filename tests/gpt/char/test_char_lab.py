@@ -1,4 +1,4 @@
-"""The character-level baselines: data splits, the exact bigram model, training, sampling, the CLI."""
+"""The character-level lab: data splits, the exact bigram model, the registry, training, sampling, the CLI."""
 
 from __future__ import annotations
 
@@ -14,19 +14,23 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import ROOT
-from gpt.char_data import BOUNDARY, Layout, LineData, pack
-from gpt.char_models import MLP, BatchNorm, BigramCounts, KneserNey, mixture_weights
-from gpt.char_train import (
+from gpt.char.baselines import LONGEST_FIRST, TRAINED
+from gpt.char.data import BOUNDARY, Layout, LineData, pack
+from gpt.char.models import (
+    MLP,
+    MODELS,
+    REGISTRY,
+    BatchNorm,
+    BigramCounts,
+    KneserNey,
     build_model,
-    char_config,
-    char_log_probs,
     char_model_from_state,
-    evaluate,
-    model_args,
-    train_char,
-    trim_padding,
+    mixture_weights,
 )
+from gpt.char.sample import checkpoint_samples
+from gpt.char.train import char_config, char_log_probs, evaluate, model_args, train_char, trim_padding
 from gpt.checkpoint import load_checkpoint
+from gpt.generate import SampleConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 NAMES = ROOT / "data" / "names.txt"
@@ -48,12 +52,12 @@ def small(tmp_path_factory) -> str:
 
 def test_split_is_80_10_10_disjoint_and_reproducible(names):
     sizes = {k: len(v) for k, v in names.line_numbers.items()}
-    assert sizes == {"train": 25626, "dev": 3203, "test": 3204}
+    assert sizes == {"train": 25626, "val": 3203, "test": 3204}
     sets = [set(v) for v in names.line_numbers.values()]
     assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
     assert set().union(*sets) == set(range(32033))
     assert LineData(NAMES).line_numbers == names.line_numbers
-    assert LineData(NAMES, seed=7).line_numbers["dev"] != names.line_numbers["dev"]
+    assert LineData(NAMES, seed=7).line_numbers["val"] != names.line_numbers["val"]
     # seed 42 is the lectures' split: random.seed(42); random.shuffle(words); words[:n1], ...
     words = NAMES.read_text().splitlines()
     random.Random(42).shuffle(words)
@@ -62,10 +66,10 @@ def test_split_is_80_10_10_disjoint_and_reproducible(names):
 
 
 def test_windows_and_sequences_predict_the_same_characters(names, tmp_path):
-    _, y_windows = names.rows("dev", Layout("windows", 3))
-    x_seq, y_seq = names.rows("dev", Layout("sequences", names.max_length + 1))
+    _, y_windows = names.rows("val", Layout("windows", 3))
+    x_seq, y_seq = names.rows("val", Layout("sequences", names.max_length + 1))
     kept = y_seq[y_seq != -1]
-    assert len(kept) == len(y_windows) == sum(len(w) + 1 for w in names.examples["dev"])
+    assert len(kept) == len(y_windows) == sum(len(w) + 1 for w in names.examples["val"])
     assert torch.equal(kept.sort().values, y_windows.sort().values)
     assert (x_seq[:, 0] == BOUNDARY).all()
     # the context starts filled with the boundary; "emma" -> ... (e, m, m) -> a
@@ -121,6 +125,80 @@ def test_bigram_counts_equal_a_direct_computation_and_the_lecture(names, tmp_pat
     assert total == -559951.5625 and round(-float(total) / len(pairs), 4) == 2.4544
 
 
+# the first lecture's first five samples with seed 2147483647 on torch 2.13 (the lecture notes' mor., axx., ...
+# are an older torch's: the generator's draws are the same, torch.multinomial's use of them changed)
+LECTURE_SEED = 2147483647
+LECTURE_NAMES = ["cexze", "momasurailezitynn", "konimittain", "llayn", "ka"]
+
+
+def lecture_samples(num: int) -> list[str]:
+    """The first lecture's code, as independent of the library as it can be: plain torch over names.txt."""
+    words = NAMES.read_text().splitlines()
+    chars = sorted(set("".join(words)))
+    stoi = {s: i + 1 for i, s in enumerate(chars)}
+    stoi["."] = 0
+    itos = {i: s for s, i in stoi.items()}
+    N = torch.zeros((27, 27), dtype=torch.int32)
+    for w in words:
+        chs = ["."] + list(w) + ["."]
+        for ch1, ch2 in zip(chs, chs[1:], strict=False):
+            N[stoi[ch1], stoi[ch2]] += 1
+    g = torch.Generator().manual_seed(LECTURE_SEED)
+    P = (N + 1).float()
+    P /= P.sum(1, keepdims=True)
+    samples = []
+    for _ in range(num):
+        out = []
+        ix = 0
+        while True:
+            p = P[ix]
+            ix = torch.multinomial(p, num_samples=1, replacement=True, generator=g).item()
+            out.append(itos[ix])
+            if ix == 0:
+                break
+        samples.append("".join(out))
+    return samples
+
+
+@pytest.mark.skipif(not torch.__version__.startswith("2.13."), reason="the pinned names are torch 2.13's")
+def test_the_lecture_code_samples_these_names():
+    assert lecture_samples(5) == [name + "." for name in LECTURE_NAMES]
+
+
+def test_bigram_counts_sample_exactly_as_the_lecture(tmp_path):
+    result = train_char(char_config("bigram-counts", input=str(NAMES), split="none", seed=LECTURE_SEED,
+                                    out=str(tmp_path), num_samples=300))
+    assert [s + "." for s in result.samples] == lecture_samples(300)
+    if torch.__version__.startswith("2.13."):
+        assert result.samples[:5] == LECTURE_NAMES
+    # the same from the checkpoint, as `generate --temperature 1 --top-k 0` samples it
+    texts = checkpoint_samples(tmp_path, load_checkpoint(tmp_path), "", SampleConfig(), 5, LECTURE_SEED)
+    assert [t + "." for t in texts] == lecture_samples(5)
+
+
+def test_cli_train_char_prints_the_lecture_samples(tmp_path):
+    result = CliRunner().invoke(main, ["train-char", "--model", "bigram-counts", "--split", "none", "--seed",
+                                       str(LECTURE_SEED), "--num-samples", "5", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    printed = lines[lines.index("samples (* = not in the training set):") + 1 :][:5]
+    assert [line[4:] + "." for line in printed] == lecture_samples(5)
+    if torch.__version__.startswith("2.13."):
+        assert [line[4:] for line in printed] == LECTURE_NAMES
+
+
+def test_the_registry_is_every_model(trained):
+    """Every registered model is trained by the `trained` fixture (built, trained, evaluated, saved, reloaded
+    in the tests that use it): a new REGISTRY entry needs a line there. The CLI and the table read the registry."""
+    assert set(trained) == set(REGISTRY) and MODELS == tuple(REGISTRY)
+    assert set(main.commands["train-char"].params[0].type.choices) == set(MODELS)
+    for name, result in trained.items():
+        counted = REGISTRY[name].training in ("count", "mix")
+        assert result.model == name and (result.steps == 0) == counted, name
+        assert isinstance(build_model(name, load_checkpoint(result.out)["model_args"]), torch.nn.Module)
+    assert set(LONGEST_FIRST) == set(TRAINED) == set(MODELS) - {"ensemble"}
+
+
 def _load(run_dir):
     state = load_checkpoint(run_dir)
     return char_model_from_state(state, run_dir), state
@@ -129,7 +207,7 @@ def _load(run_dir):
 def test_mlp_starts_at_the_uniform_loss(names):
     torch.manual_seed(0)
     model = MLP(27, block_size=3, n_embd=10, n_hidden=200)
-    assert evaluate(model, names, "dev", torch.device("cpu")) == pytest.approx(UNIFORM, abs=0.02)
+    assert evaluate(model, names, "val", torch.device("cpu")) == pytest.approx(UNIFORM, abs=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +237,7 @@ def test_every_model_learns(trained):
     assert trained["bigram-nn"].nll["train"] == pytest.approx(counts, abs=0.08)  # it approaches the counts
     for model in ("ngram", "mlp", "mlp-bn", "wavenet", "gpt"):  # context beats a bigram (makemore's once never trained)
         assert trained[model].nll["train"] < counts - 0.05, model
-        assert trained[model].nll["dev"] < UNIFORM - 0.5, model
+        assert trained[model].nll["val"] < UNIFORM - 0.5, model
 
 
 def test_ngram_is_modified_kneser_ney(small):
@@ -192,9 +270,9 @@ def test_ngram_is_modified_kneser_ney(small):
         discount = {b: discounts[k][min(value, 3) - 1] for b, value in seen.items()}
         return (seen.get(c, 0) - discount.get(c, 0)) / total + sum(discount.values()) / total * lower
 
-    dev_x, _ = data.rows("dev", Layout("windows", n))
-    probs = model.logits(dev_x[:40]).double().exp()
-    for row, context in zip(probs, dev_x[:40].tolist(), strict=True):
+    val_x, _ = data.rows("val", Layout("windows", n))
+    probs = model.logits(val_x[:40]).double().exp()
+    for row, context in zip(probs, val_x[:40].tolist(), strict=True):
         expected = torch.tensor([prob(tuple(context), c, n) for c in range(v)], dtype=torch.float64)
         assert torch.allclose(row, expected, rtol=1e-5) and float(expected.sum()) == pytest.approx(1.0)
 
@@ -215,16 +293,16 @@ def test_mixture_weights_maximise_the_held_out_likelihood():
 def test_ensemble_mixes_finished_runs(trained, small, tmp_path):
     ensemble = trained["ensemble"]
     members = [r for name, r in trained.items() if name != "ensemble"]
-    assert ensemble.nll["dev"] <= min(r.nll["dev"] for r in members) + 1e-9  # dev is what it is fitted on
+    assert ensemble.nll["val"] <= min(r.nll["val"] for r in members) + 1e-9  # val is what it is fitted on
     assert ensemble.params == sum(r.params for r in members) and ensemble.steps == 0
     model, state = _load(ensemble.out)
     data = LineData(small)
-    dev = torch.stack([char_log_probs(m, data, "dev", torch.device("cpu")) for m in model.members])
-    assert torch.allclose(model.weights, mixture_weights(dev))
+    val = torch.stack([char_log_probs(m, data, "val", torch.device("cpu")) for m in model.members])
+    assert torch.allclose(model.weights, mixture_weights(val))
     assert [m["model_name"] for m in state["model_args"]["members"]] == [r.model for r in members]
     result = CliRunner().invoke(main, ["generate", "--checkpoint", str(ensemble.out), "--num-samples", "3"])
     assert result.exit_code == 0 and len(result.output.splitlines()) == 3
-    # members must share the data and its split: a run on another split would have trained on this dev
+    # members must share the data and its split: a run on another split would have trained on this val
     other = train_char(char_config("bigram-counts", input=small, seed=7, out=str(tmp_path / "seed7"), num_samples=1))
     result = CliRunner().invoke(main, ["train-char", "--model", "ensemble", "--input", small, "--out",
                                        str(tmp_path / "mix"), "--members", f"{members[0].out},{other.out}"])
@@ -237,7 +315,9 @@ def test_samples_are_strings_of_the_vocabulary(trained, small):
     for result in trained.values():
         assert len(result.samples) == 10
         for text, new in zip(result.samples, result.new, strict=True):
-            assert set(text) <= set(data.vocab.chars) and len(text) <= data.sample_length
+            assert set(text) <= set(data.vocab.chars)
+            # the count table samples until its boundary, as the lecture does (test_bigram_counts_sample_exactly_...)
+            assert len(text) <= data.sample_length or result.model == "bigram-counts"
             assert new == (text not in set(data.examples["train"]))
 
 
@@ -246,7 +326,7 @@ def test_checkpoints_reload_to_the_same_nll(trained, small):
     for name, result in trained.items():
         model, state = _load(result.out)
         assert state["model_name"] == name
-        assert evaluate(model, data, "dev", torch.device("cpu")) == pytest.approx(result.nll["dev"], abs=1e-6)
+        assert evaluate(model, data, "val", torch.device("cpu")) == pytest.approx(result.nll["val"], abs=1e-6)
         record = json.loads((result.out / "split.json").read_text())
         assert record["line_numbers"] == data.line_numbers and record["seed"] == 42
 
@@ -311,7 +391,7 @@ def test_cli_train_char_then_generate(small, tmp_path):
     result = CliRunner().invoke(main, ["train-char", "--model", "mlp", "--input", small, "--max-steps", "300",
                                        "--out", run, "--num-samples", "5", "--seed", "3"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"^dev   nll \d\.\d{4}$", result.output, re.M)
+    assert re.search(r"^val   nll \d\.\d{4}$", result.output, re.M)
     assert "samples (* = not in the training set):" in result.output
     result = CliRunner().invoke(main, ["generate", "--checkpoint", run, "--num-samples", "4", "--prompt", "em"])
     assert result.exit_code == 0, result.output
@@ -357,8 +437,8 @@ def test_stream_dataset(tmp_path):
     path.write_text(text)
     result = train_char(char_config("mlp", input=str(path), stream=True, out=str(tmp_path / "run"), block_size=8,
                                     max_steps=600, num_samples=2))
-    assert set(result.nll) == {"train", "dev"}
-    assert result.nll["dev"] < math.log(len(set(text))) - 0.5
+    assert set(result.nll) == {"train", "val"}
+    assert result.nll["val"] < math.log(len(set(text))) - 0.5
     assert all(len(s) == 500 and set(s) <= set(text) for s in result.samples)
 
 
@@ -379,7 +459,7 @@ def test_baselines_cli_writes_the_table(small, tmp_path):
 def test_training_on_cuda(small, tmp_path, model):
     result = train_char(char_config(model, input=small, out=str(tmp_path), device="cuda", max_steps=300,
                                     num_samples=3, plots=True, ema=0.9))
-    assert result.nll["dev"] < UNIFORM - 0.5
+    assert result.nll["val"] < UNIFORM - 0.5
     cpu_model, _ = _load(tmp_path)  # a GPU checkpoint evaluates the same on the CPU
-    on_cpu = evaluate(cpu_model, LineData(small), "dev", torch.device("cpu"))
-    assert on_cpu == pytest.approx(result.nll["dev"], abs=1e-4)
+    on_cpu = evaluate(cpu_model, LineData(small), "val", torch.device("cpu"))
+    assert on_cpu == pytest.approx(result.nll["val"], abs=1e-4)

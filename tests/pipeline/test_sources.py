@@ -9,7 +9,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minbpe.trainer import BLOCK_CHARS
+from minbpe.text import BLOCK_CHARS
 from pipeline.sources import Corpus, ReadCounter, SourceError, separator_regex, split_stream
 
 DOCS = ["first document", "second: naïve 😉\nwith two lines", "third <|endoftext|> text"]

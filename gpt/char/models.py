@@ -1,13 +1,14 @@
-"""The character-level baselines of makemore (bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet),
-Kneser-Ney n-grams, and the mixture of trained models.
+"""The character-level models of makemore (bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet, GPT),
+Kneser-Ney n-grams, the mixture of trained models, and REGISTRY: every model in one place.
 
 Each model predicts the next character from the block_size characters before it
 (fewer for a bigram: one), with token 0 the boundary that starts and ends every
 example and fills the context before the start. They take a (B, block_size)
 batch of contexts and give (B, vocab) logits, so one training loop and one
-evaluation serve them all, and the GPT of gpt/model.py (which predicts every
-position of a sequence) is trained by the same loop. A Mixture has no forward of
-its own: char_train evaluates and samples it through its members.
+evaluation serve them all, and CharGPT (gpt/model.py's GPT, which predicts every
+position of a sequence) is trained by the same loop. A model's ``layout`` says
+which rows of the data it reads (gpt/char/data.py). A Mixture has no forward of
+its own: gpt/char/train.py evaluates it, and gpt/char/sample.py samples it, through its members.
 
 - BigramCounts: the count table N[a, b] + k (add-k smoothing), normalised per
   row; it is fitted exactly by counting (fit), never by gradient descent.
@@ -27,18 +28,33 @@ its own: char_train evaluates and samples it through its members.
   (FlattenConsecutive(2) -> Linear -> BatchNorm -> tanh, repeated until one
   position is left), so each layer sees a little more; block_size must be a
   power of two.
+- CharGPT: the GPT with makemore's initialisation, reading whole examples (sequences).
 - Mixture: trained models' predictions mixed, p(c | h) = sum_m w_m p_m(c | h), with
   weights fitted on held-out data by EM (see mixture_weights).
+
+Adding a model is one entry in REGISTRY (a ModelSpec: its recipe, its constructor's
+arguments from the run's config, its constructor, how it is trained); the CLI's
+--model choices, the baselines table and checkpoint loading all read it.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..checkpoint import CheckpointError
+from ..model import GPT, GPTConfig
+from .data import Layout
+
+CHAR_KIND = "char-baseline"  # the "kind" of a train-char checkpoint
 
 
 def nll(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
@@ -99,6 +115,11 @@ class CharModel(nn.Module, ABC):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    @property
+    def layout(self) -> Layout:
+        """One row per character, the block_size ids before it as its context."""
+        return Layout("windows", self.block_size)
+
 
 class BigramCounts(CharModel):
     """The smoothed count table; log-probabilities are a buffer, not parameters."""
@@ -121,6 +142,11 @@ class BigramCounts(CharModel):
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
         return self.log_probs[idx[:, -1]]
 
+    def probs(self) -> torch.Tensor:
+        """The lecture's P: the smoothed counts normalised per row in float32, what sampling draws from."""
+        smoothed = self.counts.float() + self.smoothing
+        return smoothed / smoothed.sum(1, keepdim=True)
+
     def num_params(self) -> int:
         return self.counts.numel()
 
@@ -142,7 +168,7 @@ class KneserNey(CharModel):
     be predicted as often as its raw count says. Per order, three discounts, for counts
     of 1, 2 and 3 or more, estimated from n_i, the numbers of counts equal to i:
     D_i = i - (i + 1) Y n_(i+1) / n_i with Y = n_1 / (n_1 + 2 n_2); where that is
-    undefined or outside (0, i), KenLM's fallback 0.5, 1, 1.5. (On names' dev this is
+    undefined or outside (0, i), KenLM's fallback 0.5, 1, 1.5. (On names' val this is
     0.023 better than one discount per order.)
 
     The counts are stored sparsely, one sorted array of (context, next) keys per order,
@@ -259,8 +285,8 @@ class Mixture(nn.Module):
     (a window, or the whole example for the GPT), so the mixture is itself a model
     of the same data whose NLL compares with its members'. Members that err
     differently (counts that remember exact spellings, networks that generalise)
-    make a mixture better than the best of them. char_train evaluates and samples
-    it through its members; the weights come from mixture_weights on dev.
+    make a mixture better than the best of them. It is evaluated and sampled
+    through its members; the weights come from mixture_weights on val.
     """
 
     def __init__(self, members: list[nn.Module]) -> None:
@@ -272,6 +298,9 @@ class Mixture(nn.Module):
         """log sum_m weights[m] * p_m, from the members' log-probabilities stacked on dim 0 (any shape after it)."""
         log_weights = self.weights.log().to(log_probs).view(-1, *[1] * (log_probs.dim() - 1))
         return torch.logsumexp(log_probs + log_weights, 0)
+
+    def num_params(self) -> int:
+        return sum(m.num_params() for m in self.members)
 
 
 def mixture_weights(log_probs: torch.Tensor, steps: int = 1000, tol: float = 1e-10) -> torch.Tensor:
@@ -321,3 +350,128 @@ class WaveNet(CharModel):
 
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
         return self.head(self.tree(self.wte(idx)).squeeze(1))
+
+
+class CharGPT(GPT):
+    """gpt/model.py's GPT as makemore's Transformer: PyTorch's default initialisation (embeddings N(0, 1))
+    and an untied output layer (model_args). On 27 symbols it learns much faster than GPT-2's N(0, 0.02)
+    (measured: val NLL 2.058 against 2.107 after 4,000 steps). (makemore's GELU is the tanh form; the
+    exact one is as good and faster on CPU.) It reads whole examples, one per row (sequences)."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__(config)
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding, nn.LayerNorm)):
+                module.reset_parameters()
+
+    @property
+    def layout(self) -> Layout:
+        return Layout("sequences", self.config.block_size)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the lab.
+
+    recipe: its default settings (CharConfig fields), the lectures' (makemore's for the GPT).
+    args: (config, vocab size) -> the constructor's keyword arguments, which the checkpoint stores
+      to rebuild the model (None for the ensemble: its arguments are its members').
+    build: the constructor, called with those arguments.
+    training: "count" (fitted exactly by counting, no steps), "sgd" (the lectures' plain SGD),
+      "adamw" (makemore's AdamW) or "mix" (mixes finished runs, no steps).
+    reference: the published figure its recipe reproduces on names.txt: (split, NLL or None, source).
+    seconds: about how long its recipe takes on names.txt with one thread (baselines starts the longest first).
+    lines_only: needs a line dataset (boundaries), not a stream.
+    """
+
+    recipe: dict[str, Any]
+    args: Callable[[Any, int], dict] | None
+    build: Callable[..., nn.Module]
+    training: Literal["count", "sgd", "adamw", "mix"]
+    reference: tuple[str, float | None, str]
+    seconds: float
+    lines_only: bool = False
+
+
+def _mixture(members: list[dict]) -> Mixture:
+    return Mixture([build_model(m["model_name"], m["model_args"]) for m in members])
+
+
+def _gpt(**args: Any) -> CharGPT:
+    return CharGPT(GPTConfig(**args))
+
+
+def _gpt_args(cfg: Any, vocab_size: int) -> dict:
+    return asdict(GPTConfig(vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.dropout, bias=True,
+                            tie_weights=False, gelu="none"))
+
+
+def _mlp_args(cfg: Any, vocab_size: int) -> dict:
+    return {"vocab_size": vocab_size, "block_size": cfg.block_size, "n_embd": cfg.n_embd, "n_hidden": cfg.n_hidden,
+            "batch_norm": cfg.model == "mlp-bn"}
+
+
+_MLP_RECIPE = dict(block_size=3, n_embd=10, n_hidden=200, max_steps=200_000, batch_size=32, lr=[0.1, 0.01],
+                   lr_decay_at=0.5)
+REGISTRY: dict[str, ModelSpec] = {
+    "bigram-counts": ModelSpec(
+        recipe=dict(block_size=1, max_steps=0),
+        args=lambda cfg, v: {"vocab_size": v, "smoothing": cfg.smoothing}, build=BigramCounts, training="count",
+        reference=("all", 2.4544, "makemore part 1, +1 smoothing, all 32,033 names"), seconds=1, lines_only=True),
+    "bigram-nn": ModelSpec(
+        recipe=dict(block_size=1, max_steps=200, batch_size=0, lr=[50.0], weight_decay=0.01),
+        args=lambda cfg, v: {"vocab_size": v}, build=BigramNN, training="sgd",
+        reference=("all", 2.48, "makemore part 1, gradient descent with L2 0.01 (about 2.45-2.48)"), seconds=13),
+    "ngram": ModelSpec(
+        # contexts of 5 characters (6-grams): the best on names' val (4: 1.9832, 5: 1.9740, 6: 1.9794)
+        recipe=dict(block_size=5, max_steps=0),
+        args=lambda cfg, v: {"vocab_size": v, "block_size": cfg.block_size}, build=KneserNey, training="count",
+        reference=("test", None, "modified interpolated Kneser-Ney 6-grams (not in the lectures)"), seconds=2),
+    "mlp": ModelSpec(
+        recipe=_MLP_RECIPE, args=_mlp_args, build=MLP, training="sgd",
+        reference=("val", 2.10, "makemore part 3, MLP with the initialisation fixes"), seconds=170),
+    "mlp-bn": ModelSpec(
+        recipe=_MLP_RECIPE, args=_mlp_args, build=MLP, training="sgd",
+        reference=("val", 2.10, "makemore part 3, with BatchNorm"), seconds=214),
+    "wavenet": ModelSpec(
+        recipe=dict(block_size=8, n_embd=24, n_hidden=128, max_steps=200_000, batch_size=32, lr=[0.1, 0.01],
+                    lr_decay_at=0.75),
+        args=lambda cfg, v: {"vocab_size": v, "block_size": cfg.block_size, "n_embd": cfg.n_embd,
+                             "n_hidden": cfg.n_hidden},
+        build=WaveNet, training="sgd",
+        reference=("val", 1.99, "makemore part 5, WaveNet (block 8, embedding 24, hidden 128)"), seconds=568),
+    "gpt": ModelSpec(
+        # block_size 0: the longest example + 1, so every example fits one sequence
+        # makemore's shape (4 layers, 4 heads, 64 wide) and AdamW (weight decay 0.01); a larger batch and learning
+        # rate and dropout 0.1 reach its NLL in a fraction of its steps, and the moving average of the weights
+        # beats a step down of the learning rate (val 1.9297 against 1.9374 after 14,000 steps; packed batches
+        # make 14,000 fit `baselines`' 15 minutes; tuned on val)
+        recipe=dict(block_size=0, n_layer=4, n_head=4, n_embd=64, max_steps=14_000, batch_size=64, lr=[2e-3],
+                    weight_decay=0.01, dropout=0.1, ema=0.999),
+        args=_gpt_args, build=_gpt, training="adamw",
+        reference=("test", 1.92, "makemore.py's default Transformer"), seconds=613),
+    "ensemble": ModelSpec(
+        recipe=dict(max_steps=0), args=None, build=_mixture, training="mix",
+        reference=("test", None, "the mixture of the models above, weights fitted on val (not in the lectures)"),
+        seconds=0, lines_only=True),
+}
+MODELS = tuple(REGISTRY)
+
+
+def build_model(name: str, args: dict) -> nn.Module:
+    """The model `name` built from its arguments (ModelSpec.args, or a checkpoint's model_args)."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+    return REGISTRY[name].build(**args)
+
+
+def char_model_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """A train-char checkpoint's model, in eval mode; CheckpointError for anything else."""
+    if state.get("kind") != CHAR_KIND:
+        raise CheckpointError(f"{source}: not a train-char checkpoint")
+    model = build_model(state["model_name"], state["model_args"])
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()

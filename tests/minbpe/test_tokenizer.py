@@ -17,8 +17,8 @@ from minbpe import (
     RegexTokenizer,
     TokenizerError,
     merge_chunk,
+    reference,
 )
-from naive_bpe import naive_chunks, naive_encode_chunk
 
 SPECIALS = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|endofprompt|>": 100276}
 SAMPLES = ["", "?", "hello world!!!? (안녕하세요!) lol123 😉", "  trailing spaces  \r\n\n\tand tabs\t\t"]
@@ -56,15 +56,15 @@ def backend(request) -> str:
 
 def test_encode_equals_minbpe_loop(trained, taylorswift, backend):
     text = taylorswift[:30_000]
-    chunks = naive_chunks(text, trained.pattern)
-    expected = [i for c in chunks for i in naive_encode_chunk(list(c.encode()), trained.merges)]
+    chunks = reference.chunks(text, trained.pattern)
+    expected = [i for c in chunks for i in reference.encode_chunk(list(c.encode()), trained.merges)]
     assert trained.encode(text, backend=backend) == expected
 
 
 @settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=300))
 def test_merge_chunk_equals_minbpe_loop(trained, data):
-    assert merge_chunk(list(data), trained.merges) == naive_encode_chunk(list(data), trained.merges)
+    assert merge_chunk(list(data), trained.merges) == reference.encode_chunk(list(data), trained.merges)
 
 
 @settings(max_examples=100, deadline=None)
@@ -73,7 +73,7 @@ def test_merge_chunk_long_runs(text):
     tok = BasicTokenizer()
     tok.train("aabab\nbaab" * 20 + "a" * 50, 300)
     data = list(text.encode())
-    assert merge_chunk(data, tok.merges) == naive_encode_chunk(data, tok.merges)
+    assert merge_chunk(data, tok.merges) == reference.encode_chunk(data, tok.merges)
 
 
 def test_default_pattern_is_gpt4_and_patterns_are_tiktokens(monkeypatch):

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import TINYSHAKESPEARE
-from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer
+from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, reference
 from minbpe import trainer as trainer_mod
-from minbpe.trainer import count_chunks, learn_merges, read_blocks, split_blocks
-from naive_bpe import naive_chunks, naive_train
+from minbpe.text import read_blocks, split_blocks
+from minbpe.trainer import count_chunks, learn_merges
 
 # few distinct characters, so pairs repeat and counts tie; plus the characters the
 # split patterns treat specially (newlines, spaces, digits, apostrophes, marks)
@@ -22,7 +22,7 @@ PATTERNS = ["", GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN]
 
 
 def fast_merges(text: str, pattern: str, num_merges: int, special=()) -> list[tuple[int, int]]:
-    chunks = Counter(naive_chunks(text, pattern, list(special)))
+    chunks = Counter(reference.chunks(text, pattern, list(special)))
     return learn_merges(chunks, num_merges)[0]
 
 
@@ -41,8 +41,8 @@ def merge_path(request, monkeypatch):
 @example(text="", num_merges=10, pattern=GPT4_SPLIT_PATTERN)
 @example(text="abcabc bcab", num_merges=0, pattern="")
 def test_fast_trainer_equals_oracle(merge_path, text, num_merges, pattern):
-    chunks = naive_chunks(text, pattern)
-    assert fast_merges(text, pattern, num_merges) == naive_train(chunks, num_merges)
+    chunks = reference.chunks(text, pattern)
+    assert fast_merges(text, pattern, num_merges) == reference.train(chunks, num_merges)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -51,7 +51,7 @@ def test_fast_trainer_equals_oracle(merge_path, text, num_merges, pattern):
 def test_weighted_chunks_equal_oracle(merge_path, chunks, num_merges):
     expanded = [c for c, n in chunks.items() for _ in range(n)]
     merges, input_bytes, tokens = learn_merges(chunks, num_merges)
-    assert merges == naive_train(expanded, num_merges)
+    assert merges == reference.train(expanded, num_merges)
     assert input_bytes == sum(len(c) for c in expanded)
 
 
@@ -63,7 +63,7 @@ def test_specials_are_cut_out_of_training(text, num_merges):
     tok = RegexTokenizer()
     tok.register_special_tokens({"<|eot|>": 1000, "<|x|>": 1001})
     tok.train(text, 256 + num_merges)
-    expected = naive_train(naive_chunks(text, GPT4_SPLIT_PATTERN, special), num_merges)
+    expected = reference.train(reference.chunks(text, GPT4_SPLIT_PATTERN, special), num_merges)
     assert list(tok.merges) == expected
 
 
@@ -122,7 +122,7 @@ def test_iterable_of_documents_never_merges_across_documents():
     tok = BasicTokenizer()
     tok.train(["ab", "ab", "ba"], 260)
     # "ba" only spans a document boundary once in "abab"+"ba" but never inside a document here
-    assert list(tok.merges) == naive_train(["ab", "ab", "ba"], 4)
+    assert list(tok.merges) == reference.train(["ab", "ab", "ba"], 4)
     assert (98, 97) in tok.merges  # 'ba' does occur inside the third document
 
 
@@ -171,7 +171,7 @@ def test_taylorswift_matches_oracle_and_encodes_to_reported_tokens(merge_path, t
     head = taylorswift[:60_000]
     tok = RegexTokenizer()
     tok.train(head, 256 + 64)
-    assert list(tok.merges) == naive_train(naive_chunks(head, GPT4_SPLIT_PATTERN), 64)
+    assert list(tok.merges) == reference.train(reference.chunks(head, GPT4_SPLIT_PATTERN), 64)
     stats = tok.train(taylorswift, 1024)
     ids = tok.encode(taylorswift)
     assert stats.tokens == len(ids)
@@ -183,7 +183,7 @@ def test_basic_long_single_chunk(merge_path, taylorswift):
     tok = BasicTokenizer()
     text = taylorswift[:20_000]
     stats = tok.train(text, 256 + 48)
-    assert list(tok.merges) == naive_train([text], 48)
+    assert list(tok.merges) == reference.train([text], 48)
     assert stats.distinct_chunks == 1 and stats.tokens == len(tok.encode(text))
 
 

@@ -3,9 +3,9 @@
 Line datasets follow makemore: every example is encoded with a CharTokenizer
 whose ids are shifted up by one, so id 0 is free for the boundary token that
 starts and ends each example ("." in the lectures). Empty lines are skipped. The
-examples are shuffled with random.Random(seed) and cut 80/10/10 into train, dev
-and test (seed 42 gives the lectures' split of names.txt), or, with split
-"none", every example is in all three (the lectures' first setting).
+examples are shuffled with random.Random(seed) and cut 80/10/10 into train, val
+and test (seed 42 gives the lectures' split of names.txt; they call val "dev"), or,
+with split "none", every example is in all three (the lectures' first setting).
 
 A model sees the data in one of two layouts, given by ``Layout``:
 - windows: each character and each final boundary is one row, predicted from
@@ -42,7 +42,7 @@ from pipeline.loader import TokenData
 from pipeline.prepare import PrepareConfig, prepare
 
 BOUNDARY = 0
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "val", "test")
 
 
 class CharVocab:
@@ -72,7 +72,7 @@ class Layout:
 
 
 class LineData:
-    """A line dataset split into train/dev/test, with its character vocabulary (id 0 = boundary)."""
+    """A line dataset split into train/val/test, with its character vocabulary (id 0 = boundary)."""
 
     def __init__(self, path: str | os.PathLike, split: str = "80/10/10", seed: int = 42) -> None:
         self.path = Path(path)
@@ -97,7 +97,7 @@ class LineData:
             order = list(examples)
             random.Random(seed).shuffle(order)
             n1, n2 = int(0.8 * len(order)), int(0.9 * len(order))
-            self.line_numbers = {"train": [i for i, _ in order[:n1]], "dev": [i for i, _ in order[n1:n2]],
+            self.line_numbers = {"train": [i for i, _ in order[:n1]], "val": [i for i, _ in order[n1:n2]],
                                  "test": [i for i, _ in order[n2:]]}
         else:
             raise ValueError(f"split must be 80/10/10 or none, got {split!r}")
@@ -189,8 +189,8 @@ class StreamData:
         self.vocab = CharVocab("".join(tokenizer.chars), boundary=False)
         self.sha256 = file_sha256(self.path)
         self.tokens = {}
-        for split, name in (("train", "train"), ("dev", "val")):
-            data = TokenData(directory, name)
+        for split in ("train", "val"):
+            data = TokenData(directory, split)
             self.tokens[split] = torch.cat([torch.from_numpy(s.astype("int64")) for s in data.shards]) \
                 if data.shards else torch.zeros(0, dtype=torch.long)
         self.sample_length = 500  # characters per sample
@@ -207,7 +207,7 @@ class StreamData:
         """
         tokens = self.tokens.get(split)
         if tokens is None:
-            raise ValueError(f"a stream dataset has train and dev splits only, not {split!r}")
+            raise ValueError(f"a stream dataset has train and val splits only, not {split!r}")
         t = layout.block_size
         n = len(tokens) - t
         if n < 1:

@@ -10,7 +10,7 @@ os.replace), and written only for the models it means something for:
   which characters start names (the "." row), which end them, which pairs never
   occur (and so lean on the smoothing).
 - loss.png (any model that takes steps): the training loss (means of chunks of
-  steps) and the dev loss at each evaluation. The gap between them is
+  steps) and the val loss at each evaluation. The gap between them is
   over-fitting; a curve that is still falling says train longer; a "hockey
   stick" first drop says the initialisation was too confident.
 - embedding.png (MLP, WaveNet, GPT): the character embeddings in 2-D (the first
@@ -46,8 +46,8 @@ from torch import nn
 
 from minbpe.files import atomic_write
 
-from .char_models import BigramCounts
-from .model import GPT
+from ..model import GPT
+from .models import BigramCounts
 
 COUNTS_PLOT = "counts.png"
 LOSS_PLOT = "loss.png"
@@ -196,8 +196,8 @@ def _loss_figure(plt: Any, loss: list, evals: list[dict]) -> Any:
     if loss:
         ax.plot(*zip(*loss, strict=True), label="train (mean over steps)")
     if evals:
-        ax.plot([e["step"] for e in evals], [e["dev"] for e in evals], marker="o", label="dev")
-    values = [v for _, v in loss] + [e["dev"] for e in evals]
+        ax.plot([e["step"] for e in evals], [e["val"] for e in evals], marker="o", label="val")
+    values = [v for _, v in loss] + [e["val"] for e in evals]
     if values and min(values) > 0 and max(values) > 2 * min(values):
         # a wide range (a badly initialised net's first losses): log scale, as the lectures plot log10(loss),
         # so the late, small improvements stay visible; with plain numbers on the axis, not 2.4 x 10^0

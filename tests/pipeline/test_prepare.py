@@ -15,6 +15,7 @@ import tiktoken
 import minbpe
 from conftest import ROOT, TINYSHAKESPEARE, rank_file
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, RegexTokenizer
+from pipeline import encode as encode_mod
 from pipeline import prepare as prepare_mod
 from pipeline.prepare import PrepareConfig, PrepareError, prepare, val_documents
 from pipeline.shards import ShardWriter
@@ -211,8 +212,8 @@ def test_val_first_shard(tmp_path, small_model, taylorswift):
 KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
-from pipeline import prepare as m
-m.BATCH_CHARS = 20_000
+from pipeline import encode, prepare as m
+encode.BATCH_CHARS = 20_000
 batches = [0]
 def progress(p):
     batches[0] += p.phase == "tokenize"
@@ -236,7 +237,7 @@ def test_resume_after_a_kill_mid_shard(tmp_path, small_model, monkeypatch):
     for tmp in out.glob("*.tmp"):  # tokens written after the last saved state: must be cut away
         with open(tmp, "ab") as f:
             f.write(b"\xff" * 1000)
-    monkeypatch.setattr(prepare_mod, "BATCH_CHARS", 20_000)
+    monkeypatch.setattr(encode_mod, "BATCH_CHARS", 20_000)
     config = PrepareConfig([str(corpus)], str(out), small_model, shard_tokens=30_000, val_fraction=0.2,
                            doc_separator="line")
     resumed = prepare(config)
@@ -395,7 +396,7 @@ def test_output_inside_an_input_directory(tmp_path, small_model):
 
 
 def test_char_run_interrupted_then_resumed(tmp_path, monkeypatch):
-    monkeypatch.setattr(prepare_mod, "BATCH_CHARS", 20_000)
+    monkeypatch.setattr(encode_mod, "BATCH_CHARS", 20_000)
     monkeypatch.setattr(prepare_mod, "SAVE_SECONDS", 0)
     calls = []
 

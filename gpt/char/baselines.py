@@ -6,7 +6,7 @@ model mostly waits (measured: 1 thread is faster than 2 for the MLPs), while a
 second process doubles the work done. The longest runs start first. Each row's
 time is that model's own wall time in its worker; results do not depend on the
 number of workers (each run has its own seed and a single thread). Last, the
-ensemble row mixes every model's predictions with weights fitted on dev.
+ensemble row mixes every model's predictions with weights fitted on val.
 """
 
 from __future__ import annotations
@@ -24,22 +24,16 @@ import torch
 
 from minbpe.files import atomic_write_text
 
-from .char_train import MODELS, char_config, train_char
+from .models import REGISTRY
+from .train import char_config, train_char
 
 # The published figures each recipe reproduces (names.txt): (split, NLL, source); None where there is none
-REFERENCES: dict[str, tuple[str, float | None, str]] = {
-    "bigram-counts": ("all", 2.4544, "makemore part 1, +1 smoothing, all 32,033 names"),
-    "bigram-nn": ("all", 2.48, "makemore part 1, gradient descent with L2 0.01 (about 2.45-2.48)"),
-    "ngram": ("test", None, "modified interpolated Kneser-Ney 6-grams (not in the lectures)"),
-    "mlp": ("dev", 2.10, "makemore part 3, MLP with the initialisation fixes"),
-    "mlp-bn": ("dev", 2.10, "makemore part 3, with BatchNorm"),
-    "wavenet": ("dev", 1.99, "makemore part 5, WaveNet (block 8, embedding 24, hidden 128)"),
-    "gpt": ("test", 1.92, "makemore.py's default Transformer"),
-    "ensemble": ("test", None, "the mixture of the models above, weights fitted on dev (not in the lectures)"),
-}
+REFERENCES: dict[str, tuple[str, float | None, str]] = {m: spec.reference for m, spec in REGISTRY.items()}
+# the table's rows (every model that trains on its own), then the ensemble of them
+TRAINED = tuple(m for m, spec in REGISTRY.items() if spec.training != "mix")
+ENSEMBLE = next(m for m, spec in REGISTRY.items() if spec.training == "mix")
 # the order that finishes soonest with two workers: the longest runs first
-LONGEST_FIRST = ("gpt", "wavenet", "mlp-bn", "mlp", "bigram-nn", "ngram", "bigram-counts")
-TRAINED = tuple(m for m in MODELS if m != "ensemble")  # the table's rows, then the ensemble of them
+LONGEST_FIRST = tuple(sorted(TRAINED, key=lambda m: -REGISTRY[m].seconds))
 
 
 @dataclass
@@ -47,7 +41,7 @@ class BaselineRow:
     model: str
     params: int
     train: float
-    dev: float
+    val: float
     test: float
     seconds: float
     samples: list[str]
@@ -58,7 +52,7 @@ def _run_one(model: str, input_path: str, out: str, members: tuple[str, ...] = (
     result = train_char(char_config(model, input=input_path, out=str(Path(out) / model), num_samples=10,
                                     members=[str(Path(out) / m) for m in members] or None))
     nll = result.nll
-    return BaselineRow(model, result.params, nll["train"], nll["dev"], nll["test"], result.seconds, result.samples)
+    return BaselineRow(model, result.params, nll["train"], nll["val"], nll["test"], result.seconds, result.samples)
 
 
 def run_baselines(input_path: str, out: str, models: tuple[str, ...] = TRAINED, workers: int = 2,
@@ -84,7 +78,7 @@ def run_baselines(input_path: str, out: str, models: tuple[str, ...] = TRAINED, 
                 callback(row)
         result = [rows[m] for m in models]
         if len(models) > 1:
-            result.append(pool.submit(_run_one, "ensemble", input_path, out, models).result())
+            result.append(pool.submit(_run_one, ENSEMBLE, input_path, out, models).result())
             if callback:
                 callback(result[-1])
     wall = time.perf_counter() - start
@@ -93,11 +87,11 @@ def run_baselines(input_path: str, out: str, models: tuple[str, ...] = TRAINED, 
 
 
 def markdown_table(rows: list[BaselineRow]) -> str:
-    lines = ["| model | params | train | dev | test | time s | reference |", "|---|--:|--:|--:|--:|--:|---|"]
+    lines = ["| model | params | train | val | test | time s | reference |", "|---|--:|--:|--:|--:|--:|---|"]
     for r in rows:
         split, value, _ = REFERENCES[r.model]
         reference = f"{split} {value}" if value is not None else "-"
-        lines.append(f"| {r.model} | {r.params:,} | {r.train:.4f} | {r.dev:.4f} | {r.test:.4f} | {r.seconds:.1f} "
+        lines.append(f"| {r.model} | {r.params:,} | {r.train:.4f} | {r.val:.4f} | {r.test:.4f} | {r.seconds:.1f} "
                      f"| {reference} |")
     return "\n".join(lines) + "\n"
 

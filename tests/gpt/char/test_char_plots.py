@@ -1,4 +1,4 @@
-"""gpt/char_plots.py: the right PNGs per model, written atomically, with no side effects on the model."""
+"""gpt/char/plots.py: the right PNGs per model, written atomically, with no side effects on the model."""
 
 import random
 import string
@@ -8,15 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from gpt.char_models import MLP, BigramCounts, BigramNN, WaveNet
-from gpt.char_plots import principal_components, symbol_labels, tanh_outputs, write_plots
+from gpt.char.models import MLP, BigramCounts, BigramNN, WaveNet
+from gpt.char.plots import principal_components, symbol_labels, tanh_outputs, write_plots
+from gpt.char.train import char_config, train_char
 from gpt.model import GPT, GPTConfig
 
 CHARS = string.ascii_lowercase  # with the boundary: 27 symbols
 V = 27
 HISTORY = {
     "loss": [(10, 3.2), (20, 2.9), (30, 2.7)],
-    "eval": [{"step": 15, "dev": 3.0}, {"step": 30, "dev": 2.8}],
+    "eval": [{"step": 15, "val": 3.0}, {"step": 30, "val": 2.8}],
     "update_ratio": {"wte.weight": [(0, -2.5), (10, -2.9)], "head.weight": [(0, -3.1), (10, -3.3)]},
 }
 
@@ -99,7 +100,7 @@ def test_gpt(tmp_path: Path) -> None:
     model = GPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0, bias=True))
     before = snapshot(model)
     x = torch.randint(V, (4, 8))
-    history = {"loss": [], "eval": [{"step": 5, "dev": 3.1}], "update_ratio": {}}
+    history = {"loss": [], "eval": [{"step": 5, "val": 3.1}], "update_ratio": {}}
     paths = write_plots(tmp_path, model, CHARS, True, history, x, x)
     assert_pngs(tmp_path, paths, {"loss.png", "embedding.png"})
     assert_untouched(model, before, training=True)
@@ -156,8 +157,6 @@ def names_file(tmp_path: Path) -> Path:
 
 
 def test_through_the_trainer(tmp_path: Path, names_file: Path) -> None:
-    from gpt.char_train import char_config, train_char
-
     out = tmp_path / "run"
     train_char(char_config("mlp-bn", input=str(names_file), out=str(out), max_steps=50, n_hidden=20, plots=True,
                            num_samples=2))

@@ -1,0 +1,362 @@
+"""Training the character-level models: one loop for the bigram net, the MLPs, WaveNet and the GPT.
+
+    result = train_char(char_config("mlp", input="data/names.txt", out="out/char/mlp"))
+    result.nll["val"], result.samples
+
+Every model is trained the same way: at each step a random batch of rows (the
+whole training split when batch_size is 0), the mean NLL of the next character,
+one optimizer step. The learning rate is a step schedule, as in the lectures: lr
+[0.1, 0.01] with lr_decay_at 0.5 means 0.1 for the first half of the steps and
+0.01 after. The MLPs use plain SGD, as the lectures do; the GPT uses AdamW, as
+makemore does. The bigram net adds an L2 penalty (weight_decay times the mean
+squared weight) to its training loss; the reported NLL never includes it. The
+count models (bigram, n-gram) are fitted exactly and take no steps. An ensemble
+trains nothing either: it mixes finished runs on the same data and split, with
+weights fitted on val (gpt/char/models.py's Mixture). With ema (e.g. 0.999) the run keeps
+an exponential moving average of the weights after every step (its decay warmed up
+over the first steps) and evaluates, samples and saves that average instead: it
+smooths out the noise of the last steps, which on small data beat a lower learning
+rate for the GPT. Which model trains how is its entry in gpt/char/models.py's REGISTRY.
+
+A run directory gets: latest.pt (the model, its settings and the vocabulary;
+``python cli.py generate`` reads it), split.json (which input lines are in
+train/val/test, with the seed), metrics.json (the NLLs, the loss curve, and what
+the plots need), and with plots the PNGs of gpt/char/plots.py. (Runs written before
+the held-out split was called val say "dev" in these files; nothing reads those keys
+back, so such a run still serves as an ensemble member.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+from minbpe.files import atomic_write_text
+
+from ..checkpoint import LATEST, load_checkpoint, save_checkpoint
+from ..device import pick_device
+from ..generate import SampleConfig
+from ..train import TrainingError, build_config
+from .data import BOUNDARY, SPLITS, LineData, StreamData, pack
+from .models import CHAR_KIND, MODELS, REGISTRY, Mixture, build_model, char_model_from_state, mixture_weights
+from .plots import write_plots
+from .sample import sample
+
+
+@dataclass
+class CharConfig:
+    model: str = "mlp"
+    input: str = "data/names.txt"
+    out: str = "out/char"
+    stream: bool = False  # a long text (train/val from the pipeline) instead of one example per line
+    split: str = "80/10/10"  # or "none": train and evaluate on every example
+    seed: int = 42
+    block_size: int = 3
+    n_embd: int = 10
+    n_hidden: int = 200
+    n_layer: int = 4
+    n_head: int = 4
+    dropout: float = 0.0
+    max_steps: int = 200_000
+    batch_size: int = 32  # 0: the whole training split every step
+    lr: list[float] = field(default_factory=lambda: [0.1])
+    lr_decay_at: float = 0.5  # fraction of max_steps after which each next lr value starts
+    weight_decay: float = 0.0
+    smoothing: float = 1.0  # bigram-counts: add-k
+    members: list[str] = field(default_factory=list)  # ensemble: the run directories it mixes
+    ema: float = 0.0  # > 0: evaluate, sample and save the exponential moving average of the weights, this decay
+    eval_interval: int = 0  # 0: 20 evaluations per run
+    num_samples: int = 20
+    plots: bool = False
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.model not in REGISTRY:
+            raise ValueError(f"unknown model {self.model!r}; models: {', '.join(MODELS)}")
+        spec = REGISTRY[self.model]
+        if self.stream and spec.lines_only:
+            raise ValueError(f"{self.model} needs a line dataset (examples with boundaries), not --stream")
+        if (spec.training == "mix") != bool(self.members):
+            raise ValueError("an ensemble needs --members (run directories), and only an ensemble takes them")
+        if spec.training == "mix" and self.plots:
+            raise ValueError("an ensemble has no plots of its own; plot its members' runs")
+        for name in ("max_steps", "batch_size", "block_size", "eval_interval", "num_samples"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.block_size < 1 and not (self.block_size == 0 and spec.recipe.get("block_size") == 0):
+            raise ValueError(f"block_size must be at least 1 (gpt: 0 = the longest example + 1), got {self.block_size}")
+        if not self.lr or any(not v > 0 for v in self.lr):
+            raise ValueError(f"lr must be one or more positive values, got {self.lr}")
+        if not 0 < self.lr_decay_at <= 1:
+            raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
+        if self.smoothing < 0:
+            raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1) (0: off; 0.999 is usual), got {self.ema}")
+
+
+def char_config(model: str, **overrides: Any) -> CharConfig:
+    """A CharConfig for `model`: its recipe, then explicit overrides (None = not given)."""
+    if model not in REGISTRY:
+        raise ValueError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
+    return build_config(CharConfig, {"model": model, **REGISTRY[model].recipe}, overrides)
+
+
+def model_args(cfg: CharConfig, vocab_size: int) -> dict:
+    """What build_model needs, and what a checkpoint stores to rebuild the model."""
+    args = REGISTRY[cfg.model].args
+    if args is None:
+        raise ValueError(f"{cfg.model} is built from its members' checkpoints, not from settings")
+    return args(cfg, vocab_size)
+
+
+def lr_at(step: int, cfg: CharConfig) -> float:
+    """The step schedule: lr[k] from step k * lr_decay_at * max_steps on."""
+    k = int(step / max(cfg.lr_decay_at * cfg.max_steps, 1))
+    return cfg.lr[min(k, len(cfg.lr) - 1)]
+
+
+def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """AveragedModel's update for an exponential moving average of the weights.
+
+    The decay warms up as (1 + n) / (10 + n) at the n-th update (TensorFlow's and
+    timm's rule): a plain 0.999 would keep a third of the initial weights after 1,000
+    steps, so a short run would report and sample a barely trained model.
+    """
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        for a, c in zip(averaged, current, strict=True):
+            a.lerp_(c, weight)
+
+    return update
+
+
+def evaluate(model: nn.Module, data: LineData | StreamData, split: str, device: torch.device) -> float:
+    """The mean NLL (nats per character) of every character of a split, boundaries included."""
+    return -float(char_log_probs(model, data, split, device).mean())
+
+
+@torch.no_grad()
+def char_log_probs(model: nn.Module, data: LineData | StreamData, split: str, device: torch.device,
+                   chunk: int = 4096) -> torch.Tensor:
+    """The log-probability the model gives every character of a split (float64), in the split's order:
+    example by example, character by character, each final boundary included (so every layout lines up)."""
+    if isinstance(model, Mixture):
+        return model.mix(torch.stack([char_log_probs(m, data, split, device, chunk) for m in model.members]))
+    was_training = model.training
+    model.eval()
+    x, y = data.rows(split, model.layout, evaluation=True)
+    out = []
+    for i in range(0, len(x), chunk):
+        xb, yb = trim_padding(x[i : i + chunk], y[i : i + chunk])
+        xb, yb = xb.to(device), yb.to(device)
+        logits, _ = model(xb, yb)
+        kept = yb != -1
+        log_probs = F.log_softmax(logits.double(), -1)[kept]
+        out.append(log_probs.gather(1, yb[kept].unsqueeze(1)).squeeze(1).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def trim_padding(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences: drop the columns that are padding in every row (a causal model's other outputs are unchanged)."""
+    if y.dim() == 1:
+        return x, y
+    length = int((y != -1).sum(1).max())
+    return x[:, :length].contiguous(), y[:, :length].contiguous()
+
+
+@dataclass
+class CharResult:
+    model: str
+    params: int
+    nll: dict[str, float]  # train / val / test (test absent for a stream)
+    samples: list[str]
+    new: list[bool]  # per sample: not an example of the training split
+    seconds: float
+    steps: int
+    out: Path
+
+
+def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) -> CharResult:
+    """Train one model on cfg.input, evaluate every split, sample, and write the run directory.
+
+    callback gets the progress: {"event": "eval", "step", "train_loss", "val_loss", "lr"} at each
+    evaluation and {"event": "step", "step", "train_loss", "lr"} every 100 steps in between.
+    """
+    report = callback or (lambda event: None)
+    out = Path(cfg.out)
+    data = StreamData(cfg.input, out / "data") if cfg.stream else LineData(cfg.input, cfg.split, cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)  # only once the input has loaded
+    if cfg.block_size == 0:  # the recipe's automatic context: the longest example fits one sequence
+        cfg = replace(cfg, block_size=data.max_length + 1 if not cfg.stream else 64)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    history: dict[str, Any] = {"loss": [], "eval": [], "update_ratio": {}}
+
+    start = time.perf_counter()
+    model, args = _fit(cfg, data, device, history, report)
+    seconds = time.perf_counter() - start
+
+    nll = {s: evaluate(model, data, s, device) for s in SPLITS if not (cfg.stream and s == "test")}
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)  # for the samples only
+    samples = sample(model, data.vocab, "", cfg.num_samples, data.sample_length, SampleConfig(), generator)
+    known = set(data.examples["train"]) if isinstance(data, LineData) else set()
+    steps = cfg.max_steps if REGISTRY[cfg.model].training in ("sgd", "adamw") else 0
+    result = CharResult(cfg.model, model.num_params(), nll, samples, [s not in known for s in samples], seconds,
+                        steps, out)
+
+    _save(out, cfg, model, args, data, result, history)
+    if cfg.plots:
+        _plot(out, cfg, model, data, history)
+    return result
+
+
+def _fit(cfg: CharConfig, data: LineData | StreamData, device: torch.device, history: dict,
+         report: Callable[[dict], None]) -> tuple[nn.Module, dict]:
+    """The trained model (mixed, counted or by gradient descent, as its REGISTRY entry says) and its model_args."""
+    training = REGISTRY[cfg.model].training
+    if training == "mix":
+        return _mixture(cfg, data, device)
+    args = model_args(cfg, data.vocab.size)
+    model = build_model(cfg.model, args).to(device)
+    x_train, y_train = data.rows("train", model.layout)
+    if training == "count":
+        model.fit(x_train.to(device), y_train.to(device))
+        return model, args
+    return _gradient_descent(model, cfg, x_train, y_train, data, device, history, report), args
+
+
+def _mixture(cfg: CharConfig, data: LineData, device: torch.device) -> tuple[Mixture, dict]:
+    """The mixture of cfg.members' finished runs, its weights fitted on val; with its model_args."""
+    members, args = [], []
+    for run in cfg.members:
+        state = load_checkpoint(run)
+        model = char_model_from_state(state, run, device)
+        split = Path(run) / "split.json" if Path(run).is_dir() else Path(run).parent / "split.json"
+        record = json.loads(split.read_text()) if split.is_file() else {}
+        if isinstance(model, Mixture) or (record.get("sha256"), record.get("split"), record.get("seed")) \
+                != (data.sha256, data.split, data.seed):
+            raise ValueError(f"{run}: not a run on the same line data, split and seed as this ensemble "
+                             f"({data.path}, {data.split}, seed {data.seed}); train its members with those")
+        members.append(model)
+        args.append({"model_name": state["model_name"], "model_args": state["model_args"]})
+    mixture = Mixture(members).to(device)
+    val = torch.stack([char_log_probs(m, data, "val", device) for m in members])
+    mixture.weights.copy_(mixture_weights(val))
+    return mixture, {"members": args}
+
+
+def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, y_train: torch.Tensor,
+                      data: LineData | StreamData, device: torch.device, history: dict,
+                      report: Callable[[dict], None]) -> nn.Module:
+    """Train model in place; return it, or with cfg.ema the moving average of its weights (and buffers)."""
+    optimizer, penalty = _optimizer(model, cfg)
+    averaged = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True) if cfg.ema else None
+    evaluated = model if averaged is None else averaged.module
+    # a GPT's batch of examples is packed into fewer rows, each example starting at its boundary
+    packed = model.layout.kind == "sequences" and isinstance(data, LineData)
+    eval_interval = cfg.eval_interval or max(cfg.max_steps // 20, 1)
+    ratio_interval = max(cfg.max_steps // 1000, 1)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    losses: list[float] = []
+    model.train()
+    for step, (x, y) in enumerate(_batches(x_train, y_train, cfg, packed, device, generator)):
+        _, loss = model(x, y, bos=BOUNDARY) if packed else model(x, y)
+        objective = loss + penalty * model.penalty() if penalty else loss
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        before = _matrices(model) if cfg.plots and step % ratio_interval == 0 else None
+        optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
+        if before is not None:
+            _record_update_ratios(model, before, step, history["update_ratio"])
+        losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise TrainingError(f"the loss became {losses[-1]} at step {step}; stopped: use a lower --lr")
+        if (step + 1) % eval_interval == 0 or step + 1 == cfg.max_steps:
+            val = evaluate(evaluated, data, "val", device)
+            history["eval"].append({"step": step + 1, "val": val})
+            report({"event": "eval", "step": step + 1, "train_loss": losses[-1], "val_loss": val, "lr": lr})
+        elif (step + 1) % 100 == 0:
+            report({"event": "step", "step": step + 1, "train_loss": losses[-1], "lr": lr})
+    history["loss"] = _loss_curve(losses)
+    return evaluated
+
+
+def _optimizer(model: nn.Module, cfg: CharConfig) -> tuple[torch.optim.Optimizer, float]:
+    """The optimizer of the model's REGISTRY entry, and the weight of the L2 penalty (SGD: weight_decay)."""
+    if REGISTRY[cfg.model].training == "adamw":
+        return torch.optim.AdamW(model.optimizer_groups(cfg.weight_decay), lr=cfg.lr[0], betas=(0.9, 0.99), eps=1e-8,
+                                 fused=True), 0.0
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr[0], foreach=True), cfg.weight_decay
+
+
+def _batches(x_train: torch.Tensor, y_train: torch.Tensor, cfg: CharConfig, packed: bool, device: torch.device,
+             generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """cfg.max_steps training batches on the device: the whole split each time (batch_size 0, or at least
+    the split's size), else batch_size random rows, packed or with the all-padding columns trimmed."""
+    if cfg.batch_size == 0 or cfg.batch_size >= len(x_train):
+        x, y = x_train.to(device), y_train.to(device)
+        for _ in range(cfg.max_steps):
+            yield x, y
+        return
+    for _ in range(cfg.max_steps):
+        ix = torch.randint(len(x_train), (cfg.batch_size,), generator=generator)
+        x, y = pack(x_train[ix], y_train[ix], cfg.block_size) if packed else trim_padding(x_train[ix], y_train[ix])
+        yield x.to(device), y.to(device)
+
+
+def _matrices(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.dim() >= 2}
+
+
+def _record_update_ratios(model: nn.Module, before: dict[str, torch.Tensor], step: int, ratios: dict) -> None:
+    """log10 of the update's size relative to the weights' (the lectures' update:data ratio), per matrix."""
+    for name, p in model.named_parameters():
+        if name in before:
+            ratio = ((p.detach() - before[name]).std() / p.detach().std()).log10().item()
+            ratios.setdefault(name, []).append((step, ratio))
+
+
+def _loss_curve(losses: list[float]) -> list[tuple[int, float]]:
+    """The loss curve, in means of up to 1000 points (as the lectures plot it)."""
+    chunk = max(len(losses) // 1000, 1)
+    return [(i + chunk, sum(losses[i : i + chunk]) / len(losses[i : i + chunk])) for i in range(0, len(losses), chunk)]
+
+
+def _save(out: Path, cfg: CharConfig, model: nn.Module, args: dict, data: LineData | StreamData, result: CharResult,
+          history: dict) -> None:
+    """latest.pt, split.json and metrics.json."""
+    save_checkpoint(out / LATEST, {"kind": CHAR_KIND, "model_name": cfg.model, "model_args": args,
+                                   "model": model.state_dict(), "chars": data.vocab.chars,
+                                   "boundary": data.vocab.boundary, "sample_length": data.sample_length,
+                                   "train_config": asdict(cfg), "nll": result.nll, "step": result.steps})
+    atomic_write_text(str(out / "split.json"), json.dumps(data.record()) + "\n")
+    metrics = {"model": cfg.model, "params": result.params, "nll": result.nll, "seconds": result.seconds,
+               "history": history}
+    atomic_write_text(str(out / "metrics.json"), json.dumps(metrics) + "\n")
+
+
+def _plot(out: Path, cfg: CharConfig, model: nn.Module, data: LineData | StreamData, history: dict) -> None:
+    """The plots, their histograms over a random batch of training rows (at least 256)."""
+    x_train, y_train = data.rows("train", model.layout)
+    rows = torch.Generator().manual_seed(cfg.seed)
+    batch = torch.randint(len(x_train), (min(len(x_train), max(cfg.batch_size, 256)),), generator=rows)
+    write_plots(out, model, data.vocab.chars, data.vocab.boundary, history, x_train[batch], y_train[batch])

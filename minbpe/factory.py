@@ -1,0 +1,90 @@
+"""Getting a tokenizer: by name ("gpt2", "gpt4"), from a saved file, or by training one from files.
+
+These are the package's entry points (re-exported by minbpe/__init__.py); the CLI's tokenizer commands
+call them and print what they return.
+
+Sizes: `n_vocab` is every id, special tokens included (what train-tokenizer's --vocab-size means, and
+the size of a model's embedding table); `vocab_size` is minbpe's 256 bytes + merges. train_tokenizer
+takes the first and trains with the second: vocab_size = n_vocab - the number of special tokens, which
+take the last ids.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from .base import Tokenizer
+from .basic import BasicTokenizer
+from .char import CharTokenizer
+from .core import TokenizerError
+from .model_file import model_kind
+from .patterns import PATTERNS
+from .pretrained import PRETRAINED
+from .regex import RegexTokenizer
+from .trainer import TrainStats
+
+
+def load(path: str | os.PathLike) -> Tokenizer:
+    """Load any saved tokenizer of ours (or minbpe's), choosing the class by the file's header.
+
+    A file that is not a tokenizer, or is corrupt, raises TokenizerError naming the
+    file and the line.
+    """
+    kind = model_kind(path)
+    tokenizer = CharTokenizer() if kind == "char" else BasicTokenizer() if kind == "basic" else RegexTokenizer()
+    tokenizer.load(path)  # checks the header and says what is wrong
+    return tokenizer
+
+
+def get_tokenizer(spec: str | os.PathLike) -> Tokenizer:
+    """A tokenizer by name ("gpt2", "gpt4") or from a saved .model file (see load)."""
+    if isinstance(spec, str) and spec in PRETRAINED:
+        return PRETRAINED[spec]()
+    if not os.path.exists(spec):
+        raise TokenizerError(
+            f"no tokenizer {os.fspath(spec)!r}: give {' or '.join(PRETRAINED)}, or the path of a .model file"
+        )
+    return load(spec)
+
+
+def train_tokenizer(
+    inputs: Iterable[str | os.PathLike],
+    n_vocab: int,
+    output: str,
+    kind: Literal["regex", "basic"] = "regex",
+    pattern: str = "gpt4",
+    special: Sequence[str] = (),
+    workers: int | None = None,
+    errors: Literal["strict", "replace"] = "strict",
+    verbose: bool = False,
+) -> tuple[Tokenizer, TrainStats]:
+    """Train a BPE tokenizer of n_vocab ids on UTF-8 files and save it as output.model / output.vocab.
+
+    n_vocab counts everything: 256 bytes + merges + the special tokens (duplicates named once), which get
+    the last ids in the order given. kind "regex" splits with `pattern` (a name in PATTERNS or a regex);
+    "basic" merges over the raw text and takes no pattern (the default "gpt4" is ignored). workers, errors
+    and verbose are Tokenizer.train_from_files's. Returns the tokenizer and what the run did; a corpus that
+    runs out of pairs warns (the vocabulary is then smaller).
+    """
+    specials = list(dict.fromkeys(special))
+    if n_vocab < 256 + len(specials):
+        raise ValueError(
+            f"a vocabulary of {n_vocab} tokens is too small: it needs at least 256 byte tokens"
+            + (f" + {len(specials)} special tokens" if specials else "")
+        )
+    tokenizer: Tokenizer
+    if kind == "basic":
+        if pattern != "gpt4":
+            raise ValueError("a split pattern applies to kind 'regex' only (CLI: --pattern with --type regex)")
+        tokenizer = BasicTokenizer()
+    elif kind == "regex":
+        tokenizer = RegexTokenizer(PATTERNS.get(pattern, pattern))
+    else:
+        raise ValueError(f"kind must be 'regex' or 'basic', got {kind!r}")
+    vocab_size = n_vocab - len(specials)
+    tokenizer.register_special_tokens({name: vocab_size + i for i, name in enumerate(specials)})
+    stats = tokenizer.train_from_files(inputs, vocab_size, verbose=verbose, workers=workers, errors=errors)
+    tokenizer.save(output)
+    return tokenizer, stats

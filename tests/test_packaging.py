@@ -1,0 +1,65 @@
+"""A wheel, not the clone: `pip install .` into a fresh environment, then the no-argument demos from elsewhere.
+
+The venv sees the machine's packages (torch, tiktoken...) so nothing is downloaded, but gptkit itself
+comes only from the wheel: the bundled texts must be package data and the commands must not reach
+for files beside cli.py in a clone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    env_dir = tmp_path_factory.mktemp("venv")
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(build),
+                    str(ROOT)], check=True, cwd=build, timeout=300)
+    wheel = next(build.glob("gptkit-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+                   check=True, cwd=build, timeout=300)
+    return env_dir
+
+
+def run(env_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([str(env_dir / "bin" / "gptkit"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env=environment)
+
+
+def test_the_wheel_holds_the_data_and_type_markers(installed):
+    where = subprocess.run(
+        [str(installed / "bin" / "python"), "-c",
+         "import cli, gptkit_data, minbpe, gpt.char, pipeline; "
+         "print(cli.__file__); print(gptkit_data.NAMES.stat().st_size)"],
+        cwd=installed, capture_output=True, text=True, check=True).stdout.split()
+    assert str(installed) in where[0]  # the wheel's cli, not the clone's
+    assert int(where[1]) == (ROOT / "data" / "names.txt").stat().st_size
+    site = Path(where[0]).parent
+    for package in ("minbpe", "gpt", "pipeline"):
+        assert (site / package / "py.typed").is_file()
+
+
+def test_char_demo_runs_from_another_directory(installed, tmp_path):
+    done = run(installed, tmp_path, "train-char", "--model", "bigram-counts", "--split", "none", "--num-samples", "3")
+    assert done.returncode == 0, done.stderr
+    nll = float(next(line for line in done.stdout.splitlines() if line.startswith("nll ")).split()[1])
+    assert nll == pytest.approx(2.4544, abs=1e-3)  # the lecture's figure for (N+1) smoothing on all of names.txt
+
+
+def test_gpt_demo_runs_from_another_directory(installed, tmp_path):
+    done = run(installed, tmp_path, "train-gpt", "--max-iters", "20", "--eval-interval", "10", "--samples", "0")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "shakespeare-char-cpu" / "latest.pt").is_file()
+    assert "trained 20 steps" in done.stdout
