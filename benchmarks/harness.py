@@ -21,10 +21,10 @@ psutil); the sum counts pages shared after fork once per process, so it overstat
 --one), so that a measurement's peak RSS is its own; the child prints one line,
 `RESULT <json>` (`print_result`), which the parent reads back.
 
-The anchors for BPE are minbpe's own loops (`minbpe_train`, `minbpe_encode`): count
-every pair, merge the most frequent (training) or the lowest-ranked (encoding), every
-occurrence left to right, and repeat, O(text) per merge. They are what the fast paths
-are measured against, and their merges and ids are checked equal to ours.
+The anchors for BPE are minbpe's own loops, which live in the package as
+minbpe/reference.py (the tests prove the fast paths equal to them): count every pair,
+merge the most frequent (training) or the lowest-ranked (encoding), every occurrence
+left to right, and repeat, O(text) per merge.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ def train_tokenizer(
     errors: Literal["strict", "replace"] = "strict",
     verbose: bool = False,
 ) -> tuple[Tokenizer, TrainStats]:
-    """Train a BPE tokenizer of n_vocab ids on UTF-8 files and save it as output.model / output.vocab.
+    """Train a BPE tokenizer of n_vocab ids on UTF-8 files and save it as output.model / output.vocab
+    (creating output's folder).
 
     n_vocab counts everything: 256 bytes + merges + the special tokens (duplicates named once), which get
     the last ids in the order given. kind "regex" splits with `pattern` (a name in PATTERNS or a regex);
@@ -86,5 +87,6 @@ def train_tokenizer(
     vocab_size = n_vocab - len(specials)
     tokenizer.register_special_tokens({name: vocab_size + i for i, name in enumerate(specials)})
     stats = tokenizer.train_from_files(inputs, vocab_size, verbose=verbose, workers=workers, errors=errors)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)  # --output out/tok in a fresh clone
     tokenizer.save(output)
     return tokenizer, stats

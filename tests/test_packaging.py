@@ -8,6 +8,7 @@ for files beside cli.py in a clone.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -23,9 +24,14 @@ def installed(tmp_path_factory) -> Path:
     env_dir = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    # build from a copy: setuptools writes build/ and *.egg-info beside the sources, and a stale build/lib
+    # in the clone would slip removed modules into the wheel
+    source = tmp_path_factory.mktemp("source") / "gptkit"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "out", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"))
     build = tmp_path_factory.mktemp("build")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(build),
-                    str(ROOT)], check=True, cwd=build, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(build), str(source)],
+                   check=True, cwd=build, timeout=300)
     wheel = next(build.glob("gptkit-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
                    check=True, cwd=build, timeout=300)

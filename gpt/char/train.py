@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+import gptkit_data
 from minbpe.files import atomic_write_text
 
 from ..checkpoint import LATEST, load_checkpoint, save_checkpoint
@@ -56,7 +57,7 @@ from .sample import sample
 @dataclass
 class CharConfig:
     model: str = "mlp"
-    input: str = "data/names.txt"
+    input: str = str(gptkit_data.NAMES)  # makemore's names, bundled
     out: str = "out/char"
     stream: bool = False  # a long text (train/val from the pipeline) instead of one example per line
     split: str = "80/10/10"  # or "none": train and evaluate on every example
@@ -101,6 +102,8 @@ class CharConfig:
             raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+        if self.weight_decay and spec.training == "sgd" and not hasattr(spec.build, "penalty"):
+            raise ValueError(f"weight decay applies to gpt (AdamW) and bigram-nn (an L2 penalty), not {self.model}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1) (0: off; 0.999 is usual), got {self.ema}")
 
@@ -199,7 +202,6 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
     report = callback or (lambda event: None)
     out = Path(cfg.out)
     data = StreamData(cfg.input, out / "data") if cfg.stream else LineData(cfg.input, cfg.split, cfg.seed)
-    out.mkdir(parents=True, exist_ok=True)  # only once the input has loaded
     if cfg.block_size == 0:  # the recipe's automatic context: the longest example fits one sequence
         cfg = replace(cfg, block_size=data.max_length + 1 if not cfg.stream else 64)
     device = pick_device(cfg.device)
@@ -218,6 +220,7 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
     result = CharResult(cfg.model, model.num_params(), nll, samples, [s not in known for s in samples], seconds,
                         steps, out)
 
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run that fails leaves no empty directory behind
     _save(out, cfg, model, args, data, result, history)
     if cfg.plots:
         _plot(out, cfg, model, data, history)

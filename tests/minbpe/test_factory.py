@@ -24,6 +24,11 @@ def test_train_tokenizer_counts_specials_in_n_vocab(tmp_path):
     assert (tmp_path / "tok.vocab").is_file()
 
 
+def test_train_tokenizer_creates_the_output_folder(tmp_path):
+    tok, _ = train_tokenizer([TAYLOR], 260, str(tmp_path / "new" / "deeper" / "tok"), workers=1)
+    assert minbpe.load(tmp_path / "new" / "deeper" / "tok.model").merges == tok.merges
+
+
 def test_train_tokenizer_kinds_and_patterns(tmp_path):
     basic, stats = train_tokenizer([TAYLOR], 260, str(tmp_path / "b"), kind="basic", workers=1)
     assert type(basic) is BasicTokenizer and stats.merges == 4 and basic.n_vocab == 260

@@ -358,6 +358,14 @@ def test_ema_saves_the_moving_average_of_the_weights_and_statistics(small, tmp_p
         char_config("gpt", ema=1.0)
 
 
+def test_weight_decay_only_where_it_means_something():
+    assert char_config("bigram-nn", weight_decay=0.1).weight_decay == 0.1  # an L2 penalty
+    assert char_config("gpt", weight_decay=0.1).weight_decay == 0.1  # AdamW's
+    for model in ("mlp", "mlp-bn", "wavenet"):  # was an AttributeError deep in training
+        with pytest.raises(ValueError, match="weight decay applies to gpt"):
+            char_config(model, weight_decay=0.1)
+
+
 def test_batchnorm_eval_uses_running_statistics():
     torch.manual_seed(0)
     bn = BatchNorm(4, momentum=0.5)
@@ -427,8 +435,10 @@ def test_bad_inputs(tmp_path):
     assert result.exit_code == 1 and f"{path} line 2: not UTF-8" in result.output
     result = CliRunner().invoke(main, ["train-char", "--input", str(tmp_path / "missing.txt")])
     assert result.exit_code == 1 and "no such file" in result.output
-    result = CliRunner().invoke(main, ["train-char", "--model", "wavenet", "--block-size", "6", "--max-steps", "1"])
+    result = CliRunner().invoke(main, ["train-char", "--model", "wavenet", "--block-size", "6", "--max-steps", "1",
+                                       "--out", str(tmp_path / "wavenet")])
     assert result.exit_code == 1 and "power of two" in result.output
+    assert not (tmp_path / "wavenet").exists()  # a failed run leaves nothing behind
 
 
 def test_stream_dataset(tmp_path):
