@@ -12,6 +12,7 @@ import shlex
 import sys
 import warnings
 from collections.abc import Callable
+from typing import NoReturn
 
 import click
 import torch
@@ -28,7 +29,7 @@ from gpt.char.train import train_char as train_char_model
 from gpt.checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig, stream_text
-from gpt.train import PRESETS, TrainingError, config_from, prepare_run_data, train
+from gpt.train import PRESETS, TrainingError, config_from, prepare_run_data, resume_config, train
 from minbpe import TokenizerError
 from minbpe.compare import compare as compare_texts
 from minbpe.compare import comparison_table, mismatch_report
@@ -50,6 +51,12 @@ def clean_errors(command: Callable) -> Callable:
             raise click.ClickException(str(e)) from None
 
     return wrapper
+
+
+def interrupted(kept: str) -> NoReturn:
+    """Ctrl-C: say what was kept and how to go on, and exit 130 (the shell's code for SIGINT)."""
+    click.echo(f"interrupted: {kept}", err=True)
+    sys.exit(130)
 
 
 allowed_special_option = click.option(
@@ -319,7 +326,7 @@ def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fracti
     try:
         result = prepare(config, bars)
     except KeyboardInterrupt:
-        raise click.ClickException(f"interrupted; {output} keeps the work done: run this again to resume") from None
+        interrupted(f"{output} keeps the work done: run this again to resume")
     finally:
         bars.close()
     for line in result.summary():
@@ -332,7 +339,8 @@ def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fracti
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--split", default="train", show_default=True, help="The split whose shard to show.")
 @click.option("--shard", "shard_index", type=int, default=0, show_default=True, help="Which of its shards.")
-@click.option("--tokens", "n_tokens", type=int, default=64, show_default=True, help="How many tokens to decode.")
+@click.option("--tokens", "n_tokens", type=click.IntRange(min=0), default=64, show_default=True,
+              help="How many tokens to decode.")
 @click.option("--verify", is_flag=True, help="Also check the sha256 of every shard of the split.")
 @clean_errors
 def inspect(directory, split, shard_index, n_tokens, verify) -> None:
@@ -376,6 +384,9 @@ TRAIN_FLAGS = [
 ]
 
 
+DEMO_PRESET = "shakespeare-char-cpu"  # train-gpt with no data: this recipe on the bundled Tiny Shakespeare
+
+
 def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Callable]:
     """click options for (flag, type, help) rows, default None (= not given: the preset's value)."""
 
@@ -398,10 +409,15 @@ def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Cal
               help="A nanoGPT recipe; flags override its values.")
 @flag_options(TRAIN_FLAGS)
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/latest.pt exactly where it stopped.")
-@click.option("--samples", type=int, default=1, show_default=True, help="Samples to print at the end.")
+@click.option("--resume", is_flag=True,
+              help="Continue OUT's run exactly where it stopped, with its settings; flags may change max-iters, the "
+              "learning-rate schedule, evaluation, device, dtype and compile, not the model's shape, batch-size, "
+              "grad-accum, seed or the data.")
+@click.option("--overwrite", is_flag=True, help="Start afresh in an OUT that holds a run (replacing it).")
+@click.option("--samples", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Samples to print at the end.")
 @clean_errors
-def train_gpt(data, inputs, spec, out, preset, compile_, resume, samples, **flags) -> None:
+def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, samples, **flags) -> None:
     """Train a GPT on prepared shards (or on text files, prepared on the fly).
 
     With no arguments, trains a small character-level GPT on the bundled Tiny
@@ -414,25 +430,38 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, samples, **flag
       python cli.py train-gpt --input notes.txt --tokenizer gpt2 --max-iters 500 --out out/notes
       torchrun --nproc_per_node 8 cli.py train-gpt --data out/owt --preset gpt2-124m
     """
-    if data is None and not inputs:  # the embedded default
-        inputs, spec, preset = (str(gptkit_data.TINYSHAKESPEARE),), "char", preset or "shakespeare-char-cpu"
-    out = out or f"out/{preset or 'run'}"
-    if data is None:
+    if data is not None and inputs:
+        raise click.UsageError("give --data (a prepared directory) or --input (text to prepare), not both")
+    if resume and overwrite:
+        raise click.UsageError("give --resume or --overwrite, not both")
+    bare = data is None and not inputs
+    if bare and not resume:  # the embedded default
+        inputs, spec, preset = (str(gptkit_data.TINYSHAKESPEARE),), "char", preset or DEMO_PRESET
+    out = out or f"out/{preset or (DEMO_PRESET if bare else 'run')}"
+    if inputs:
         result = prepare_run_data(inputs, out, spec)
         data = str(result.directory)
         click.echo(f"prepared {data}: {result.manifest.splits['train'].tokens:,} training tokens"
                    + (" (up to date)" if result.up_to_date else ""), err=True)
-    cfg = config_from(preset, data=data, out=out, compile=compile_, resume=resume or None, **flags)
+    if resume:  # the run's own settings, and the data it was trained on unless --data says otherwise
+        cfg = resume_config(out, preset, data=data, compile=compile_, **flags)
+    else:
+        cfg = config_from(preset, data=data, out=out, compile=compile_, overwrite=overwrite, **flags)
     master = Launch.from_env().master
     bar = _StepBar(cfg.max_iters, disable=not master)
     try:
         result = train(cfg, bar)
+    except KeyboardInterrupt:
+        interrupted(f"{out} keeps its last checkpoint; continue with: gptkit train-gpt --out {out} --resume")
     finally:
         bar.close()
     if not master:
         return
-    click.echo(f"trained {result.step} steps in {result.seconds:.1f} s; val loss {result.val_loss}, best "
-               f"{result.best_val_loss:.4f}; wrote {result.out}/latest.pt, best.pt, metrics.jsonl, loss.png")
+    written = ", ".join(name for name in ("latest.pt", "best.pt", "metrics.jsonl", "loss.png")
+                        if (result.out / name).exists())
+    val = ("no val split" if result.val_loss is None
+           else f"val loss {result.val_loss:.4f}, best {result.best_val_loss:.4f}")
+    click.echo(f"trained {result.step} steps in {result.seconds:.1f} s; {val}; wrote {written} in {result.out}")
     for i in range(samples):
         click.echo(f"--- sample {i + 1} ---")
         stream_samples(result.out, None, SampleConfig(max_new_tokens=300, temperature=0.8, top_k=200),
@@ -478,10 +507,11 @@ def parse_lr(value: str | None) -> list[float] | None:
 @click.option("--members", default=None,
               help="ensemble: the run directories to mix, with commas (runs on the same --input and split).")
 @click.option("--plots", is_flag=True, help="Also write PNGs: counts, loss, embeddings, activations, update ratios.")
-@click.option("--num-samples", type=int, default=20, show_default=True, help="Samples to print.")
+@click.option("--num-samples", type=click.IntRange(min=0), default=20, show_default=True, help="Samples to print.")
+@click.option("--overwrite", is_flag=True, help="Replace the run already in OUT.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto (these models are tiny).")
 @clean_errors
-def train_char(model, input_file, stream, split, lr, seed, out, members, plots, num_samples, device,
+def train_char(model, input_file, stream, split, lr, seed, out, members, plots, num_samples, overwrite, device,
                **flags) -> None:
     """Train a character-level baseline (makemore): bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet, GPT.
 
@@ -502,7 +532,7 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
     cfg = char_config(model, input=input_file or str(gptkit_data.NAMES), stream=stream, split=split, lr=parse_lr(lr),
                       seed=seed, out=out or f"out/char/{model}", plots=plots,
                       members=[m.strip() for m in members.split(",") if m.strip()] if members else None,
-                      num_samples=num_samples, device=device, **flags)
+                      num_samples=num_samples, overwrite=overwrite, device=device, **flags)
     if model != "gpt":
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
     bar = _StepBar(cfg.max_steps)
@@ -528,10 +558,11 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
 @click.option("--out", default="out/baselines", show_default=True, help="Directory for the runs and the tables.")
 @click.option("--models", default=",".join(TRAINED), show_default=True,
               help="Which models, with commas; with two or more, their ensemble is the last row.")
-@click.option("--workers", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
+@click.option("--workers", type=click.IntRange(min=1), default=min(2, os.cpu_count() or 1), show_default=True,
               help="Models trained at the same time (one thread each).")
+@click.option("--overwrite", is_flag=True, help="Replace the runs already in OUT.")
 @clean_errors
-def baselines(input_file, out, models, workers) -> None:
+def baselines(input_file, out, models, workers, overwrite) -> None:
     """Train every baseline with its default recipe on the same splits and print one table.
 
     Also writes OUT/baselines.md and OUT/baselines.json, and each model's run
@@ -540,7 +571,7 @@ def baselines(input_file, out, models, workers) -> None:
     names = tuple(m.strip() for m in models.split(",") if m.strip())
     rows = run_baselines(input_file or str(gptkit_data.NAMES), out, names, workers,
                          lambda row: click.echo(f"{row.model} done in {row.seconds:.0f} s: val {row.val:.4f}",
-                                                err=True))
+                                                err=True), overwrite)
     click.echo(markdown_table(rows), nl=False)
     click.echo(f"wrote {out}/baselines.md and baselines.json")
 

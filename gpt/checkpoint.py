@@ -49,17 +49,24 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
         torch.save({"format": FORMAT, "version": VERSION, **state}, f)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint (no pickled code runs); CheckpointError says what is wrong with a bad one."""
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint (no pickled code runs); CheckpointError says what is wrong with a bad one.
+
+    mmap=True maps the tensors from the file instead of reading them (to look at a large checkpoint's
+    settings without loading its weights)."""
     path = Path(path)
     if path.is_dir():
         path = path / LATEST
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint here; give the run directory of a train-gpt or train-char run")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # torch raises RuntimeError / UnpicklingError / EOFError for bad files
-        reason = " ".join(str(e).split())[:200]
+        if "Weights only load failed" in str(e):  # torch's text goes on to suggest an unsafe load: not ours to pass on
+            reason = "it holds Python objects other than tensors and plain values, which gptkit never unpickles"
+        else:
+            reason = " ".join(str(e).split())[:200]
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gptkit checkpoint")

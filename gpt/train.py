@@ -15,7 +15,16 @@ on CPUs); each rank draws its own share of every global batch.
 
 Resume (--resume) restores the model, optimizer, scaler, step, RNG states and
 the data stream's position, so on CPU a resumed run is bit-for-bit the run that
-was not interrupted.
+was not interrupted. It continues the run as it was: the settings in
+KEPT_ON_RESUME (the model's shape, and what decides the data stream) and the data
+itself (its manifest's sha256) must be the checkpoint's, or it refuses, naming
+them; the others (max_iters, the learning-rate schedule, evaluation cadence,
+device, precision...) may change, and each change is reported. metrics.jsonl is
+cut back to the checkpoint's step, so it never holds rows twice.
+
+A run directory has one writer (minbpe.files.exclusive_directory), and a
+directory that already holds a run is never overwritten silently: without
+resume, training there needs overwrite=True.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from minbpe.files import atomic_copy, atomic_write, file_sha256
+from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, file_sha256
 from pipeline.loader import RandomBatches, TokenData, eval_batches
 from pipeline.manifest import MANIFEST
 from pipeline.prepare import PrepareConfig, PrepareResult, prepare
@@ -86,6 +95,7 @@ class TrainConfig:
     compile: bool = False
     seed: int = 1337
     resume: bool = False
+    overwrite: bool = False  # start afresh in a directory that holds a run (its checkpoints and log are replaced)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
@@ -121,6 +131,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# what a resumed run keeps: the model's shape, and what decides the data stream it has been reading
+# (batches are drawn from (seed, step * grad_accum)); a change would silently train another run
+KEPT_ON_RESUME = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "bias", "gelu", "batch_size", "grad_accum",
+                  "seed")
+
+
 def build_config(cls: type[C], base: dict[str, Any], overrides: dict[str, Any]) -> C:
     """A config dataclass: its defaults, then `base` (a preset), then the overrides that are not None."""
     unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
@@ -136,6 +152,41 @@ def config_from(preset: str | None = None, **overrides: Any) -> TrainConfig:
     return build_config(TrainConfig, PRESETS[preset] if preset else {}, overrides)
 
 
+def resume_config(out: str | os.PathLike, preset: str | None = None, **overrides: Any) -> TrainConfig:
+    """The settings that continue the run in `out`: its checkpoint's, then a preset's values and the
+    overrides that are not None. Changing a setting in KEPT_ON_RESUME is refused (CheckpointError)."""
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    path = Path(out) / LATEST
+    saved = saved_train_config(load_checkpoint(path, map_location="cpu", mmap=True), path)
+    given = {**(PRESETS[preset] if preset else {}), **overrides, "out": str(out), "resume": True, "overwrite": False}
+    cfg = build_config(TrainConfig, saved, given)
+    check_kept(saved, cfg, path)
+    return cfg
+
+
+def saved_train_config(state: dict, source: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's training settings, those this version knows (CheckpointError if they are not a dict)."""
+    saved = state.get("train_config")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{source}: not a train-gpt checkpoint (no training settings)")
+    known = {f.name for f in fields(TrainConfig)}
+    return {k: v for k, v in saved.items() if k in known}
+
+
+def check_kept(saved: dict[str, Any], cfg: TrainConfig, source: str | os.PathLike) -> dict[str, tuple]:
+    """Refuse a resume that changes a KEPT_ON_RESUME setting; the settings it does change, {name: (old, new)}."""
+    now = asdict(cfg)
+    changed = {k: (saved[k], now[k]) for k in saved if saved[k] != now[k] and k not in ("resume", "overwrite")}
+    refused = [f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items() if k in KEPT_ON_RESUME]
+    if refused:
+        raise CheckpointError(
+            f"{source}: --resume continues the run as it was trained and cannot change {', '.join(refused)}; "
+            "train a new run to change them (another --out, or --overwrite)"
+        )
+    return changed
+
+
 def learning_rate(step: int, cfg: TrainConfig) -> float:
     """Linear warmup to lr, cosine decay to min_lr at lr_decay_iters, then min_lr (never below it)."""
     decay_iters = cfg.lr_decay_iters if cfg.lr_decay_iters is not None else cfg.max_iters
@@ -145,6 +196,30 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
         return cfg.min_lr
     progress = (step - cfg.warmup_iters) / max(decay_iters - cfg.warmup_iters, 1)
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The rows of a metrics.jsonl. A torn last line (the writer was killed mid-row) is dropped; any other
+    line that is not a JSON object is an error naming the file and the line."""
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            if number == len(lines):  # no newline after it: the last write did not finish
+                break
+            raise ValueError(f"{path} line {number}: not a metrics row; repair or remove that line, then resume")
+        rows.append(row)
+    return rows
+
+
+class RunExists(ValueError):
+    """A fresh run was asked to write a directory that holds a run (neither --resume nor --overwrite)."""
 
 
 class TrainingError(RuntimeError):
@@ -226,7 +301,9 @@ def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> T
         backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
         dist.init_process_group(backend)
     try:
-        return Trainer(cfg, report, launch).run()
+        # rank 0 writes the run directory, and is its one writer
+        with exclusive_directory(cfg.out) if launch.master else nullcontext():
+            return Trainer(cfg, report, launch).run()
     finally:
         if launch.ddp:
             dist.destroy_process_group()
@@ -245,6 +322,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, report: Callable[[dict], None], launch: Launch) -> None:
         self.cfg, self.report, self.launch = cfg, report, launch
         self.out = Path(cfg.out)
+        if launch.master and not cfg.resume:
+            self._claim_directory()
         self._setup_device()
         self._load_data()
         state = load_checkpoint(self.out / LATEST, map_location="cpu") if cfg.resume else None
@@ -263,6 +342,19 @@ class Trainer:
         self.metrics_rows = self._open_metrics()
 
     # --- setup -------------------------------------------------------------------------------------------
+    def _claim_directory(self) -> None:
+        """A fresh run: refuse a directory that holds a run, unless told to overwrite it."""
+        held = [name for name in (LATEST, METRICS) if (self.out / name).exists()]
+        if not held:
+            return
+        if not self.cfg.overwrite:
+            raise RunExists(
+                f"{self.out} already holds a run ({', '.join(held)}); continue it with --resume, "
+                "start it over with --overwrite, or give another --out"
+            )
+        for name in (LATEST, BEST, METRICS, LOSS_PLOT):
+            (self.out / name).unlink(missing_ok=True)
+
     def _setup_device(self) -> None:
         device = pick_device(self.cfg.device)
         if self.launch.ddp and device.type == "cuda":
@@ -294,6 +386,15 @@ class Trainer:
                     f"{self.out / LATEST} was trained with another tokenizer ({theirs['type']}) than "
                     f"{cfg.data} holds ({ours['type']}); resume on the same data"
                 )
+            if state.get("data_manifest_sha256") != self.manifest_sha:
+                raise CheckpointError(
+                    f"{self.out / LATEST} was trained on other data than {cfg.data} holds (its manifest differs); "
+                    "resume on the same data directory"
+                )
+            changed = check_kept(saved_train_config(state, self.out / LATEST), cfg, self.out / LATEST)
+            if changed:
+                self.report({"event": "message", "text": "resumed with changed settings: " + ", ".join(
+                    f"{k} {old} -> {new}" for k, (old, new) in changed.items())})
             self.model_config = GPTConfig(**state["model_config"])
         else:
             self.model_config = cfg.model_config(self.train_data.vocab_size)
@@ -342,14 +443,14 @@ class Trainer:
         return runner
 
     def _open_metrics(self) -> list[dict]:
-        """metrics.jsonl's rows so far: kept on resume, started afresh otherwise (rank 0 only writes it)."""
+        """metrics.jsonl's rows so far (rank 0 only writes it): none for a fresh run; on resume, the rows up to
+        the checkpoint's step, the file cut back to them (the rows logged after it are logged again)."""
         path = self.out / METRICS
-        if not self.launch.master:
+        if not self.launch.master or not self.cfg.resume or not path.exists():
             return []
-        if not self.cfg.resume:
-            path.unlink(missing_ok=True)
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+        rows = [row for row in read_metrics(path) if row.get("step", 0) <= self.step]
+        atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
+        return rows
 
     # --- the run ------------------------------------------------------------------------------------------
     def log(self, row: dict) -> None:

@@ -65,7 +65,10 @@ class Tokenizer:
 
     @pattern.setter
     def pattern(self, pattern: str) -> None:
-        self._compiled = regex.compile(pattern) if pattern else None
+        try:
+            self._compiled = regex.compile(pattern) if pattern else None
+        except regex.error as e:
+            raise TokenizerError(f"the split pattern {pattern!r} is not a valid regular expression ({e})") from None
         self._pattern = pattern
         self._forget_encodings()
 

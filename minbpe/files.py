@@ -7,6 +7,11 @@ it to disk, and renames it over the target; os.replace is atomic, so a reader se
 file or the new one, never a mix. The temporary gets the permissions a plain open() would
 (0666 less the umask), not mkstemp's private 0600.
 
+A directory that a run writes (prepare's data directory, a training run's) has one writer at a
+time: `exclusive_directory` holds the kernel's lock (flock) on a lock file in it, so a second
+writer is refused at once, naming the first one's pid, and a writer that is killed never leaves
+a stale lock behind.
+
 This is the lowest layer that writes files (minbpe saves .model files), so the pipeline and
 the GPT import these helpers from here.
 """
@@ -18,7 +23,15 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; exclusive_directory then only creates and cleans up
+    fcntl = None
+
+LOCK_FILE = ".gptkit.lock"
 
 
 def _umask() -> int:
@@ -73,3 +86,60 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
+
+
+class DirectoryBusy(OSError):
+    """Another process is writing the directory (the message names its pid)."""
+
+
+@contextmanager
+def exclusive_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Be the one writer of directory `path` (made with its parents when missing) while the block runs.
+
+    A second writer gets DirectoryBusy at once. On exit the lock file goes, and so do the
+    directories this call made that the block left empty (a run that failed before writing
+    anything leaves no empty directory behind).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path}: exists and is not a directory; give a directory")
+    created = [d for d in (path, *path.parents) if not d.exists()]  # deepest first
+    path.mkdir(parents=True, exist_ok=True)
+    lock = path / LOCK_FILE
+    fd = _lock(lock, path)
+    try:
+        yield path
+    finally:
+        os.unlink(lock)  # before unlocking: whoever opens the name next makes a new file, and _lock checks that
+        os.close(fd)
+        for directory in created:  # the ones this call made, deepest first, while they are empty
+            if any(directory.iterdir()):
+                break
+            directory.rmdir()
+
+
+def _lock(lock: Path, directory: Path) -> int:
+    """An open descriptor of `lock`, locked; the holder's pid written in it."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        if fcntl is None:
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise DirectoryBusy(
+                f"{directory} is in use by another gptkit process (pid {holder}); wait for it to finish, "
+                "or give another directory"
+            ) from None
+        try:
+            current = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)  # the previous holder removed the file between our open and our lock: take the new one
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

@@ -53,7 +53,7 @@ import numpy as np
 
 import minbpe
 from minbpe import PRETRAINED, CharTokenizer, Tokenizer
-from minbpe.files import atomic_copy, atomic_write_text
+from minbpe.files import LOCK_FILE, atomic_copy, atomic_write_text, exclusive_directory
 
 from .encode import EncodedBatch, Encoder, encode_pieces, pieces_can_be_cut
 from .manifest import MANIFEST, TOKENIZER_PREFIX, Manifest, SplitInfo, TokenizerInfo, tokenizer_info
@@ -169,52 +169,53 @@ def prepare(config: PrepareConfig, progress: ProgressCallback | None = None) -> 
     clock.total_bytes = corpus.total_bytes
     record = _Record(run_settings(config), corpus.describe())
 
-    # an earlier run here: done (nothing to do) or interrupted (resume it), if it was made the same way
-    earlier = _earlier_run(out)
-    if earlier is not None:
-        tokenizer = _same_tokenizer(config.tokenizer, out, earlier)
-        _check_same_settings(out, earlier, record)
-        if isinstance(earlier, Manifest):
-            return PrepareResult(earlier, out, clock.seconds(), up_to_date=True)
+    with exclusive_directory(out):  # one writer; made here, and removed again if a fresh run fails
+        # an earlier run here: done (nothing to do) or interrupted (resume it), if it was made the same way
+        earlier = _earlier_run(out)
+        if earlier is not None:
+            tokenizer = _same_tokenizer(config.tokenizer, out, earlier)
+            _check_same_settings(out, earlier, record)
+            if isinstance(earlier, Manifest):
+                return PrepareResult(earlier, out, clock.seconds(), up_to_date=True)
 
-    created = not out.exists()
-    try:
-        if earlier is None:
-            tokenizer, info = _new_tokenizer(config, corpus, out, clock)
-        else:
-            info = earlier.tokenizer
-        delimiter = _delimiter_id(config.delimiter, tokenizer)
-        splits = _Splits(out, config, tokenizer, delimiter)
-        state_file = _StateFile(out, record, info)
-        with closing(splits):
+        try:
             if earlier is None:
-                state_file.save(splits)  # from here on, a stopped run resumes
-                started_over = None
+                tokenizer, info = _new_tokenizer(config, corpus, out, clock)
             else:
-                started_over = splits.resume(earlier.state)
-            resumed = splits.shards
-            _tokenize(corpus, tokenizer, delimiter, splits, state_file, config.workers, clock)
-            val = splits.finish()
-        manifest = Manifest(
-            tokenizer=info,
-            dtype=DTYPE_NAMES[splits.version],
-            delimiter=None if delimiter is None else {"token": config.delimiter, "id": delimiter},
-            splits={name: SplitInfo.of(w.shards) for name, w in splits.writers.items()},
-            val=val,
-            settings=record.settings,
-            sources=record.sources,
-            command=config.command,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        manifest.save(out)
-        state_file.remove()
-    except KeyboardInterrupt:
-        raise  # keep everything: the next run resumes
-    except BaseException:
-        if earlier is None:  # a fresh run that failed removes what it wrote; a resumed one keeps the earlier work
-            _remove_outputs(out, created)
-        raise
-    return PrepareResult(manifest, out, clock.seconds(), resumed_shards=resumed, started_over=started_over)
+                info = earlier.tokenizer
+            delimiter = _delimiter_id(config.delimiter, tokenizer)
+            splits = _Splits(out, config, tokenizer, delimiter)
+            state_file = _StateFile(out, record, info)
+            with closing(splits):
+                if earlier is None:
+                    state_file.save(splits)  # from here on, a stopped run resumes
+                    started_over = None
+                else:
+                    started_over = splits.resume(earlier.state)
+                resumed = splits.shards
+                _tokenize(corpus, tokenizer, delimiter, splits, state_file, config.workers, clock)
+                val = splits.finish()
+            manifest = Manifest(
+                tokenizer=info,
+                dtype=DTYPE_NAMES[splits.version],
+                delimiter=None if delimiter is None else {"token": config.delimiter, "id": delimiter},
+                splits={name: SplitInfo.of(w.shards) for name, w in splits.writers.items()},
+                val=val,
+                settings=record.settings,
+                sources=record.sources,
+                command=config.command,
+                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+            manifest.save(out)
+            state_file.remove()
+        except KeyboardInterrupt:
+            raise  # keep everything: the next run resumes
+        except BaseException:
+            if earlier is None:  # a fresh run that failed removes what it wrote (and the directory it made);
+                # a resumed one keeps the earlier work
+                _remove_outputs(out)
+            raise
+        return PrepareResult(manifest, out, clock.seconds(), resumed_shards=resumed, started_over=started_over)
 
 
 def _tokenize(corpus: Corpus, tokenizer: Tokenizer, delimiter: int | None, splits: _Splits, state_file: _StateFile,
@@ -248,6 +249,8 @@ def _check_config(c: PrepareConfig) -> None:
 
 
 def _check_output(out: Path, inputs: list[str]) -> None:
+    if out.exists() and not out.is_dir():
+        raise PrepareError(f"{out}: exists and is not a directory; give a directory for --output")
     for given in inputs:
         if os.path.isdir(given) and out.resolve().is_relative_to(Path(given).resolve()):
             raise PrepareError(f"--output {out} is inside the input directory {given}; put it elsewhere")
@@ -304,14 +307,12 @@ class _Interrupted:
 
 def _earlier_run(out: Path) -> Manifest | _Interrupted | None:
     """The completed manifest or the saved state of an earlier run in `out` (None: start afresh)."""
-    if out.exists() and not out.is_dir():
-        raise PrepareError(f"{out}: exists and is not a directory; give a directory for --output")
     if (out / MANIFEST).is_file():
         return Manifest.load(out)
     if (out / STATE).is_file():
         return _Interrupted.load(out)
     if out.is_dir():
-        strays = [p.name for p in out.iterdir() if not _is_ours(p.name)]
+        strays = [p.name for p in out.iterdir() if not _is_ours(p.name) and p.name != LOCK_FILE]
         if strays:
             raise PrepareError(
                 f"{out}: not empty and not a gptkit data directory (it holds {', '.join(sorted(strays)[:3])}); "
@@ -363,18 +364,20 @@ def _check_same_settings(out: Path, earlier: Manifest | _Interrupted, record: _R
 def _new_tokenizer(config: PrepareConfig, corpus: Corpus, out: Path, clock: _Clock) -> tuple[Tokenizer, TokenizerInfo]:
     """A fresh run's tokenizer, and its copy in `out` (a .model file copied, char learned and saved; none for gpt2/4).
 
-    Makes `out` and clears the leftovers of a run that died before its first save.
+    Clears the leftovers of a run that died before its first save.
     """
     spec = config.tokenizer
     tokenizer = CharTokenizer() if spec == "char" else minbpe.get_tokenizer(spec)
-    out.mkdir(parents=True, exist_ok=True)
-    for p in out.iterdir():  # only our files: _earlier_run refused any other
-        p.unlink()
+    for p in out.iterdir():  # leftovers; _earlier_run refused any other file but the lock
+        if _is_ours(p.name):
+            p.unlink()
     if spec in PRETRAINED:
         return tokenizer, tokenizer_info(tokenizer, spec, None)
     model = out / f"{TOKENIZER_PREFIX}.model"
     if spec == "char":
         _learn_characters(tokenizer, corpus, config.delimiter, clock)
+        if not tokenizer.chars:
+            raise PrepareError(f"{', '.join(config.inputs)}: no text to learn characters from; give a non-empty input")
         tokenizer.save(str(model.with_suffix("")))
     else:
         atomic_copy(spec, model)
@@ -579,12 +582,10 @@ def _is_ours(name: str) -> bool:
     return _OURS.fullmatch(name) is not None
 
 
-def _remove_outputs(out: Path, created: bool) -> None:
-    """Remove every file a run writes from `out`, and `out` itself if the run created it and it is empty now."""
+def _remove_outputs(out: Path) -> None:
+    """Remove every file a run writes from `out` (exclusive_directory removes `out` if it made it)."""
     if not out.is_dir():
         return
     for p in out.iterdir():
         if _is_ours(p.name):
             p.unlink()
-    if created and not any(out.iterdir()):
-        out.rmdir()

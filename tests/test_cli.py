@@ -2,6 +2,7 @@
 
 import pytest
 import tiktoken
+import torch
 from click.testing import CliRunner
 
 import minbpe
@@ -166,3 +167,22 @@ def test_compare_errors(tmp_path):
     ).lower()
     line = error_line(run("compare", "--tokenizer", "gpt2", "--encoding", "nope_base", "--input", TAYLOR))
     assert "unknown tiktoken encoding 'nope_base'" in line
+
+
+def test_user_mistakes_end_in_one_line(tmp_path):
+    """Each of these was a traceback or a wrong message once."""
+    line = error_line(run("train-tokenizer", "--input", TAYLOR, "--vocab-size", "300", "--pattern", "(",
+                          "--output", str(tmp_path / "tok")))
+    assert line.startswith("Error: the split pattern '(' is not a valid regular expression")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "empty.txt").write_text("")
+    line = error_line(run("train-gpt", "--input", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "run")))
+    assert "empty.txt: no text to learn characters from; give a non-empty input" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt"]  # no run directory was left behind
+    if not torch.cuda.is_available():
+        line = error_line(run("generate", "--checkpoint", str(tmp_path / "run"), "--device", "cuda"))
+        assert line == "Error: --device cuda: this machine has no CUDA GPU (or this torch has no CUDA); use cpu or auto"
+    line = error_line(run("generate", "--checkpoint", str(tmp_path / "run"), "--device", "tpu"))
+    assert line == "Error: unknown device 'tpu': give auto, cpu, cuda, cuda:N or mps"
+    bad = CliRunner().invoke(main, ["inspect", str(tmp_path), "--tokens", "-5"])
+    assert bad.exit_code == 2 and "-5 is not in the range x>=0" in bad.output

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import torch
 
-from minbpe.files import atomic_write_text
+from minbpe.files import atomic_write_text, exclusive_directory
 
+from ..checkpoint import LATEST
+from ..train import RunExists
 from .models import REGISTRY
 from .train import char_config, train_char
 
@@ -47,30 +49,43 @@ class BaselineRow:
     samples: list[str]
 
 
-def _run_one(model: str, input_path: str, out: str, members: tuple[str, ...] = ()) -> BaselineRow:
+def _run_one(model: str, input_path: str, out: str, overwrite: bool, members: tuple[str, ...] = ()) -> BaselineRow:
     torch.set_num_threads(1)
     result = train_char(char_config(model, input=input_path, out=str(Path(out) / model), num_samples=10,
-                                    members=[str(Path(out) / m) for m in members] or None))
+                                    members=[str(Path(out) / m) for m in members] or None, overwrite=overwrite))
     nll = result.nll
     return BaselineRow(model, result.params, nll["train"], nll["val"], nll["test"], result.seconds, result.samples)
 
 
 def run_baselines(input_path: str, out: str, models: tuple[str, ...] = TRAINED, workers: int = 2,
-                  callback: Callable[[BaselineRow], None] | None = None) -> list[BaselineRow]:
+                  callback: Callable[[BaselineRow], None] | None = None, overwrite: bool = False) -> list[BaselineRow]:
     """Train each model with its recipe, then (with two or more) their ensemble; rows in the order of
-    `models`, the ensemble last; baselines.md/.json written to out."""
+    `models`, the ensemble last; baselines.md/.json written to out. Runs already in out are refused
+    (RunExists) unless overwrite, before any training."""
+    if not models:
+        raise ValueError(f"no model to train; models: {', '.join(TRAINED)}")
     unknown = [m for m in models if m not in TRAINED]
     if unknown:
         raise ValueError(f"unknown model {unknown[0]!r}; models: {', '.join(TRAINED)}")
     if not os.path.isfile(input_path):
         raise FileNotFoundError(f"{input_path}: no such file; give a text file with one example per line")
-    Path(out).mkdir(parents=True, exist_ok=True)
+    trained = (*models, ENSEMBLE) if len(models) > 1 else models
+    runs = [m for m in trained if (Path(out) / m / LATEST).exists()]
+    if runs and not overwrite:
+        raise RunExists(f"{out} already holds the runs of {', '.join(runs)}; give another --out, or --overwrite "
+                        "to replace them")
+    with exclusive_directory(out):  # one baselines run per directory
+        return _run_all(input_path, out, models, workers, callback, overwrite)
+
+
+def _run_all(input_path: str, out: str, models: tuple[str, ...], workers: int,
+             callback: Callable[[BaselineRow], None] | None, overwrite: bool) -> list[BaselineRow]:
     order = sorted(models, key=lambda m: LONGEST_FIRST.index(m))
     rows: dict[str, BaselineRow] = {}
     start = time.perf_counter()
     # spawn: a fresh interpreter per worker, no fork of a process that may hold torch threads
     with ProcessPoolExecutor(max(workers, 1), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_run_one, m, input_path, out) for m in order]
+        futures = [pool.submit(_run_one, m, input_path, out, overwrite) for m in order]
         for future in as_completed(futures):
             row = future.result()
             rows[row.model] = row
@@ -78,7 +93,7 @@ def run_baselines(input_path: str, out: str, models: tuple[str, ...] = TRAINED, 
                 callback(row)
         result = [rows[m] for m in models]
         if len(models) > 1:
-            result.append(pool.submit(_run_one, ENSEMBLE, input_path, out, models).result())
+            result.append(pool.submit(_run_one, ENSEMBLE, input_path, out, overwrite, models).result())
             if callback:
                 callback(result[-1])
     wall = time.perf_counter() - start

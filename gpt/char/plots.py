@@ -55,6 +55,7 @@ EMBEDDING_PLOT = "embedding.png"
 ACTIVATIONS_PLOT = "activations.png"
 GRADIENTS_PLOT = "gradients.png"
 UPDATE_RATIO_PLOT = "update_ratio.png"
+PLOTS = (COUNTS_PLOT, LOSS_PLOT, EMBEDDING_PLOT, ACTIVATIONS_PLOT, GRADIENTS_PLOT, UPDATE_RATIO_PLOT)
 
 MAX_LABELLED_VOCAB = 40  # above this, the count table's per-cell labels are unreadable
 SATURATED = 0.97

@@ -42,17 +42,19 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 import gptkit_data
-from minbpe.files import atomic_write_text
+from minbpe.files import atomic_write_text, exclusive_directory
 
 from ..checkpoint import LATEST, load_checkpoint, save_checkpoint
 from ..device import pick_device
 from ..generate import SampleConfig
-from ..train import TrainingError, build_config
+from ..train import RunExists, TrainingError, build_config
 from .data import BOUNDARY, SPLITS, LineData, StreamData, pack
 from .models import CHAR_KIND, MODELS, REGISTRY, Mixture, build_model, char_model_from_state, mixture_weights
-from .plots import write_plots
+from .plots import PLOTS, write_plots
 from .sample import sample
 
+SPLIT_FILE = "split.json"  # which examples each split holds (and the data's sha256)
+METRICS_FILE = "metrics.json"  # NLL of each split, the loss history
 
 @dataclass
 class CharConfig:
@@ -79,6 +81,7 @@ class CharConfig:
     eval_interval: int = 0  # 0: 20 evaluations per run
     num_samples: int = 20
     plots: bool = False
+    overwrite: bool = False  # replace the run already in `out` (without it, such a directory is refused)
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -201,6 +204,22 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
     """
     report = callback or (lambda event: None)
     out = Path(cfg.out)
+    with exclusive_directory(out):  # one writer; a run that fails before writing leaves no directory
+        _claim(out, cfg.overwrite)
+        return _train_char(cfg, report, out)
+
+
+def _claim(out: Path, overwrite: bool) -> None:
+    """Refuse a directory that holds a run, unless told to overwrite it (then its outputs go first)."""
+    if not (out / LATEST).exists():
+        return
+    if not overwrite:
+        raise RunExists(f"{out} already holds a run (latest.pt); give another --out, or --overwrite to replace it")
+    for name in (LATEST, SPLIT_FILE, METRICS_FILE, *PLOTS):
+        (out / name).unlink(missing_ok=True)
+
+
+def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path) -> CharResult:
     data = StreamData(cfg.input, out / "data") if cfg.stream else LineData(cfg.input, cfg.split, cfg.seed)
     if cfg.block_size == 0:  # the recipe's automatic context: the longest example fits one sequence
         cfg = replace(cfg, block_size=data.max_length + 1 if not cfg.stream else 64)
@@ -220,7 +239,6 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
     result = CharResult(cfg.model, model.num_params(), nll, samples, [s not in known for s in samples], seconds,
                         steps, out)
 
-    out.mkdir(parents=True, exist_ok=True)  # only now: a run that fails leaves no empty directory behind
     _save(out, cfg, model, args, data, result, history)
     if cfg.plots:
         _plot(out, cfg, model, data, history)
@@ -248,7 +266,7 @@ def _mixture(cfg: CharConfig, data: LineData, device: torch.device) -> tuple[Mix
     for run in cfg.members:
         state = load_checkpoint(run)
         model = char_model_from_state(state, run, device)
-        split = Path(run) / "split.json" if Path(run).is_dir() else Path(run).parent / "split.json"
+        split = Path(run) / SPLIT_FILE if Path(run).is_dir() else Path(run).parent / SPLIT_FILE
         record = json.loads(split.read_text()) if split.is_file() else {}
         if isinstance(model, Mixture) or (record.get("sha256"), record.get("split"), record.get("seed")) \
                 != (data.sha256, data.split, data.seed):
@@ -351,10 +369,10 @@ def _save(out: Path, cfg: CharConfig, model: nn.Module, args: dict, data: LineDa
                                    "model": model.state_dict(), "chars": data.vocab.chars,
                                    "boundary": data.vocab.boundary, "sample_length": data.sample_length,
                                    "train_config": asdict(cfg), "nll": result.nll, "step": result.steps})
-    atomic_write_text(str(out / "split.json"), json.dumps(data.record()) + "\n")
+    atomic_write_text(str(out / SPLIT_FILE), json.dumps(data.record()) + "\n")
     metrics = {"model": cfg.model, "params": result.params, "nll": result.nll, "seconds": result.seconds,
                "history": history}
-    atomic_write_text(str(out / "metrics.json"), json.dumps(metrics) + "\n")
+    atomic_write_text(str(out / METRICS_FILE), json.dumps(metrics) + "\n")
 
 
 def _plot(out: Path, cfg: CharConfig, model: nn.Module, data: LineData | StreamData, history: dict) -> None:

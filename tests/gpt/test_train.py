@@ -16,7 +16,8 @@ from cli import main
 from conftest import ROOT
 from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, load_model
 from gpt.model import GPT, GPTConfig
-from gpt.train import TrainConfig, TrainingError, config_from, learning_rate, train
+from gpt.train import RunExists, TrainConfig, TrainingError, config_from, learning_rate, resume_config, train
+from minbpe.files import DirectoryBusy, exclusive_directory
 from pipeline.prepare import PrepareConfig, prepare
 
 SHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
@@ -71,6 +72,75 @@ def test_resume_is_bit_exact(data_dir, tmp_path):
     assert a["step"] == b["step"] == 20
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
+
+
+def metric_rows(run_dir) -> list[tuple]:
+    """What a metrics log says, without its timings."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["event"], r["step"], r.get("train_loss"), r.get("val_loss")) for r in rows]
+
+
+def test_resume_after_a_kill_keeps_one_consistent_metrics_log(data_dir, tmp_path):
+    """Killed after logging rows past its last checkpoint, mid-way through a row: the resumed log is the
+    straight run's log, row for row."""
+    common = dict(TINY, lr_decay_iters=20, data=str(data_dir))
+    train(config_from(None, out=str(tmp_path / "straight"), max_iters=20, **common))
+    split = tmp_path / "split"
+    train(config_from(None, out=str(split), max_iters=10, **common))
+    with open(split / "metrics.jsonl", "a") as f:  # what a run killed at step 17 had logged after step 10
+        f.write(json.dumps({"event": "step", "step": 15, "train_loss": 9.9, "lr": 0.1, "tokens_per_s": 1.0}) + "\n")
+        f.write('{"event": "step", "step": 1')
+    train(config_from(None, out=str(split), max_iters=20, resume=True, **common))
+    assert metric_rows(split) == metric_rows(tmp_path / "straight")
+    lines = (split / "metrics.jsonl").read_text().splitlines()
+    (split / "metrics.jsonl").write_text("\n".join(lines[:2] + ["{not json"] + lines[2:]) + "\n")
+    with pytest.raises(ValueError, match=r"metrics.jsonl line 3: not a metrics row"):
+        train(config_from(None, out=str(split), max_iters=30, resume=True, **common))
+
+
+def test_a_run_is_never_overwritten_silently(data_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = config_from(None, data=str(data_dir), out=str(run_dir), max_iters=4, **TINY)
+    train(cfg)
+    before = {name: (run_dir / name).read_bytes() for name in (LATEST, BEST, "metrics.jsonl")}
+    with pytest.raises(RunExists, match="already holds a run .latest.pt, metrics.jsonl.; continue it with --resume, "
+                                        "start it over with --overwrite"):
+        train(config_from(None, data=str(data_dir), out=str(run_dir), max_iters=2, **TINY))
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+    result = train(config_from(None, data=str(data_dir), out=str(run_dir), max_iters=2, overwrite=True, **TINY))
+    assert result.step == 2 and load_checkpoint(run_dir)["step"] == 2
+    assert max(step for _, step, _, _ in metric_rows(run_dir)) == 2  # the old run's log went with it
+    line = error_line(run("train-gpt", "--data", data_dir, "--out", run_dir, "--max-iters", 2, "--device", "cpu"))
+    assert "already holds a run" in line and "--overwrite" in line
+
+
+def test_one_writer_per_run_directory(data_dir, tmp_path):
+    with exclusive_directory(tmp_path / "run"):
+        with pytest.raises(DirectoryBusy, match=f"in use by another gptkit process .pid {os.getpid()}."):
+            train(config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=2, **TINY))
+
+
+def test_resume_keeps_the_run_it_continues(data_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    train(config_from(None, data=str(data_dir), out=str(run_dir), max_iters=4, **TINY))
+    cfg = resume_config(run_dir)  # every setting from the checkpoint
+    assert (cfg.n_embd, cfg.block_size, cfg.max_iters, cfg.data, cfg.resume) == (32, 32, 4, str(data_dir), True)
+    with pytest.raises(CheckpointError, match=r"cannot change n_embd 32 -> 64, seed 1337 -> 7; train a new run"):
+        resume_config(run_dir, n_embd=64, seed=7, max_iters=8)
+    with pytest.raises(CheckpointError, match="cannot change n_embd"):  # the library's own check, not just the CLI's
+        train(config_from(None, **{**TINY, "n_embd": 64}, data=str(data_dir), out=str(run_dir), max_iters=8,
+                          resume=True))
+    messages = []
+    train(resume_config(run_dir, max_iters=6, lr=1e-3), lambda e: messages.append(e.get("text")))
+    assert "resumed with changed settings: max_iters 4 -> 6, lr 0.003 -> 0.001" in messages
+    # the same tokenizer, other data: refused
+    other = tmp_path / "other"
+    prepare(PrepareConfig([str(data_dir.parent / "shakespeare.txt")], str(other), "char", val_fraction=0.2,
+                          delimiter=None))
+    line = error_line(run("train-gpt", "--data", other, "--out", run_dir, "--resume", "--max-iters", 8))
+    assert "was trained on other data than" in line and "resume on the same data directory" in line
+    result = run("train-gpt", "--data", data_dir, "--input", SHAKESPEARE, "--out", run_dir)
+    assert result.exit_code == 2 and "give --data (a prepared directory) or --input" in result.output
 
 
 def test_ddp_with_gloo_equals_one_process(data_dir, tmp_path):

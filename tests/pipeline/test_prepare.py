@@ -423,3 +423,17 @@ def test_lone_surrogates_are_encoded_as_tiktoken_does(tmp_path):
     (tmp_path / "s.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
     prepare(PrepareConfig([str(tmp_path / "s.jsonl")], str(tmp_path / "out"), "gpt2", val_fraction=0))
     assert documents(read_split(tmp_path / "out", "train"), 50256) == [[50256, *enc.encode_ordinary(d)] for d in docs]
+
+
+def test_one_writer_per_data_directory(tmp_path):
+    from minbpe.files import DirectoryBusy, exclusive_directory
+
+    text = tmp_path / "t.txt"
+    text.write_text("Some words. " * 100, encoding="utf-8")
+    config = PrepareConfig([str(text)], str(tmp_path / "data"), "gpt2", val_fraction=0.0, workers=1)
+    with exclusive_directory(tmp_path / "data"):
+        with pytest.raises(DirectoryBusy, match=f"{tmp_path / 'data'} is in use by another gptkit process"):
+            prepare(config)
+    assert not (tmp_path / "data").exists()  # made by the holder, left empty, removed with it
+    prepare(config)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["manifest.json", "train_000000.bin"]

@@ -462,6 +462,28 @@ def test_baselines_cli_writes_the_table(small, tmp_path):
     assert [r["model"] for r in record["rows"]] == ["bigram-counts", "bigram-nn", "ensemble"]
     assert (out / "baselines.md").read_text().startswith("# Baselines")
     assert (out / "bigram-nn" / "latest.pt").is_file()
+    # the same again: refused before anything trains, the runs left as they were
+    before = (out / "bigram-nn" / "latest.pt").read_bytes()
+    again = CliRunner().invoke(main, ["baselines", "--input", small, "--out", str(out), "--models", "bigram-nn"])
+    assert again.exit_code == 1
+    assert f"Error: {out} already holds the runs of bigram-nn; give another --out, or --overwrite" in again.output
+    assert (out / "bigram-nn" / "latest.pt").read_bytes() == before
+    empty = CliRunner().invoke(main, ["baselines", "--input", small, "--out", str(tmp_path / "x"), "--models", ","])
+    assert empty.exit_code == 1 and "no model to train" in empty.output and not (tmp_path / "x").exists()
+
+
+def test_a_char_run_is_never_overwritten_silently(small, tmp_path):
+    args = ["train-char", "--model", "bigram-counts", "--input", small, "--out", str(tmp_path / "run")]
+    first = CliRunner().invoke(main, [*args, "--num-samples", "0"])  # no samples: the run is still written
+    assert first.exit_code == 0, first.output
+    before = (tmp_path / "run" / "latest.pt").read_bytes()
+    second = CliRunner().invoke(main, [*args, "--smoothing", "3"])
+    assert second.exit_code == 1 and "already holds a run (latest.pt); give another --out, or --overwrite" \
+        in second.output
+    assert (tmp_path / "run" / "latest.pt").read_bytes() == before
+    third = CliRunner().invoke(main, [*args, "--smoothing", "3", "--overwrite"])
+    assert third.exit_code == 0, third.output
+    assert load_checkpoint(tmp_path / "run")["train_config"]["smoothing"] == 3
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

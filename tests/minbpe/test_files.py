@@ -1,0 +1,74 @@
+"""minbpe.files: writes that are whole or absent, with the umask's permissions, and one writer per directory."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from minbpe.files import LOCK_FILE, DirectoryBusy, atomic_write, atomic_write_text, exclusive_directory
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "f.txt"
+    atomic_write_text(path, "old\n")
+    with pytest.raises(RuntimeError), atomic_write(path, "w") as f:
+        f.write("half of the new")
+        raise RuntimeError("crash mid-write")
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_honour_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == mode
+
+
+def test_one_writer_per_directory(tmp_path):
+    run = tmp_path / "run"
+    with exclusive_directory(run):
+        assert (run / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(DirectoryBusy, match=rf"{run} is in use by another gptkit process \(pid {os.getpid()}\)"):
+            with exclusive_directory(run):
+                pass
+        (run / "result").write_text("kept")
+    assert sorted(p.name for p in run.iterdir()) == ["result"]  # the lock file goes, the results stay
+    with exclusive_directory(run):  # free again
+        pass
+
+
+def test_a_directory_made_for_nothing_is_removed(tmp_path):
+    with pytest.raises(ValueError), exclusive_directory(tmp_path / "new" / "run"):
+        raise ValueError("the run could not start")
+    assert not (tmp_path / "new").exists()  # nor the parent it made for it
+    with exclusive_directory(tmp_path):  # a directory that was there stays, even empty
+        pass
+    assert tmp_path.is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="exists and is not a directory"):
+        with exclusive_directory(tmp_path / "file"):
+            pass
+
+
+def test_a_killed_writer_leaves_no_stale_lock(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from minbpe.files import exclusive_directory\n"
+         f"with exclusive_directory({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DirectoryBusy, match=f"pid {holder.pid}"):
+            with exclusive_directory(tmp_path):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with exclusive_directory(tmp_path):  # kill -9 released the kernel's lock; the stale file is taken over
+        assert (tmp_path / LOCK_FILE).read_text() == f"{os.getpid()}\n"
