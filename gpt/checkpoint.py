@@ -78,7 +78,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 def checkpoint_tokenizer(run_dir: str | os.PathLike, state: dict[str, Any]) -> Tokenizer:
     """The tokenizer a checkpoint was trained with: gpt2 / gpt4 by name, else the run's tokenizer.model."""
     run_dir = Path(run_dir)
-    return TokenizerInfo(**state["tokenizer"]).load(run_dir if run_dir.is_dir() else run_dir.parent)
+    try:
+        info = TokenizerInfo(**state["tokenizer"])
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{run_dir}: the checkpoint's tokenizer record is missing or malformed") from None
+    return info.load(run_dir if run_dir.is_dir() else run_dir.parent)
 
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
@@ -87,11 +91,34 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -
     return gpt_from_state(state, run_dir, device), state
 
 
+def checked_model_config(state: dict, source: str | os.PathLike) -> GPTConfig:
+    """A train-gpt checkpoint's GPTConfig, checked against the weights it holds before anything is built: the
+    number of layers and the embedding shapes must be the tensors', so a crafted config cannot ask for a model
+    far larger than the file (n_layer = 10**9 would otherwise allocate until the machine gives out)."""
+    raw, weights = state.get("model_config"), state.get("model")
+    if not isinstance(raw, dict) or not isinstance(weights, dict):
+        raise CheckpointError(f"{source}: not a train-gpt checkpoint")
+    try:
+        config = GPTConfig(**raw)
+    except (TypeError, ValueError, AssertionError) as e:
+        raise CheckpointError(f"{source}: its model_config is not a GPT's ({e})") from None
+    layers = {key.split(".")[2] for key in weights if isinstance(key, str) and key.startswith("transformer.h.")}
+    shapes = {name: tuple(t.shape) if isinstance(t, torch.Tensor) else None
+              for name, t in ((n, weights.get(f"transformer.{n}.weight")) for n in ("wte", "wpe"))}
+    expected = {"wte": (config.vocab_size, config.n_embd), "wpe": (config.block_size, config.n_embd)}
+    n_layer = config.n_layer  # compared by count first: a set of 10**9 names would be the bomb itself
+    if not isinstance(n_layer, int) or len(layers) != n_layer or layers != {str(i) for i in range(n_layer)}:
+        raise CheckpointError(f"{source}: model_config says {config.n_layer!r} layers, the weights hold "
+                              f"{len(layers)}; the file is corrupt or crafted")
+    if shapes != expected:
+        raise CheckpointError(f"{source}: model_config does not fit the embedding weights (config {expected}, "
+                              f"weights {shapes}); the file is corrupt or crafted")
+    return config
+
+
 def gpt_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
     """The GPT of a loaded train-gpt checkpoint, in eval mode; CheckpointError if it is not one or does not fit."""
-    if "model_config" not in state:
-        raise CheckpointError(f"{source}: not a train-gpt checkpoint")
-    model = GPT(GPTConfig(**state["model_config"]))
+    model = GPT(checked_model_config(state, source))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:

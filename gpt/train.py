@@ -48,7 +48,7 @@ from pipeline.loader import RandomBatches, TokenData, eval_batches
 from pipeline.manifest import MANIFEST
 from pipeline.prepare import PrepareConfig, PrepareResult, prepare
 
-from .checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import BEST, LATEST, CheckpointError, checked_model_config, load_checkpoint, save_checkpoint
 from .device import Launch, compile_problem, pick_device, pick_dtype
 from .model import GPT, GPTConfig
 
@@ -395,7 +395,7 @@ class Trainer:
             if changed:
                 self.report({"event": "message", "text": "resumed with changed settings: " + ", ".join(
                     f"{k} {old} -> {new}" for k, (old, new) in changed.items())})
-            self.model_config = GPTConfig(**state["model_config"])
+            self.model_config = checked_model_config(state, self.out / LATEST)
         else:
             self.model_config = cfg.model_config(self.train_data.vocab_size)
         if self.model_config.vocab_size < self.train_data.vocab_size:

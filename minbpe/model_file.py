@@ -28,6 +28,12 @@ from .files import atomic_write_text
 
 MODEL_HEADER = "minbpe v1"
 CHAR_HEADER = "minbpe-char v1"
+# Bounds on what a .model file may build. Each merge can double a token's length, so a file of a few
+# hundred bytes could ask for tokens of 2**60 bytes: the reader adds up lengths before it builds any
+# bytes. A real tokenizer's tokens are short (a basic tokenizer trained on one repeated character
+# doubles its longest token per merge, still far below these).
+MAX_TOKEN_BYTES = 1 << 24
+MAX_VOCAB_BYTES = 1 << 28
 
 Merges = dict[tuple[int, int], int]
 
@@ -67,11 +73,13 @@ def read_model_file(path: str | os.PathLike) -> tuple[str, dict[str, int], Merge
         raise TokenizerError(
             f"{path}: not a minbpe .model file (first line {lines[0][:40]!r}, expected {MODEL_HEADER!r})"
         )
-    if lines[-1] == "":
-        lines.pop()
 
     def bad(lineno: int, what: str) -> TokenizerError:
         return TokenizerError(f"{path} line {lineno}: {what}; the file is corrupt or truncated")
+
+    if lines[-1] != "":  # every writer ends each line: a file cut mid-line would read as another tokenizer
+        raise bad(len(lines), "the last line is incomplete (no line end)")
+    lines.pop()
 
     if len(lines) < 3:
         raise bad(len(lines) + 1, "missing the pattern or the special-token count")
@@ -93,6 +101,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[str, dict[str, int], Merge
             raise bad(lineno, f"expected '<special token> <id>', got {lines[lineno - 1][:40]!r}")
         special_tokens[name] = int(idx)
     merges: Merges = {}
+    lengths = [1] * 256  # each token's length in bytes, added up before any bytes are built
     for lineno in range(4 + n_special, len(lines) + 1):
         parts = lines[lineno - 1].split()
         if len(parts) != 2 or not all(p.isdigit() for p in parts):
@@ -103,7 +112,13 @@ def read_model_file(path: str | os.PathLike) -> tuple[str, dict[str, int], Merge
             raise bad(lineno, f"merge {pair} makes token {idx} from a token that does not exist yet")
         if pair in merges:
             raise bad(lineno, f"merge {pair} appears twice")
+        lengths.append(lengths[pair[0]] + lengths[pair[1]])
+        if lengths[-1] > MAX_TOKEN_BYTES:
+            raise bad(lineno, f"merge {pair} makes a token of {lengths[-1]:,} bytes (at most {MAX_TOKEN_BYTES:,})")
         merges[pair] = idx
+    if sum(lengths) > MAX_VOCAB_BYTES:
+        raise TokenizerError(f"{path}: its tokens add up to {sum(lengths):,} bytes (at most {MAX_VOCAB_BYTES:,}); "
+                             "the file is corrupt or not a real tokenizer")
     try:
         check_special_tokens(special_tokens, 256 + len(merges))
     except TokenizerError as e:

@@ -376,8 +376,8 @@ def _new_tokenizer(config: PrepareConfig, corpus: Corpus, out: Path, clock: _Clo
     model = out / f"{TOKENIZER_PREFIX}.model"
     if spec == "char":
         _learn_characters(tokenizer, corpus, config.delimiter, clock)
-        if not tokenizer.chars:
-            raise PrepareError(f"{', '.join(config.inputs)}: no text to learn characters from; give a non-empty input")
+        if not tokenizer.chars:  # found before the tokenizer is saved, or a vocabulary of 0 ids is
+            raise _no_documents(config.inputs)
         tokenizer.save(str(model.with_suffix("")))
     else:
         atomic_copy(spec, model)
@@ -513,10 +513,7 @@ class _Splits:
         """Complete the last shards; how the val split was chosen, for the manifest."""
         c, train, val = self.config, self.train, self.val
         if self.documents == 0:
-            raise PrepareError(
-                f"the input holds no documents ({', '.join(c.inputs)} "
-                + ("is empty)" if len(c.inputs) == 1 else "are empty)")
-            )
+            raise _no_documents(c.inputs)
         train.finish()
         val.finish()
         method = val_method(c)
@@ -575,6 +572,11 @@ class _Clock:
 
     def report(self, phase: str, documents: int, tokens: int, text_bytes: int, read_bytes: int) -> None:
         self.progress(Progress(phase, documents, tokens, text_bytes, read_bytes, self.total_bytes, self.seconds()))
+
+
+def _no_documents(inputs: list[str]) -> PrepareError:
+    return PrepareError(f"the input holds no documents ({', '.join(inputs)} "
+                        + ("is empty)" if len(inputs) == 1 else "are empty)"))
 
 
 def _is_ours(name: str) -> bool:

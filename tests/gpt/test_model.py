@@ -163,3 +163,10 @@ def test_stream_text_is_the_decoded_sample_in_pieces():
     ids = [int(t[0]) for t in generate(model, idx, cfg, torch.Generator().manual_seed(3))]
     assert "".join(pieces) == bytes(ids).decode("utf-8", errors="replace")
     assert len(pieces) > 10
+
+
+@pytest.mark.parametrize("bad", [dict(temperature=float("nan")), dict(temperature=-1.0), dict(top_p=float("nan")),
+                                 dict(top_k=0), dict(max_new_tokens=-1)])
+def test_sampling_settings_are_checked(bad):
+    with pytest.raises(ValueError, match="must be"):
+        SampleConfig(**bad)

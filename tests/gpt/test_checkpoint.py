@@ -1,0 +1,60 @@
+"""Hostile and damaged checkpoints: refused in a moment with one CheckpointError, never unpickled, never built."""
+
+import time
+from dataclasses import asdict
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli import main
+from gpt.checkpoint import CheckpointError, checkpoint_tokenizer, gpt_from_state, load_checkpoint, save_checkpoint
+from gpt.model import GPT, GPTConfig
+
+CONFIG = GPTConfig(vocab_size=65, block_size=16, n_layer=2, n_head=2, n_embd=32)
+
+
+def state(**model_config) -> dict:
+    return {"model_config": {**asdict(CONFIG), **model_config}, "model": GPT(CONFIG).state_dict(),
+            "tokenizer": {"type": "gpt2", "n_vocab": 50257, "special_tokens": {}, "file": None, "sha256": None}}
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(n_layer=10**9), "model_config says 1000000000 layers, the weights hold 2"),
+    (dict(n_layer=3), "model_config says 3 layers"),
+    (dict(vocab_size=10**12), "does not fit the embedding weights"),
+    (dict(n_embd=10**6), "does not fit the embedding weights"),
+    (dict(block_size="16"), "its model_config is not a GPT's .GPTConfig.block_size must be a positive integer"),
+    (dict(n_heads=4), "its model_config is not a GPT's"),
+])
+def test_a_crafted_model_config_is_refused_before_anything_is_built(change, message):
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=message):
+        gpt_from_state(state(**change), "crafted.pt")
+    assert time.perf_counter() - start < 1.0
+
+
+def test_malformed_records_are_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not a train-gpt checkpoint"):
+        gpt_from_state({"model_config": [1, 2], "model": {}}, "x.pt")
+    for tokenizer in ("gpt2", {"type": "gpt2"}, None):
+        with pytest.raises(CheckpointError, match="tokenizer record is missing or malformed"):
+            checkpoint_tokenizer(tmp_path, {**state(), "tokenizer": tokenizer})
+    assert gpt_from_state(state(), "fine.pt").config == CONFIG
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_pickled_code_is_never_run_and_no_unsafe_load_is_suggested(tmp_path, capsys):
+    torch.save({"format": "gptkit-checkpoint", "version": 1, "payload": Payload()}, tmp_path / "latest.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path)
+    assert "never unpickles" in str(info.value) and "weights_only" not in str(info.value)
+    assert "this ran" not in capsys.readouterr().out
+    save_checkpoint(tmp_path / "latest.pt", state(n_layer=10**9))
+    result = CliRunner().invoke(main, ["generate", "--checkpoint", str(tmp_path), "--device", "cpu"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith(f"Error: {tmp_path}") and "10**9" not in result.output
