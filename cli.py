@@ -159,9 +159,10 @@ SHOW_COLOURS = ["blue", "magenta", "green", "yellow", "cyan", "red"]
 @backend_option
 @click.option("--show", is_flag=True,
               help="Draw the token boundaries instead of printing ids: coloured on a terminal, [bracketed] if piped.")
+@errors_option
 @click.argument("text", required=False)
 @clean_errors
-def encode(spec, input_file, allowed_special, backend, show, text) -> None:
+def encode(spec, input_file, allowed_special, backend, show, errors, text) -> None:
     """Print the token ids of TEXT (or of --input FILE), separated by spaces.
 
     \b
@@ -173,7 +174,7 @@ def encode(spec, input_file, allowed_special, backend, show, text) -> None:
     if (text is None) == (input_file is None):
         raise click.ClickException("give either TEXT or --input FILE")
     if input_file is not None:
-        text = read_text(input_file)
+        text = read_text(input_file, errors)
     tokenizer = minbpe.get_tokenizer(spec)
     ids = tokenizer.encode(text, parse_allowed_special(allowed_special), backend)
     if not show:
@@ -215,8 +216,9 @@ def decode(spec, ids) -> None:
               help="UTF-8 text file to encode with both (repeatable).")
 @allowed_special_option
 @backend_option
+@errors_option
 @clean_errors
-def compare(spec, encoding_name, inputs, allowed_special, backend) -> None:
+def compare(spec, encoding_name, inputs, allowed_special, backend, errors) -> None:
     """Compare a tokenizer with a tiktoken encoding, token for token.
 
     One row per file and a total: whether the ids agree, token counts, bytes per
@@ -232,7 +234,8 @@ def compare(spec, encoding_name, inputs, allowed_special, backend) -> None:
     tokenizer = minbpe.get_tokenizer(spec)
     encoding = minbpe.get_encoding(encoding_name)
     policy = parse_allowed_special(allowed_special)
-    results = [(path, compare_texts(tokenizer, encoding, read_text(path), policy, backend)) for path in inputs]
+    results = [(path, compare_texts(tokenizer, encoding, read_text(path, errors), policy, backend))
+               for path in inputs]
     click.echo("\n".join(comparison_table(results, spec, encoding.name)))
     mismatches = [(path, r) for path, r in results if not r.same]
     for path, r in mismatches:
@@ -538,6 +541,8 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
     bar = _StepBar(cfg.max_steps)
     try:
         result = train_char_model(cfg, bar)
+    except KeyboardInterrupt:
+        interrupted(f"nothing of this run was saved (a char run is written when it ends); {cfg.out} is as it was")
     finally:
         bar.close()
     click.echo(f"{model}: {result.params:,} parameters, {result.steps:,} steps in {result.seconds:.1f} s")

@@ -314,8 +314,10 @@ class Tokenizer:
         try:
             return b"".join([vocab[idx] for idx in ids])
         except KeyError as e:
+            learned = len(vocab) - len(self.special_tokens)  # 0..learned-1, then the specials' own ids
+            specials = f" and the special tokens' {sorted(self.special_tokens.values())}" if self.special_tokens else ""
             raise TokenizerError(
-                f"unknown token id {e.args[0]!r}: this tokenizer has ids 0..{self.n_vocab - 1}"
+                f"unknown token id {e.args[0]!r}: this tokenizer has ids 0..{learned - 1}{specials}"
             ) from None
 
     def decode(self, ids: Iterable[int]) -> str:

@@ -84,6 +84,13 @@ def test_non_utf8_input_names_file_and_offset(tmp_path):
     ok = run("train-tokenizer", "--input", str(bad), "--vocab-size", "300", "--output", prefix, "--errors", "replace")
     assert ok.exit_code == 0
     assert "offset 1203" in error_line(run("encode", "--tokenizer", prefix + ".model", "--input", str(bad)))
+    # the advice is one the command takes
+    replaced = run("encode", "--tokenizer", "gpt2", "--input", str(bad), "--errors", "replace")
+    assert replaced.exit_code == 0
+    ids = [int(i) for i in replaced.output.split()]
+    assert minbpe.get_tokenizer("gpt2").decode(ids).endswith("caf\ufffd au lait\n")
+    compared = run("compare", "--tokenizer", "gpt2", "--encoding", "gpt2", "--input", str(bad), "--errors", "replace")
+    assert compared.exit_code == 0, compared.output
 
 
 def test_corrupt_model_and_bad_ids(tmp_path):
@@ -92,6 +99,9 @@ def test_corrupt_model_and_bad_ids(tmp_path):
     assert "x.model line 5" in error_line(run("encode", "--tokenizer", str(model), "hi"))
     model.write_text("minbpe v1\n\n0\n97 98\n", encoding="utf-8")
     assert "unknown token id 9999" in error_line(run("decode", "--tokenizer", str(model), "97", "9999"))
+    model.write_text("minbpe v1\n\n1\n<|end|> 349\n97 98\n", encoding="utf-8")  # ids 0..256, then 349
+    assert error_line(run("decode", "--tokenizer", str(model), "300")) == (
+        "Error: unknown token id 300: this tokenizer has ids 0..256 and the special tokens' [349]")
     assert "'x1' is not a token id" in error_line(run("decode", "--tokenizer", str(model), "x1"))
     assert "TEXT or --input" in error_line(run("encode", "--tokenizer", str(model)))
 

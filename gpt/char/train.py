@@ -210,13 +210,9 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
 
 
 def _claim(out: Path, overwrite: bool) -> None:
-    """Refuse a directory that holds a run, unless told to overwrite it (then its outputs go first)."""
-    if not (out / LATEST).exists():
-        return
-    if not overwrite:
+    """Refuse a directory that holds a run, unless told to overwrite it (it is replaced when the new run ends)."""
+    if (out / LATEST).exists() and not overwrite:
         raise RunExists(f"{out} already holds a run (latest.pt); give another --out, or --overwrite to replace it")
-    for name in (LATEST, SPLIT_FILE, METRICS_FILE, *PLOTS):
-        (out / name).unlink(missing_ok=True)
 
 
 def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path) -> CharResult:
@@ -239,6 +235,8 @@ def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path) -> C
     result = CharResult(cfg.model, model.num_params(), nll, samples, [s not in known for s in samples], seconds,
                         steps, out)
 
+    for name in PLOTS:  # an overwritten run's plots are not this run's
+        (out / name).unlink(missing_ok=True)
     _save(out, cfg, model, args, data, result, history)
     if cfg.plots:
         _plot(out, cfg, model, data, history)

@@ -4,9 +4,11 @@
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -56,8 +58,12 @@ def test_loss_drops_and_the_run_directory_is_complete(data_dir, tmp_path):
     assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 0.8 and result.val_loss == evals[-1]["val_loss"]
     assert evals[-1]["val_bpb"] == pytest.approx(evals[-1]["val_loss"] / math.log(2), rel=0.01)  # ~1 byte/char
     assert all(r["tokens_per_s"] > 0 for r in rows if r["event"] == "step")
-    for name in (LATEST, BEST, "loss.png", "tokenizer.model"):
-        assert (tmp_path / "run" / name).is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in (LATEST, BEST, "loss.png", "tokenizer.model", "metrics.jsonl"):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o666 & ~umask, name  # as open() makes them
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(
+        [LATEST, BEST, "loss.png", "tokenizer.model", "metrics.jsonl"])  # no lock or temporary left behind
     state = load_checkpoint(tmp_path / "run")
     assert state["step"] == 60 and state["best_val_loss"] == min(r["val_loss"] for r in evals)
     assert not any(k.startswith(("_orig_mod", "module")) for k in state["model"])
@@ -96,6 +102,33 @@ def test_resume_after_a_kill_keeps_one_consistent_metrics_log(data_dir, tmp_path
     (split / "metrics.jsonl").write_text("\n".join(lines[:2] + ["{not json"] + lines[2:]) + "\n")
     with pytest.raises(ValueError, match=r"metrics.jsonl line 3: not a metrics row"):
         train(config_from(None, out=str(split), max_iters=30, resume=True, **common))
+
+
+def test_kill_9_then_resume_is_the_run_that_was_not_killed(data_dir, tmp_path):
+    flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
+             "--batch-size", "8", "--dropout", "0.1", "--eval-iters", "2", "--eval-interval", "20", "--lr", "3e-3",
+             "--min-lr", "3e-4", "--warmup-iters", "2", "--max-iters", "200", "--device", "cpu", "--samples", "0"]
+    straight = run("train-gpt", *flags, "--out", tmp_path / "straight")
+    assert straight.exit_code == 0, straight.output
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "cli.py", "train-gpt", *flags, "--out", str(killed)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None:  # kill -9 once a checkpoint past step 40 is on disk, mid-run
+            if (killed / LATEST).exists() and load_checkpoint(killed / LATEST)["step"] >= 40:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.02)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert load_checkpoint(killed / LATEST)["step"] < 200
+    resumed = run("train-gpt", "--out", killed, "--resume", "--samples", "0")  # its own settings, its own data
+    assert resumed.exit_code == 0, resumed.output
+    a, b = (load_checkpoint(tmp_path / name / LATEST) for name in ("straight", "killed"))
+    assert a["step"] == b["step"] == 200
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert metric_rows(killed) == metric_rows(tmp_path / "straight")
 
 
 def test_a_run_is_never_overwritten_silently(data_dir, tmp_path):
