@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import CheckpointError
+from ..checkpoint import CheckpointError, checked_model_config
 from ..model import GPT, GPTConfig
 from .data import Layout
 
@@ -470,8 +470,27 @@ def build_model(name: str, args: dict) -> nn.Module:
 
 def char_model_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """A train-char checkpoint's model, in eval mode; CheckpointError for anything else."""
-    if state.get("kind") != CHAR_KIND:
+    if state.get("kind") != CHAR_KIND or not isinstance(state.get("model"), dict):
         raise CheckpointError(f"{source}: not a train-char checkpoint")
-    model = build_model(state["model_name"], state["model_args"])
-    model.load_state_dict(state["model"])
+    name, args, weights = state.get("model_name"), state.get("model_args"), state["model"]
+    _check_gpt_sizes(name, args, weights, source)
+    try:
+        model = build_model(name, args)
+        model.load_state_dict(weights)
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise CheckpointError(f"{source}: the weights do not fit the recorded model ({reason})") from None
     return model.to(device).eval()
+
+
+def _check_gpt_sizes(name: object, args: object, weights: dict, source: str | os.PathLike, prefix: str = "") -> None:
+    """A GPT in a char checkpoint, alone or an ensemble's member, checked against its tensors before it is
+    built (gpt.checkpoint.checked_model_config: a crafted n_layer must not allocate without bound)."""
+    if name == "gpt":
+        own = {k[len(prefix):]: v for k, v in weights.items() if isinstance(k, str) and k.startswith(prefix)}
+        checked_model_config({"model_config": args, "model": own}, source)
+    elif isinstance(name, str) and name in REGISTRY and REGISTRY[name].training == "mix" and isinstance(args, dict):
+        for i, member in enumerate(args.get("members", [])):
+            if isinstance(member, dict):
+                _check_gpt_sizes(member.get("model_name"), member.get("model_args"), weights, source,
+                                 f"{prefix}members.{i}.")

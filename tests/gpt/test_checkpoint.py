@@ -58,3 +58,23 @@ def test_pickled_code_is_never_run_and_no_unsafe_load_is_suggested(tmp_path, cap
     result = CliRunner().invoke(main, ["generate", "--checkpoint", str(tmp_path), "--device", "cpu"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip().splitlines()[-1].startswith(f"Error: {tmp_path}") and "10**9" not in result.output
+
+
+def test_a_char_checkpoint_is_checked_too(tmp_path):
+    from gpt.char.models import CHAR_KIND, build_model, char_model_from_state
+    from gpt.char.train import char_config, model_args
+
+    args = model_args(char_config("gpt", block_size=8, n_layer=1, n_head=1, n_embd=8), 27)
+    weights = build_model("gpt", args).state_dict()
+    good = {"kind": CHAR_KIND, "model_name": "gpt", "model_args": args, "model": weights}
+    assert char_model_from_state(good, "ok.pt").config.n_layer == 1
+    for crafted, message in [({**args, "n_layer": 10**9}, "model_config says 1000000000 layers"),
+                             ({**args, "vocab_size": 10**12}, "does not fit the embedding weights")]:
+        with pytest.raises(CheckpointError, match=message):
+            char_model_from_state({**good, "model_args": crafted}, "crafted.pt")
+    ensemble = {"kind": CHAR_KIND, "model_name": "ensemble", "model": {f"members.0.{k}": v for k, v in weights.items()},
+                "model_args": {"members": [{"model_name": "gpt", "model_args": {**args, "n_layer": 10**9}}]}}
+    with pytest.raises(CheckpointError, match="1000000000 layers"):
+        char_model_from_state(ensemble, "crafted.pt")
+    with pytest.raises(CheckpointError, match="the weights do not fit the recorded model"):
+        char_model_from_state({**good, "model_name": "mlp", "model_args": {"vocab_size": 27}}, "odd.pt")
