@@ -303,7 +303,13 @@ def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> T
     try:
         # rank 0 writes the run directory, and is its one writer
         with exclusive_directory(cfg.out) if launch.master else nullcontext():
-            return Trainer(cfg, report, launch).run()
+            trainer = Trainer(cfg, report, launch)
+            try:
+                return trainer.run()
+            except BaseException:
+                if launch.master and not cfg.resume and trainer.step == 0:
+                    trainer.discard()  # a run that could not take its first step leaves nothing like a result
+                raise
     finally:
         if launch.ddp:
             dist.destroy_process_group()
@@ -333,11 +339,8 @@ class Trainer:
         self.batches = RandomBatches(self.train_data, cfg.batch_size, self.model_config.block_size, cfg.seed,
                                      self.device)
         self.batches.step = self.step * cfg.grad_accum  # the data stream goes on where it stopped
-        if launch.master:
-            self.out.mkdir(parents=True, exist_ok=True)
-            name = self.train_data.manifest.tokenizer.file  # under the same name, so TokenizerInfo.load finds it
-            if name is not None:
-                atomic_copy(Path(cfg.data) / name, self.out / name)
+        # under the same name as in the data directory, so TokenizerInfo.load finds it (None for gpt2 / gpt4)
+        self.tokenizer_file = self.train_data.manifest.tokenizer.file
         self.runner = self._wrap(self.model)
         self.metrics_rows = self._open_metrics()
 
@@ -512,10 +515,9 @@ class Trainer:
             self.scaler.scale(loss).backward()
             loss_sum += loss.detach()
         if not torch.isfinite(loss_sum):
-            raise TrainingError(
-                f"the loss became {loss_sum.item()} at step {self.step}; stopped. The last good checkpoint "
-                f"({self.out / LATEST}) is kept: resume from it with a lower --lr, or --dtype float32"
-            )
+            kept = (f"The last good checkpoint ({self.out / LATEST}) is kept: resume from it with a lower --lr, "
+                    "or --dtype float32" if self.step else "Nothing was kept: try a lower --lr, or --dtype float32")
+            raise TrainingError(f"the loss became {loss_sum.item()} at step {self.step}; stopped. {kept}")
         if cfg.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -525,8 +527,16 @@ class Trainer:
         self.step += 1
         return loss_sum
 
+    def discard(self) -> None:
+        """Remove what this run wrote to its directory."""
+        for name in (LATEST, BEST, METRICS, LOSS_PLOT, self.tokenizer_file):
+            if name is not None:
+                (self.out / name).unlink(missing_ok=True)
+
     def run(self) -> TrainResult:
         cfg = self.cfg
+        if self.launch.master and self.tokenizer_file is not None:
+            atomic_copy(Path(cfg.data) / self.tokenizer_file, self.out / self.tokenizer_file)
         tokens_per_step = cfg.batch_size * cfg.grad_accum * self.model_config.block_size * self.launch.world_size
         peak = next((v for k, v in PEAK_FLOPS.items()
                      if self.device.type == "cuda" and k in torch.cuda.get_device_name()), None)

@@ -131,6 +131,16 @@ def test_kill_9_then_resume_is_the_run_that_was_not_killed(data_dir, tmp_path):
     assert metric_rows(killed) == metric_rows(tmp_path / "straight")
 
 
+def test_a_run_stopped_before_its_first_step_leaves_nothing(data_dir, tmp_path):
+    def interrupt_the_first_evaluation(event: dict) -> None:  # after latest.pt of step 0 is written
+        if event["event"] == "eval":
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(config_from(None, data=str(data_dir), out=str(tmp_path / "new" / "run"), max_iters=5, **TINY),
+              interrupt_the_first_evaluation)
+    assert list(tmp_path.iterdir()) == []  # no step-0 checkpoint, no tokenizer copy, no directory
+
+
 def test_a_run_is_never_overwritten_silently(data_dir, tmp_path):
     run_dir = tmp_path / "run"
     cfg = config_from(None, data=str(data_dir), out=str(run_dir), max_iters=4, **TINY)
