@@ -70,15 +70,15 @@ def next_ids(model: nn.Module, seq: torch.Tensor, sampling: SampleConfig,
 @torch.no_grad()
 def sample(model: nn.Module, vocab: CharVocab, prompt: str, num: int, length: int, sampling: SampleConfig,
            generator: torch.Generator | None = None) -> list[str]:
-    """num continuations of prompt, up to `length` new characters (the count table: until its boundary);
-    with a boundary, each ends at its first one."""
+    """num continuations of prompt, up to `length` new characters (the count table: until its boundary), and
+    never more than sampling.max_new_tokens; with a boundary, each ends at its first one."""
     was_training = model.training
     model.eval()
     start = start_ids(vocab, prompt)
     # the count table: one example at a time, as the lecture draws them; every other model: all at once
     counts = isinstance(model, BigramCounts) and vocab.boundary
     batches = [1] * num if counts else [num] if num else []
-    length = COUNTS_MAX_LENGTH if counts else length
+    length = min(COUNTS_MAX_LENGTH if counts else length, sampling.max_new_tokens)
     rows = [row for size in batches for row in _continue(model, start, size, length, vocab.boundary, sampling,
                                                          generator)]
     model.train(was_training)

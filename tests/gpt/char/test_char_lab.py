@@ -174,6 +174,12 @@ def test_bigram_counts_sample_exactly_as_the_lecture(tmp_path):
     # the same from the checkpoint, as `generate --temperature 1 --top-k 0` samples it
     texts = checkpoint_samples(tmp_path, load_checkpoint(tmp_path), "", SampleConfig(), 5, LECTURE_SEED)
     assert [t + "." for t in texts] == lecture_samples(5)
+    capped = checkpoint_samples(tmp_path, load_checkpoint(tmp_path), "", SampleConfig(max_new_tokens=6), 5,
+                                LECTURE_SEED)
+    # --max-new-tokens cuts the count table's samples too (the draws after a cut differ from there on)
+    assert capped[0] == texts[0][:6] and all(len(t) <= 6 for t in capped)
+    if torch.__version__.startswith("2.13."):
+        assert capped[:2] == ["cexze", "momasu"]
 
 
 def test_cli_train_char_prints_the_lecture_samples(tmp_path):
@@ -405,6 +411,10 @@ def test_cli_train_char_then_generate(small, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == 4 and all(line.startswith("em") for line in lines)
+    result = CliRunner().invoke(main, ["generate", "--checkpoint", run, "--num-samples", "20", "--prompt", "em",
+                                       "--max-new-tokens", "2", "--temperature", "2"])
+    lengths = [len(line) for line in result.output.splitlines()]
+    assert len(lengths) == 20 and max(lengths) == 4  # at most 2 characters after the prompt (was ignored)
     result = CliRunner().invoke(main, ["generate", "--checkpoint", run, "--prompt", "Zoë"])
     assert result.exit_code == 1
     assert "character 'Z'" in result.output and "vocabulary" in result.output
