@@ -608,11 +608,11 @@ def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, nu
 @click.option("--prompt", default=None, help="Text to continue.")
 @click.option("--prompt-file", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the prompt from a file ('-' for stdin).")
-@click.option("--max-new-tokens", type=int, default=500, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=0), default=500, show_default=True)
 @click.option("--temperature", type=float, default=0.8, show_default=True, help="0 = always the likeliest token.")
 @click.option("--top-k", type=int, default=200, show_default=True, help="Sample among the k likeliest (0 = all).")
 @click.option("--top-p", type=float, default=None, help="Sample among the likeliest tokens up to this mass.")
-@click.option("--num-samples", type=int, default=1, show_default=True)
+@click.option("--num-samples", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--seed", type=int, default=1337, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-cache", is_flag=True, help="Recompute the whole context for every token (no KV cache).")

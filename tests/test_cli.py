@@ -196,3 +196,9 @@ def test_user_mistakes_end_in_one_line(tmp_path):
     assert line == "Error: unknown device 'tpu': give auto, cpu, cuda, cuda:N or mps"
     bad = CliRunner().invoke(main, ["inspect", str(tmp_path), "--tokens", "-5"])
     assert bad.exit_code == 2 and "-5 is not in the range x>=0" in bad.output
+
+
+@pytest.mark.parametrize("flag, value", [("--num-samples", "0"), ("--max-new-tokens", "-1")])
+def test_generate_refuses_counts_that_mean_nothing(tmp_path, flag, value):
+    result = CliRunner().invoke(main, ["generate", "--checkpoint", str(tmp_path), flag, value])
+    assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output

@@ -6,6 +6,8 @@ from dataclasses import asdict
 import pytest
 import torch
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli import main
 from gpt.checkpoint import CheckpointError, checkpoint_tokenizer, gpt_from_state, load_checkpoint, save_checkpoint
@@ -78,3 +80,20 @@ def test_a_char_checkpoint_is_checked_too(tmp_path):
         char_model_from_state(ensemble, "crafted.pt")
     with pytest.raises(CheckpointError, match="the weights do not fit the recorded model"):
         char_model_from_state({**good, "model_name": "mlp", "model_args": {"vocab_size": 27}}, "odd.pt")
+
+
+VALUES = st.one_of(st.integers(-2, 10**12), st.sampled_from([0, 1, 2, 16, 32, 65]), st.text(max_size=3), st.none(),
+                   st.floats(allow_nan=True), st.booleans(), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([*asdict(CONFIG), "extra"]), VALUES, max_size=6))
+def test_random_model_configs_build_or_raise_checkpoint_error(changes):
+    start = time.perf_counter()
+    try:
+        model = gpt_from_state(state(**changes), "fuzz.pt")
+    except CheckpointError:
+        pass
+    else:
+        assert sum(p.numel() for p in model.parameters()) < 10**6  # only ever the tensors the file holds
+    assert time.perf_counter() - start < 1.0
