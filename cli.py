@@ -27,9 +27,10 @@ from gpt.char.sample import checkpoint_samples
 from gpt.char.train import char_config
 from gpt.char.train import train_char as train_char_model
 from gpt.checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint
+from gpt.config import PRESETS, config_from, resume_config
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig, stream_text
-from gpt.train import PRESETS, TrainingError, config_from, prepare_run_data, resume_config, train
+from gpt.train import TrainingError, prepare_run_data, train
 from minbpe import TokenizerError
 from minbpe.compare import compare as compare_texts
 from minbpe.compare import comparison_table, mismatch_report

@@ -39,9 +39,10 @@ from harness import ROOT, verdict  # first: it puts this checkout on sys.path
 import torch
 
 from gpt.checkpoint import load_model
+from gpt.config import TrainConfig, config_from
 from gpt.generate import SampleConfig, generate
 from gpt.model import GPT, GPTConfig
-from gpt.train import TrainConfig, config_from, evaluate, train
+from gpt.train import evaluate, train
 from pipeline.loader import TokenData
 from pipeline.prepare import PrepareConfig, prepare
 

@@ -31,7 +31,8 @@ from harness import ROOT, verdict  # first: it puts this checkout on sys.path
 # isort: split
 import torch
 
-from gpt.train import config_from, train
+from gpt.config import config_from
+from gpt.train import train
 from pipeline.prepare import PrepareConfig, prepare
 
 SHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"

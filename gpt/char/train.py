@@ -45,9 +45,10 @@ import gptkit_data
 from minbpe.files import atomic_write_text, exclusive_directory
 
 from ..checkpoint import LATEST, load_checkpoint, save_checkpoint
+from ..config import build_config
 from ..device import pick_device
 from ..generate import SampleConfig
-from ..train import RunExists, TrainingError, build_config
+from ..train import RunExists, TrainingError
 from .data import BOUNDARY, SPLITS, LineData, StreamData, pack
 from .models import CHAR_KIND, MODELS, REGISTRY, Mixture, build_model, char_model_from_state, mixture_weights
 from .plots import PLOTS, write_plots

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 from cli import main
 from conftest import ROOT
 from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, load_model
+from gpt.config import TrainConfig, config_from, resume_config
 from gpt.model import GPT, GPTConfig
-from gpt.train import RunExists, TrainConfig, TrainingError, config_from, learning_rate, resume_config, train
+from gpt.train import RunExists, TrainingError, learning_rate, train
 from minbpe.files import DirectoryBusy, exclusive_directory
 from pipeline.prepare import PrepareConfig, prepare
 
