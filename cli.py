@@ -12,7 +12,7 @@ import shlex
 import sys
 import warnings
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, TypeVar
 
 import click
 import torch
@@ -40,6 +40,7 @@ from pipeline.loader import TokenData
 from pipeline.manifest import load_tokenizer
 from pipeline.prepare import PrepareConfig, Progress, prepare
 
+T = TypeVar("T")
 
 def clean_errors(command: Callable) -> Callable:
     """Turn the library's errors into one 'Error: ...' line and exit code 1."""
@@ -54,10 +55,15 @@ def clean_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def interrupted(kept: str) -> NoReturn:
-    """Ctrl-C: say what was kept and how to go on, and exit 130 (the shell's code for SIGINT)."""
-    click.echo(f"interrupted: {kept}", err=True)
-    sys.exit(130)
+def with_progress(work: Callable[[Any], T], bar: Any, kept: str) -> T:
+    """Run work(bar) with a progress bar; on Ctrl-C say what was kept and exit 130 (the shell's code for SIGINT)."""
+    try:
+        return work(bar)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: {kept}", err=True)
+        sys.exit(130)
+    finally:
+        bar.close()
 
 
 allowed_special_option = click.option(
@@ -326,13 +332,8 @@ def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fracti
         text_field=text_field, doc_separator=doc_separator, delimiter=None if delimiter == "none" else delimiter,
         errors=errors, command=_command_line(click.get_current_context()),
     )
-    bars = _PrepareProgress()
-    try:
-        result = prepare(config, bars)
-    except KeyboardInterrupt:
-        interrupted(f"{output} keeps the work done: run this again to resume")
-    finally:
-        bars.close()
+    result = with_progress(lambda bars: prepare(config, bars), _PrepareProgress(),
+                           f"{output} keeps the work done: run this again to resume")
     for line in result.summary():
         click.echo(line)
     for note in result.notes():
@@ -452,13 +453,8 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, samp
     else:
         cfg = config_from(preset, data=data, out=out, compile=compile_, overwrite=overwrite, **flags)
     master = Launch.from_env().master
-    bar = _StepBar(cfg.max_iters, disable=not master)
-    try:
-        result = train(cfg, bar)
-    except KeyboardInterrupt:
-        interrupted(f"{out} keeps its last checkpoint; continue with: gptkit train-gpt --out {out} --resume")
-    finally:
-        bar.close()
+    result = with_progress(lambda bar: train(cfg, bar), _StepBar(cfg.max_iters, disable=not master),
+                           f"{out} keeps its last checkpoint; continue with: gptkit train-gpt --out {out} --resume")
     if not master:
         return
     written = ", ".join(name for name in ("latest.pt", "best.pt", "metrics.jsonl", "loss.png")
@@ -539,13 +535,8 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
                       num_samples=num_samples, overwrite=overwrite, device=device, **flags)
     if model != "gpt":
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
-    bar = _StepBar(cfg.max_steps)
-    try:
-        result = train_char_model(cfg, bar)
-    except KeyboardInterrupt:
-        interrupted(f"nothing of this run was saved (a char run is written when it ends); {cfg.out} is as it was")
-    finally:
-        bar.close()
+    result = with_progress(lambda bar: train_char_model(cfg, bar), _StepBar(cfg.max_steps),
+                           f"nothing of this run was saved (a char run is written at its end); {cfg.out} is as it was")
     click.echo(f"{model}: {result.params:,} parameters, {result.steps:,} steps in {result.seconds:.1f} s")
     if split == "none":
         click.echo(f"nll {result.nll['train']:.4f}")

@@ -202,3 +202,20 @@ def test_user_mistakes_end_in_one_line(tmp_path):
 def test_generate_refuses_counts_that_mean_nothing(tmp_path, flag, value):
     result = CliRunner().invoke(main, ["generate", "--checkpoint", str(tmp_path), flag, value])
     assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output
+
+
+def test_ctrl_c_exits_130_and_says_what_was_kept(tmp_path, monkeypatch):
+    import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "prepare", interrupted)
+    result = CliRunner().invoke(main, ["prepare", "--input", TAYLOR, "--tokenizer", "gpt2", "--output",
+                                       str(tmp_path / "d")])
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"interrupted: {tmp_path / 'd'} keeps the work done: run this again to resume")
+    monkeypatch.setattr(cli, "train", interrupted)
+    result = CliRunner().invoke(main, ["train-gpt", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 130 and f"--out {tmp_path / 'run'} --resume" in result.stderr
