@@ -30,6 +30,7 @@ from gpt.checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint
 from gpt.config import PRESETS, config_from, resume_config
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig, stream_text
+from gpt.hf import export_run, is_hf_directory, load_hf_for_sampling
 from gpt.train import TrainingError, prepare_run_data, train
 from minbpe import TokenizerError
 from minbpe.compare import compare as compare_texts
@@ -575,15 +576,19 @@ def baselines(input_file, out, models, workers, overwrite) -> None:
 
 def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, num_samples: int, seed: int,
                    device: str) -> None:
-    """Print samples from a checkpoint as they are generated: train-gpt's streamed token by token,
-    train-char's as whole examples (names...) of a line dataset, or text of a stream."""
-    state = load_checkpoint(checkpoint, map_location=pick_device(device))
-    if state.get("kind") == CHAR_KIND:
-        for text in checkpoint_samples(checkpoint, state, prompt or "", sample, num_samples, seed, device):
-            click.echo(text)
-        return
-    model = gpt_from_state(state, checkpoint, pick_device(device))
-    tokenizer = checkpoint_tokenizer(checkpoint, state)
+    """Print samples from a checkpoint as they are generated: train-gpt's (or a Hugging Face GPT-2
+    directory's) streamed token by token, train-char's as whole examples (names...) of a line dataset,
+    or text of a stream."""
+    if is_hf_directory(checkpoint):
+        model, tokenizer = load_hf_for_sampling(checkpoint, pick_device(device))
+    else:
+        state = load_checkpoint(checkpoint, map_location=pick_device(device))
+        if state.get("kind") == CHAR_KIND:
+            for text in checkpoint_samples(checkpoint, state, prompt or "", sample, num_samples, seed, device):
+                click.echo(text)
+            return
+        model = gpt_from_state(state, checkpoint, pick_device(device))
+        tokenizer = checkpoint_tokenizer(checkpoint, state)
     generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
     for i in range(num_samples):
         if num_samples > 1:
@@ -595,8 +600,28 @@ def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, nu
         sys.stdout.write("\n")
 
 
+@main.command("export")
+@click.option("--checkpoint", required=True, help="A train-gpt run directory (its latest.pt) or a .pt file.")
+@click.option("--output", required=True, help="The Hugging Face model directory to write (new or empty).")
+@clean_errors
+def export(checkpoint, output) -> None:
+    """Write a train-gpt run as a Hugging Face GPT-2 model directory (safetensors).
+
+    `transformers.AutoModelForCausalLM.from_pretrained(OUTPUT)` loads it and gives this
+    model's logits; `gptkit generate --checkpoint OUTPUT` samples from it. Needs the
+    extra: pip install 'gptkit[hf]'.
+
+    \b
+    Example:
+      python cli.py export --checkpoint out/shakespeare-char-cpu --output out/hf-shakespeare
+    """
+    written = export_run(checkpoint, output)
+    click.echo(f"wrote {output}: {', '.join(p.name for p in written)}")
+
+
 @main.command("generate")
-@click.option("--checkpoint", required=True, help="A run directory (its latest.pt) or a checkpoint .pt file.")
+@click.option("--checkpoint", required=True,
+              help="A run directory (its latest.pt), a checkpoint .pt file, or a Hugging Face GPT-2 directory.")
 @click.option("--prompt", default=None, help="Text to continue.")
 @click.option("--prompt-file", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the prompt from a file ('-' for stdin).")
