@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shlex
 import sys
@@ -31,7 +32,7 @@ from gpt.config import PRESETS, config_from, resume_config
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig, stream_text
 from gpt.hf import export_run, is_hf_directory, load_hf_for_sampling
-from gpt.train import TrainingError, prepare_run_data, train
+from gpt.train import TrainingError, evaluate_checkpoint, prepare_run_data, train
 from minbpe import TokenizerError
 from minbpe.compare import compare as compare_texts
 from minbpe.compare import comparison_table, mismatch_report
@@ -84,6 +85,19 @@ errors_option = click.option(
     "--errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
     help="Bytes that are not UTF-8: strict stops with the file and offset; replace reads U+FFFD.",
 )
+
+
+def stdin_text(errors: str | None) -> str:
+    """Standard input as text, for a command used in a pipe (a terminal with nothing piped in is a usage error);
+    errors: the command's --errors policy, None for a command without one (then strict)."""
+    stream = sys.stdin.buffer
+    if stream.isatty():
+        raise click.UsageError("give the input as an argument, with --input FILE, or pipe it in")
+    try:
+        return stream.read().decode("utf-8", errors or "strict")
+    except UnicodeDecodeError as e:
+        advice = " or use --errors replace" if errors else ""
+        raise click.ClickException(f"standard input: invalid UTF-8 at byte offset {e.start}; fix it{advice}") from None
 
 
 class _StepBar:
@@ -171,18 +185,21 @@ SHOW_COLOURS = ["blue", "magenta", "green", "yellow", "cyan", "red"]
 @click.argument("text", required=False)
 @clean_errors
 def encode(spec, input_file, allowed_special, backend, show, errors, text) -> None:
-    """Print the token ids of TEXT (or of --input FILE), separated by spaces.
+    """Print the token ids of TEXT (or of --input FILE, or of standard input), separated by spaces.
 
     \b
     Examples:
       python cli.py encode --tokenizer tok.model "hello world"
       python cli.py encode --tokenizer gpt4 --show "How does GPT-4 split this?"
       python cli.py encode --tokenizer tok.model --input notes.txt --allowed-special all
+      cat notes.txt | python cli.py encode --tokenizer gpt2 | python cli.py decode --tokenizer gpt2
     """
-    if (text is None) == (input_file is None):
-        raise click.ClickException("give either TEXT or --input FILE")
+    if text is not None and input_file is not None:
+        raise click.UsageError("give TEXT or --input FILE, not both")
     if input_file is not None:
         text = read_text(input_file, errors)
+    elif text is None:
+        text = stdin_text(errors)
     tokenizer = minbpe.get_tokenizer(spec)
     ids = tokenizer.encode(text, parse_allowed_special(allowed_special), backend)
     if not show:
@@ -199,17 +216,17 @@ def encode(spec, input_file, allowed_special, backend, show, errors, text) -> No
 
 @main.command()
 @tokenizer_option
-@click.argument("ids", nargs=-1, required=True)
+@click.argument("ids", nargs=-1)
 @clean_errors
 def decode(spec, ids) -> None:
-    """Print the text of token IDS (separated by spaces or commas).
+    """Print the text of token IDS (separated by spaces or commas; read from standard input when none are given).
 
     \b
     Example:
       python cli.py decode --tokenizer tok.model 72 101 300
     """
     numbers = []
-    for word in " ".join(ids).replace(",", " ").split():
+    for word in (" ".join(ids) if ids else stdin_text(None)).replace(",", " ").split():
         if not word.isdigit():
             raise click.ClickException(f"{word!r} is not a token id (ids are non-negative integers)")
         numbers.append(int(word))
@@ -598,6 +615,35 @@ def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, nu
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
+
+
+@main.command("eval")
+@click.option("--checkpoint", required=True, help="A train-gpt run directory (its latest.pt) or a .pt file.")
+@click.option("--data", required=True, type=click.Path(file_okay=False),
+              help="A data directory prepared with the run's tokenizer.")
+@click.option("--split", default="val", show_default=True, help="The split to score.")
+@click.option("--max-batches", type=click.IntRange(min=1), default=None, help="Score only this many batches "
+              "[default: the whole split].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: the run's]")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+@clean_errors
+def eval_command(checkpoint, data, split, max_batches, batch_size, device, as_json) -> None:
+    """Score a trained GPT on prepared data: loss (nats per token) and bits per byte.
+
+    Bits per byte divides by the text's bytes, not its tokens, so runs with different
+    tokenizers compare.
+
+    \b
+    Example:
+      python cli.py eval --checkpoint out/shakespeare-char-cpu --data out/shakespeare-char-cpu/data
+    """
+    result = evaluate_checkpoint(checkpoint, data, split, max_batches, batch_size, device)
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(checkpoint), "data": str(data), **result}))
+    else:
+        click.echo(f"{checkpoint} (step {result['step']}) on {data} {split}: loss {result['loss']:.4f} nats/token, "
+                   f"{result['bpb']:.4f} bits/byte, over {result['tokens']:,} tokens")
 
 
 @main.command("export")

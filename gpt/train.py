@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -44,10 +45,18 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, file_sha256
 from pipeline.loader import RandomBatches, TokenData, eval_batches
-from pipeline.manifest import MANIFEST
+from pipeline.manifest import MANIFEST, TokenizerInfo
 from pipeline.prepare import PrepareConfig, PrepareResult, prepare
 
-from .checkpoint import BEST, LATEST, CheckpointError, checked_model_config, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    BEST,
+    LATEST,
+    CheckpointError,
+    checked_model_config,
+    gpt_from_state,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig, check_kept, saved_train_config
 from .device import Launch, compile_problem, pick_device, pick_dtype
 from .model import GPT
@@ -114,12 +123,14 @@ def _unwrapped(model: torch.nn.Module) -> GPT:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: TokenData, cfg: TrainConfig, device: torch.device, autocast) -> dict:
-    """Mean loss over the first eval_iters batches of the pinned split, and bits per byte."""
+def evaluate(model: torch.nn.Module, data: TokenData, batch_size: int, block_size: int, device: torch.device,
+             autocast: Any = None, max_batches: int | None = None) -> dict:
+    """Mean loss over the pinned windows of a split (the first max_batches batches; None: all of them),
+    bits per byte, and the number of tokens scored."""
     model.eval()
     total, count = torch.zeros((), device=device), torch.zeros((), device=device)
-    for x, y in eval_batches(data, cfg.batch_size, cfg.block_size, device, max_batches=cfg.eval_iters):
-        with autocast:
+    for x, y in eval_batches(data, batch_size, block_size, device, max_batches=max_batches):
+        with autocast or nullcontext():
             _, loss = model(x, y)
         total += loss.float() * y.numel()
         count += y.numel()
@@ -129,7 +140,28 @@ def evaluate(model: torch.nn.Module, data: TokenData, cfg: TrainConfig, device: 
     model.train()
     loss = (total / count).item()
     # nats per token -> bits per byte, with the split's bytes per token (comparable across tokenizers)
-    return {"loss": loss, "bpb": loss / math.log(2) * data.tokens / max(data.bytes, 1)}
+    return {"loss": loss, "bpb": loss / math.log(2) * data.tokens / max(data.bytes, 1), "tokens": int(count.item())}
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike, data_dir: str | os.PathLike, split: str = "val",
+                        max_batches: int | None = None, batch_size: int | None = None,
+                        device: str = "auto") -> dict:
+    """A train-gpt checkpoint's loss and bits per byte on a split of prepared data made with its tokenizer
+    (the whole split unless max_batches): bits per byte compares runs whose tokenizers differ."""
+    where = pick_device(device)
+    state = load_checkpoint(checkpoint, map_location=where)
+    model = gpt_from_state(state, checkpoint, where)
+    data = TokenData(data_dir, split)
+    try:
+        theirs = TokenizerInfo(**state["tokenizer"])
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{checkpoint}: the checkpoint's tokenizer record is missing or malformed") from None
+    if theirs.identity() != data.manifest.tokenizer.identity():
+        raise CheckpointError(f"{checkpoint} was trained with another tokenizer ({theirs.describe()}) than {data_dir} "
+                              f"holds ({data.manifest.tokenizer.describe()}); evaluate on data prepared with its own")
+    size = batch_size or state.get("train_config", {}).get("batch_size", 8)
+    result = evaluate(model, data, size, model.config.block_size, where, max_batches=max_batches)
+    return {**result, "step": state.get("step"), "split": split}
 
 
 def write_loss_plot(out: Path, rows: list[dict]) -> None:
@@ -357,7 +389,8 @@ class Trainer:
             save_checkpoint(self.out / LATEST, self.snapshot())  # before evaluating: a crash in eval loses nothing
         if self.val_data is None:
             return None
-        result = evaluate(self.runner, self.val_data, self.cfg, self.device, self.autocast)
+        result = evaluate(self.runner, self.val_data, self.cfg.batch_size, self.model_config.block_size, self.device,
+                          self.autocast, self.cfg.eval_iters)
         val_loss = result["loss"]
         self.log({"event": "eval", "step": self.step, "val_loss": val_loss, "val_bpb": result["bpb"],
                   "train_loss": train_loss, "time": time.perf_counter() - start_time})

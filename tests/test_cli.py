@@ -103,7 +103,7 @@ def test_corrupt_model_and_bad_ids(tmp_path):
     assert error_line(run("decode", "--tokenizer", str(model), "300")) == (
         "Error: unknown token id 300: this tokenizer has ids 0..256 and the special tokens' [349]")
     assert "'x1' is not a token id" in error_line(run("decode", "--tokenizer", str(model), "x1"))
-    assert "TEXT or --input" in error_line(run("encode", "--tokenizer", str(model)))
+    assert run("encode", "--tokenizer", str(model)).output == "\n"  # no argument: standard input, empty here
 
 
 def test_special_token_in_text_needs_permission(tmp_path):
@@ -219,3 +219,16 @@ def test_ctrl_c_exits_130_and_says_what_was_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "train", interrupted)
     result = CliRunner().invoke(main, ["train-gpt", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
     assert result.exit_code == 130 and f"--out {tmp_path / 'run'} --resume" in result.stderr
+
+
+def test_encode_and_decode_work_in_a_pipe():
+    ids = CliRunner().invoke(main, ["encode", "--tokenizer", "gpt2"], input=b"hello world\n")
+    assert ids.exit_code == 0 and ids.output.split() == ["31373", "995", "198"]
+    text = CliRunner().invoke(main, ["decode", "--tokenizer", "gpt2"], input=ids.output)
+    assert text.exit_code == 0 and text.output == "hello world\n\n"
+    bad = CliRunner().invoke(main, ["encode", "--tokenizer", "gpt2"], input=b"caf\xe9")
+    assert bad.exit_code == 1 and "standard input: invalid UTF-8 at byte offset 3" in bad.output
+    ok = CliRunner().invoke(main, ["encode", "--tokenizer", "gpt2", "--errors", "replace"], input=b"caf\xe9")
+    assert ok.exit_code == 0 and minbpe.get_tokenizer("gpt2").decode(map(int, ok.output.split())) == "caf\ufffd"
+    both = CliRunner().invoke(main, ["encode", "--tokenizer", "gpt2", "--input", TAYLOR, "hi"])
+    assert both.exit_code == 2 and "not both" in both.output

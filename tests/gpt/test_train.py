@@ -132,6 +132,28 @@ def test_kill_9_then_resume_is_the_run_that_was_not_killed(data_dir, tmp_path):
     assert metric_rows(killed) == metric_rows(tmp_path / "straight")
 
 
+def test_eval_scores_a_run_as_its_training_did(data_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    train(config_from(None, data=str(data_dir), out=str(run_dir), max_iters=20, **TINY))
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    result = run("eval", "--checkpoint", run_dir, "--data", data_dir, "--max-batches", TINY["eval_iters"], "--json")
+    assert result.exit_code == 0, result.output
+    scored = json.loads(result.output)
+    # the same windows of the same split with the same weights: the run's own last evaluation
+    assert scored["loss"] == pytest.approx(logged["val_loss"], abs=1e-6)
+    assert scored["bpb"] == pytest.approx(logged["val_bpb"], abs=1e-6)
+    assert scored["tokens"] == TINY["eval_iters"] * TINY["batch_size"] * TINY["block_size"] and scored["step"] == 20
+    whole = json.loads(run("eval", "--checkpoint", run_dir, "--data", data_dir, "--json").output)
+    assert whole["tokens"] > scored["tokens"]  # the whole split by default
+    text = run("eval", "--checkpoint", run_dir, "--data", data_dir, "--max-batches", 1)
+    assert text.exit_code == 0 and "nats/token" in text.output and "bits/byte" in text.output
+    other = tmp_path / "t.txt"
+    other.write_text("Some words for another tokenizer. " * 50, encoding="utf-8")
+    prepare(PrepareConfig([str(other)], str(tmp_path / "gpt2"), "gpt2", val_fraction=0.5))
+    line = error_line(run("eval", "--checkpoint", run_dir, "--data", tmp_path / "gpt2"))
+    assert "was trained with another tokenizer" in line and "evaluate on data prepared with its own" in line
+
+
 def test_a_run_stopped_before_its_first_step_leaves_nothing(data_dir, tmp_path):
     def interrupt_the_first_evaluation(event: dict) -> None:  # after latest.pt of step 0 is written
         if event["event"] == "eval":
