@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,8 +28,8 @@ from gpt.char.models import MODELS as CHAR_MODELS
 from gpt.char.sample import checkpoint_samples
 from gpt.char.train import char_config
 from gpt.char.train import train_char as train_char_model
-from gpt.checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint
-from gpt.config import PRESETS, config_from, resume_config
+from gpt.checkpoint import checkpoint_tokenizer, gpt_from_state, latest_run, load_checkpoint
+from gpt.config import PRESETS, SHAPE, config_from, preset_for, resume_config
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig, stream_text
 from gpt.hf import export_run, is_hf_directory, load_hf_for_sampling
@@ -100,6 +101,11 @@ def stdin_text(errors: str | None) -> str:
         raise click.ClickException(f"standard input: invalid UTF-8 at byte offset {e.start}; fix it{advice}") from None
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+
+
 class _StepBar:
     """One tqdm bar for a training run (train-gpt's and train-char's events): steps move it, the latest
     step's figures sit beside it, evaluations and messages print above it. Opened at the first event,
@@ -110,20 +116,36 @@ class _StepBar:
 
     def __init__(self, total: int, disable: bool = False) -> None:
         self.total, self.disable, self.bar = total, disable, None
+        self.started: tuple[float, int] | None = None  # (time, step) at the start event, until the first estimate
+
+    def _say(self, text: str) -> None:
+        self.bar.write(text, file=sys.stderr)  # above the bar, which is on stderr too; stdout is for results
 
     def __call__(self, event: dict) -> None:
-        if self.bar is None:
-            self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, disable=self.disable)
-        if event["event"] == "message":
-            self.bar.write(event["text"])
+        if self.disable:  # a DDP rank other than 0: rank 0 speaks for the run
             return
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True)
+        if event["event"] == "message":
+            self._say(event["text"])
+            return
+        if event["event"] == "start":  # say what runs where before the first step, so nothing stalls unexplained
+            self.started = (time.perf_counter(), event["step"])
+            self._say(f"training on {event['device']} in {event['dtype']}: {event['params'] / 1e6:,.2f}M "
+                           f"parameters ({event['n_layer']} layers x {event['n_embd']}, context "
+                           f"{event['block_size']}), {event['tokens_per_step']:,} tokens per step, "
+                           f"steps {event['step']} to {event['max_iters']}")
+        elif event["event"] == "step" and self.started and event["step"] > self.started[1]:
+            seconds = (time.perf_counter() - self.started[0]) / (event["step"] - self.started[1])
+            self._say(f"about {_duration(seconds * (self.total - event['step']))} to go")
+            self.started = None
         self.bar.update(event["step"] - self.bar.n)
         shown = {label: form.format(event[key]) for key, label, form in self.POSTFIX if event.get(key) is not None}
         if shown:
             self.bar.set_postfix(shown)
         if event["event"] == "eval":
             bpb = f", {event['val_bpb']:.4f} bits/byte" if "val_bpb" in event else ""
-            self.bar.write(f"step {event['step']}: val loss {event['val_loss']:.4f}{bpb}")
+            self._say(f"step {event['step']}: val loss {event['val_loss']:.4f}{bpb}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -461,6 +483,10 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, samp
     if bare and not resume:  # the embedded default
         inputs, spec, preset = (str(gptkit_data.TINYSHAKESPEARE),), "char", preset or DEMO_PRESET
     out = out or f"out/{preset or (DEMO_PRESET if bare else 'run')}"
+    if preset is None and not resume and not any(flags.get(name) is not None for name in SHAPE):
+        preset = preset_for(pick_device(flags.get("device") or "auto").type)
+        click.echo(f"no --preset or shape flags: the {preset} recipe, sized for this device "
+                   f"(give --preset or --n-layer/--n-head/--n-embd/--block-size to choose)", err=True)
     if inputs:
         result = prepare_run_data(inputs, out, spec)
         data = str(result.directory)
@@ -606,6 +632,8 @@ def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, nu
             return
         model = gpt_from_state(state, checkpoint, pick_device(device))
         tokenizer = checkpoint_tokenizer(checkpoint, state)
+        if state.get("step") == 0:
+            click.echo(f"warning: {checkpoint} has not been trained yet (step 0): its samples are noise", err=True)
     generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
     for i in range(num_samples):
         if num_samples > 1:
@@ -666,8 +694,9 @@ def export(checkpoint, output) -> None:
 
 
 @main.command("generate")
-@click.option("--checkpoint", required=True,
-              help="A run directory (its latest.pt), a checkpoint .pt file, or a Hugging Face GPT-2 directory.")
+@click.option("--checkpoint", default=None,
+              help="A run directory (its latest.pt), a checkpoint .pt file, or a Hugging Face GPT-2 directory "
+              "[default: the most recently written run under out/].")
 @click.option("--prompt", default=None, help="Text to continue.")
 @click.option("--prompt-file", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the prompt from a file ('-' for stdin).")
@@ -691,6 +720,11 @@ def generate_command(checkpoint, prompt, prompt_file, max_new_tokens, temperatur
     """
     if prompt is not None and prompt_file is not None:
         raise click.ClickException("give --prompt or --prompt-file, not both")
+    if checkpoint is None:
+        checkpoint = latest_run("out")
+        if checkpoint is None:
+            raise click.UsageError("no --checkpoint, and no run under out/: train one (gptkit train-gpt) first")
+        click.echo(f"sampling from {checkpoint} (the most recent run under out/)", err=True)
     if prompt_file is not None:
         prompt = prompt_file.read()
     sample = SampleConfig(max_new_tokens, temperature, top_k or None, top_p, use_cache=not no_cache)

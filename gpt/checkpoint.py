@@ -75,6 +75,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
+
+def latest_run(root: str | os.PathLike = "out") -> Path | None:
+    """The run directory under `root` whose latest.pt was written last (train-gpt's or train-char's); None if none."""
+    root = Path(root)
+    runs = [path for path in root.glob(f"**/{LATEST}") if path.is_file()] if root.is_dir() else []
+    return max(runs, key=lambda path: path.stat().st_mtime).parent if runs else None
+
 def checkpoint_tokenizer(run_dir: str | os.PathLike, state: dict[str, Any]) -> Tokenizer:
     """The tokenizer a checkpoint was trained with: gpt2 / gpt4 by name, else the run's tokenizer.model."""
     run_dir = Path(run_dir)

@@ -90,6 +90,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                       weight_decay=0.1, eval_interval=1000, eval_iters=200),
 }
 
+SHAPE = ("n_layer", "n_head", "n_embd", "block_size")
+
+
+def preset_for(device_type: str) -> str:
+    """The recipe of a run given neither a preset nor a shape: sized for the device it runs on (TrainConfig's
+    own defaults are GPT-2-124M, which stalls a laptop CPU without a word)."""
+    return "shakespeare-char" if device_type == "cuda" else "shakespeare-char-cpu"
 
 # what a resumed run keeps: the model's shape, and what decides the data stream it has been reading
 # (batches are drawn from (seed, step * grad_accum)); a change would silently train another run

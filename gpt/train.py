@@ -197,7 +197,8 @@ def prepare_run_data(inputs: Sequence[str], out: str | os.PathLike, tokenizer: s
 
 
 def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train (or resume) a GPT; callback gets a dict per logged step, evaluation and message."""
+    """Train (or resume) a GPT; callback gets a dict per event: "start" (device, dtype, parameters, shape,
+    tokens per step), "resumed", "step" (logged steps), "eval" and "message"."""
     report = callback or (lambda event: None)
     launch = Launch.from_env()
     if launch.ddp:
@@ -445,6 +446,10 @@ class Trainer:
         peak = next((v for k, v in PEAK_FLOPS.items()
                      if self.device.type == "cuda" and k in torch.cuda.get_device_name()), None)
         flops_per_step = self.model.flops_per_token() * tokens_per_step
+        self.report({"event": "start", "step": self.step, "max_iters": cfg.max_iters, "device": str(self.device),
+                     "dtype": str(self.dtype).removeprefix("torch."), "params": self.model.num_params(),
+                     "n_layer": self.model_config.n_layer, "n_embd": self.model_config.n_embd,
+                     "block_size": self.model_config.block_size, "tokens_per_step": tokens_per_step})
         start_time = t0 = time.perf_counter()
         start_step = last_log = self.step
         train_loss = val_loss = None

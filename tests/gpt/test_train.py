@@ -4,6 +4,7 @@
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -154,6 +155,17 @@ def test_eval_scores_a_run_as_its_training_did(data_dir, tmp_path):
     assert "was trained with another tokenizer" in line and "evaluate on data prepared with its own" in line
 
 
+def test_a_run_says_what_it_runs_and_is_sized_for_the_device(data_dir, tmp_path):
+    result = run("train-gpt", "--data", data_dir, "--out", tmp_path / "run", "--max-iters", 12, "--device", "cpu",
+                 "--samples", 0)
+    assert result.exit_code == 0, result.output
+    assert "no --preset or shape flags: the shakespeare-char-cpu recipe, sized for this device" in result.stderr
+    assert re.search(r"training on cpu in float32: 0\.\d\dM parameters \(4 layers x 128, context 64\), "
+                     r"768 tokens per step, steps 0 to 12", result.stderr)
+    assert re.search(r"about \d+ s to go", result.stderr)  # after the first logged steps
+    assert load_checkpoint(tmp_path / "run")["model_config"]["n_embd"] == 128  # not GPT-2-124M's 768
+
+
 def test_a_run_stopped_before_its_first_step_leaves_nothing(data_dir, tmp_path):
     def interrupt_the_first_evaluation(event: dict) -> None:  # after latest.pt of step 0 is written
         if event["event"] == "eval":
@@ -276,6 +288,22 @@ def test_train_then_generate_from_the_cli(tmp_path):
     sampled = [run("generate", "--checkpoint", out, "--prompt", "ROMEO:", "--max-new-tokens", 40, "--seed", 3,
                    *flag).output for flag in ((), ("--no-cache",))]
     assert sampled[0] == sampled[1] and sampled[0].startswith("ROMEO:") and len(sampled[0]) == len("ROMEO:") + 41
+
+
+def test_generate_takes_the_latest_run_and_warns_of_an_untrained_one(data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    nothing = run("generate")
+    assert nothing.exit_code == 2 and "no --checkpoint, and no run under out/" in nothing.output
+    train(config_from(None, data=str(data_dir), out="out/old", max_iters=2, **TINY))
+    train(config_from(None, data=str(data_dir), out="out/new/untrained", max_iters=0, **TINY))
+    result = run("generate", "--max-new-tokens", 5, "--prompt", "A")
+    assert result.exit_code == 0, result.output
+    assert "sampling from out/new/untrained (the most recent run under out/)" in result.stderr
+    assert "warning: out/new/untrained has not been trained yet (step 0): its samples are noise" in result.stderr
+    later = time.time() + 10
+    os.utime("out/old/latest.pt", (later, later))
+    result = run("generate", "--max-new-tokens", 5, "--prompt", "A")
+    assert "sampling from out/old" in result.stderr and "warning" not in result.stderr
 
 
 def test_bad_inputs(data_dir, tmp_path):
