@@ -459,10 +459,12 @@ def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Cal
               "learning-rate schedule, evaluation, device, dtype and compile, not the model's shape, batch-size, "
               "grad-accum, seed or the data.")
 @click.option("--overwrite", is_flag=True, help="Start afresh in an OUT that holds a run (replacing it).")
+@click.option("--init-from", default=None, help="Start from a pretrained GPT-2: a Hugging Face directory, or gpt2, "
+              "gpt2-medium, gpt2-large, gpt2-xl (fetched from the hub); its shape, --block-size may shorten it.")
 @click.option("--samples", type=click.IntRange(min=0), default=1, show_default=True,
               help="Samples to print at the end.")
 @clean_errors
-def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, samples, **flags) -> None:
+def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, init_from, samples, **flags) -> None:
     """Train a GPT on prepared shards (or on text files, prepared on the fly).
 
     With no arguments, trains a small character-level GPT on the bundled Tiny
@@ -483,7 +485,9 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, samp
     if bare and not resume:  # the embedded default
         inputs, spec, preset = (str(gptkit_data.TINYSHAKESPEARE),), "char", preset or DEMO_PRESET
     out = out or f"out/{preset or (DEMO_PRESET if bare else 'run')}"
-    if preset is None and not resume and not any(flags.get(name) is not None for name in SHAPE):
+    if init_from and any(flags.get(name) is not None for name in SHAPE if name != "block_size"):
+        raise click.UsageError("the model's shape comes from --init-from: leave out --n-layer, --n-head and --n-embd")
+    if preset is None and not resume and not init_from and not any(flags.get(name) is not None for name in SHAPE):
         preset = preset_for(pick_device(flags.get("device") or "auto").type)
         click.echo(f"no --preset or shape flags: the {preset} recipe, sized for this device "
                    f"(give --preset or --n-layer/--n-head/--n-embd/--block-size to choose)", err=True)
@@ -495,7 +499,8 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, samp
     if resume:  # the run's own settings, and the data it was trained on unless --data says otherwise
         cfg = resume_config(out, preset, data=data, compile=compile_, **flags)
     else:
-        cfg = config_from(preset, data=data, out=out, compile=compile_, overwrite=overwrite, **flags)
+        cfg = config_from(preset, data=data, out=out, compile=compile_, overwrite=overwrite, init_from=init_from,
+                          **flags)
     master = Launch.from_env().master
     result = with_progress(lambda bar: train(cfg, bar), _StepBar(cfg.max_iters, disable=not master),
                            f"{out} keeps its last checkpoint; continue with: gptkit train-gpt --out {out} --resume")

@@ -55,6 +55,9 @@ class TrainConfig:
     compile: bool = False
     seed: int = 1337
     resume: bool = False
+    # start from a pretrained GPT-2 (a Hugging Face directory, or gpt2 / gpt2-medium / gpt2-large / gpt2-xl): its
+    # shape and weights; block_size may only shorten its context
+    init_from: str | None = None
     overwrite: bool = False  # start afresh in a directory that holds a run (its checkpoints and log are replaced)
 
     def __post_init__(self) -> None:

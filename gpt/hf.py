@@ -239,3 +239,28 @@ def load_hf_for_sampling(directory: str | os.PathLike, device: str | torch.devic
     if tokenizer.n_vocab > model.config.vocab_size:
         raise HFError(f"{directory}: its tokenizer has {tokenizer.n_vocab} ids, the model {model.config.vocab_size}")
     return model, tokenizer
+
+
+# the GPT-2 checkpoints `--init-from` fetches by name (nanoGPT's init_from), on the Hugging Face hub
+HUB_MODELS = {name: f"openai-community/{name}" for name in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")}
+
+
+def pretrained_directory(name_or_directory: str | os.PathLike) -> Path:
+    """A Hugging Face GPT-2 directory: the one given, or gpt2 / gpt2-medium / gpt2-large / gpt2-xl fetched from
+    the hub (safetensors and config only) into huggingface_hub's cache. Offline, a clear HFError."""
+    if Path(name_or_directory).is_dir():
+        return Path(name_or_directory)
+    repo = HUB_MODELS.get(str(name_or_directory))
+    if repo is None:
+        raise HFError(f"{name_or_directory}: neither a Hugging Face model directory nor one of "
+                      f"{', '.join(HUB_MODELS)}")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise HFError("fetching GPT-2 needs huggingface_hub: pip install 'gptkit[hf]'") from None
+    try:
+        return Path(snapshot_download(repo, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, GENERATION_FILE]))
+    except Exception as e:  # offline, a proxy, a missing repo: all end here, named
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise HFError(f"could not fetch {name_or_directory} from the Hugging Face hub ({reason}); offline, download "
+                      f"{repo} elsewhere (huggingface-cli download {repo}) and give its directory") from None

@@ -35,7 +35,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig, check_kept, saved_train_config
 from .device import Launch, compile_problem, pick_device, pick_dtype
+from .hf import load_hf, pretrained_directory
 from .model import GPT
 
 METRICS = "metrics.jsonl"
@@ -303,8 +304,12 @@ class Trainer:
                 self.report({"event": "message", "text": "resumed with changed settings: " + ", ".join(
                     f"{k} {old} -> {new}" for k, (old, new) in changed.items())})
             self.model_config = checked_model_config(state, self.out / LATEST)
+            init = None
+        elif cfg.init_from:
+            init = self._pretrained()
+            cfg = self.cfg
         else:
-            self.model_config = cfg.model_config(self.train_data.vocab_size)
+            self.model_config, init = cfg.model_config(self.train_data.vocab_size), None
         if self.model_config.vocab_size < self.train_data.vocab_size:
             raise CheckpointError(
                 f"the model has {self.model_config.vocab_size} token ids, but the data needs "
@@ -312,6 +317,8 @@ class Trainer:
             )
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = GPT(self.model_config).to(self.device)
+        if init is not None:
+            self.model.load_state_dict(init)
         if self.launch.rank:
             torch.manual_seed(cfg.seed + self.launch.rank)  # but each rank its own dropout masks
         self.optimizer = torch.optim.AdamW(
@@ -320,6 +327,18 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.step, self.best_val = 0, float("inf")
+
+    def _pretrained(self) -> dict[str, torch.Tensor]:
+        """A fresh run from a pretrained GPT-2: its shape (the context cut to block_size if that is shorter) becomes
+        the run's, recorded in its settings as if given, and its weights are the start."""
+        pretrained = load_hf(pretrained_directory(self.cfg.init_from))
+        block = min(self.cfg.block_size, pretrained.config.block_size)
+        self.model_config = replace(pretrained.config, block_size=block, dropout=self.cfg.dropout)
+        self.cfg = replace(self.cfg, n_layer=pretrained.config.n_layer, n_head=pretrained.config.n_head,
+                           n_embd=pretrained.config.n_embd, block_size=block, bias=True, gelu=pretrained.config.gelu)
+        weights = pretrained.state_dict()
+        weights["transformer.wpe.weight"] = weights["transformer.wpe.weight"][:block]  # nanoGPT's crop_block_size
+        return weights
 
     def _restore(self, state: dict) -> None:
         """Continue exactly where the checkpoint stopped: weights, optimizer, scaler, step, RNG."""

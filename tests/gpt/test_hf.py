@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import ROOT
-from gpt.checkpoint import save_checkpoint
+from gpt.checkpoint import load_checkpoint, save_checkpoint
 from gpt.config import config_from
 from gpt.generate import SampleConfig, generate
 from gpt.hf import HFError, export_run, load_hf, load_hf_for_sampling
@@ -130,3 +130,44 @@ def test_without_the_extra_the_message_names_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)
     with pytest.raises(HFError, match=r"pip install 'gptkit\[hf\]'"):
         load_hf(tmp_path)
+
+
+def test_training_starts_from_a_pretrained_gpt2(tmp_path):
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=50257, n_positions=64, n_embd=32, n_layer=2, n_head=2)
+    theirs = transformers.GPT2LMHeadModel(config).eval()
+    theirs.save_pretrained(tmp_path / "pretrained", safe_serialization=True)
+    text = tmp_path / "t.txt"
+    text.write_text((ROOT / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")[:30_000], encoding="utf-8")
+    prepare(PrepareConfig([str(text)], str(tmp_path / "data"), "gpt2", val_fraction=0.2))
+    common = dict(data=str(tmp_path / "data"), init_from=str(tmp_path / "pretrained"), block_size=32, batch_size=4,
+                  eval_iters=2, eval_interval=10, device="cpu", dropout=0.0)
+    start = train(config_from(None, out=str(tmp_path / "start"), max_iters=0, **common))
+    state = load_checkpoint(tmp_path / "start")
+    assert (state["model_config"]["n_layer"], state["model_config"]["n_embd"], state["model_config"]["block_size"]) \
+        == (2, 32, 32)  # its shape, the context cut to --block-size
+    assert state["train_config"]["n_embd"] == 32  # recorded as the run's own, so a resume checks it
+    wpe = theirs.transformer.wpe.weight.detach()[:32]
+    assert torch.equal(state["model"]["transformer.wpe.weight"], wpe)
+    c_attn = theirs.transformer.h[0].attn.c_attn.weight.detach().t()
+    assert torch.equal(state["model"]["transformer.h.0.attn.c_attn.weight"], c_attn)
+    tuned = train(config_from(None, out=str(tmp_path / "tuned"), max_iters=30, lr=3e-3, warmup_iters=0, **common))
+    assert tuned.val_loss < start.val_loss - 0.5  # fine-tuning from the pretrained weights learns the data
+    shaped = CliRunner().invoke(main, ["train-gpt", "--data", str(tmp_path / "data"), "--init-from",
+                                       str(tmp_path / "pretrained"), "--n-embd", "64", "--out", str(tmp_path / "x")])
+    assert shaped.exit_code == 2 and "the model's shape comes from --init-from" in shaped.output
+
+
+def test_fetching_gpt2_offline_is_one_clear_error(tmp_path):
+    import os
+    import subprocess
+
+    (tmp_path / "t.txt").write_text("Some words to train on. " * 200, encoding="utf-8")
+    prepare(PrepareConfig([str(tmp_path / "t.txt")], str(tmp_path / "data"), "gpt2", val_fraction=0.2))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}  # no connection is tried
+    args = ["train-gpt", "--init-from", "gpt2", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run")]
+    run = subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    line = run.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: could not fetch gpt2 from the Hugging Face hub") and "give its directory" in line
