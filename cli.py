@@ -38,6 +38,8 @@ from minbpe import TokenizerError
 from minbpe.compare import compare as compare_texts
 from minbpe.compare import comparison_table, mismatch_report
 from minbpe.core import BACKENDS, parse_allowed_special, show_piece
+from minbpe.files import require_new_directory
+from minbpe.hf_tokenizers import export_tokenizer
 from minbpe.text import read_text
 from pipeline.loader import TokenData
 from pipeline.manifest import load_tokenizer
@@ -680,22 +682,36 @@ def eval_command(checkpoint, data, split, max_batches, batch_size, device, as_js
 
 
 @main.command("export")
-@click.option("--checkpoint", required=True, help="A train-gpt run directory (its latest.pt) or a .pt file.")
-@click.option("--output", required=True, help="The Hugging Face model directory to write (new or empty).")
+@click.option("--checkpoint", default=None, help="A train-gpt run directory (its latest.pt) or a .pt file.")
+@click.option("--tokenizer", "spec", default=None, help="Or only a tokenizer: gpt2, gpt4 or a .model file.")
+@click.option("--output", required=True, help="The directory to write (new or empty).")
 @clean_errors
-def export(checkpoint, output) -> None:
-    """Write a train-gpt run as a Hugging Face GPT-2 model directory (safetensors).
+def export(checkpoint, spec, output) -> None:
+    """Write a train-gpt run as a Hugging Face GPT-2 model directory, or a tokenizer as tokenizer.json.
 
-    `transformers.AutoModelForCausalLM.from_pretrained(OUTPUT)` loads it and gives this
-    model's logits; `gptkit generate --checkpoint OUTPUT` samples from it. Needs the
-    extra: pip install 'gptkit[hf]'.
+    A run: config.json, model.safetensors and generation_config.json, which
+    `transformers.AutoModelForCausalLM.from_pretrained(OUTPUT)` loads with this model's
+    logits, and its tokenizer. A tokenizer: tokenizer.json and tokenizer_config.json
+    (`AutoTokenizer.from_pretrained(OUTPUT)` gives its ids) and tiktoken's rank file. Each
+    is checked to give exactly our ids, or refused with the reason. Needs the extra:
+    pip install 'gptkit[hf]'.
 
     \b
-    Example:
+    Examples:
       python cli.py export --checkpoint out/shakespeare-char-cpu --output out/hf-shakespeare
+      python cli.py export --tokenizer tok.model --output out/hf-tok
     """
-    written = export_run(checkpoint, output)
+    if (checkpoint is None) == (spec is None):
+        raise click.UsageError("give --checkpoint (a run) or --tokenizer, one of them")
+    if checkpoint is not None:
+        written, notes = export_run(checkpoint, output)
+    else:
+        tokenizer = minbpe.get_tokenizer(spec)
+        require_new_directory(output)
+        written, notes = export_tokenizer(tokenizer, output)
     click.echo(f"wrote {output}: {', '.join(p.name for p in written)}")
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
 
 
 @main.command("generate")

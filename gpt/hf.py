@@ -35,8 +35,9 @@ from pathlib import Path
 
 import torch
 
-from minbpe import GPT2Tokenizer, Tokenizer
-from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory
+from minbpe import GPT2Tokenizer, Tokenizer, TokenizerError
+from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, require_new_directory
+from minbpe.hf_tokenizers import export_tokenizer
 from pipeline.manifest import TokenizerInfo
 
 from .checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint
@@ -199,26 +200,32 @@ def load_hf(directory: str | os.PathLike, device: str | torch.device = "cpu") ->
     return model.to(device).eval()
 
 
-def export_run(checkpoint: str | os.PathLike, directory: str | os.PathLike) -> list[Path]:
+def export_run(checkpoint: str | os.PathLike, directory: str | os.PathLike) -> tuple[list[Path], list[str]]:
     """A train-gpt checkpoint (a run directory or a .pt file) as a Hugging Face GPT-2 directory, with its
-    tokenizer (gptkit.json, and tokenizer.model when it is a file); the paths written. `directory` must be
-    new or empty: an export never replaces files."""
+    tokenizer (gptkit.json, tokenizer.model when it is a file, and tokenizer.json whenever HF's tokenizers
+    gives exactly its ids); the paths written, and notes on what was left out. `directory` must be new or
+    empty: an export never replaces files."""
     directory = Path(directory)
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise HFError(f"{directory}: exists and is not an empty directory; give a new --output")
+    require_new_directory(directory)
     state = load_checkpoint(checkpoint, map_location="cpu")
     model = gpt_from_state(state, checkpoint)
     tokenizer = checkpoint_tokenizer(checkpoint, state)
     info = TokenizerInfo(**state["tokenizer"])
+    notes = []
     with exclusive_directory(directory):
         written = export_hf(model, directory, tokenizer.special_tokens.get(ENDOFTEXT))
+        try:  # the tokenizer as HF's too, whenever tokenizers gives exactly its ids
+            files, notes = export_tokenizer(tokenizer, directory, model.config.block_size)
+            written += files
+        except TokenizerError as e:
+            notes.append(f"no tokenizer.json: {e}")
         if info.file is not None:
             run = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
             atomic_copy(run / info.file, directory / info.file)
             written.append(directory / info.file)
         atomic_write_text(directory / GPTKIT_FILE, json.dumps({"tokenizer": asdict(info)}, indent=2) + "\n")
         written.append(directory / GPTKIT_FILE)
-    return written
+    return written, notes
 
 
 def load_hf_for_sampling(directory: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, Tokenizer]:

@@ -88,6 +88,13 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def require_new_directory(path: str | os.PathLike) -> None:
+    """Refuse a path that is a file or a directory with anything in it: an export never replaces files."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(f"{path}: exists and is not an empty directory; give a new --output")
+
+
 class DirectoryBusy(OSError):
     """Another process is writing the directory (the message names its pid)."""
 

@@ -53,6 +53,7 @@ def test_our_run_exported_is_the_same_model_in_transformers(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "generation_config.json", "gptkit.json",
                                                      "model.safetensors", "tokenizer.model"]
+    assert "note: no tokenizer.json: a character tokenizer is not byte-level BPE" in result.stderr
     config = json.loads((out / "config.json").read_text())
     assert (config["activation_function"], config["tie_word_embeddings"]) == ("gelu", True)
     ours = load_hf(out)
@@ -80,7 +81,9 @@ def test_every_variant_we_train_maps_to_gpt2(tmp_path, gelu, tie, bias):
     state = {"model_config": {**model.config.__dict__}, "model": model.state_dict(),
              "tokenizer": {"type": "gpt2", "vocab_size": 50257, "special_tokens": {"<|endoftext|>": 50256}}}
     save_checkpoint(tmp_path / "latest.pt", state)
-    export_run(tmp_path, tmp_path / "hf")
+    written, notes = export_run(tmp_path, tmp_path / "hf")
+    assert {"tokenizer.json", "tokenizer_config.json", "tokenizer.tiktoken"} <= {p.name for p in written}
+    assert notes == []
     with pytest.raises(HFError, match="tokenizer has 50257 ids, the model 70"):  # a model too small for its tokens
         load_hf_for_sampling(tmp_path / "hf")
     theirs = their_model(tmp_path / "hf")
