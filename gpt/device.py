@@ -73,15 +73,17 @@ class Launch:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    torchrun: bool = False  # launched by torchrun (even with one process: then DDP runs, over one rank)
 
     @classmethod
     def from_env(cls) -> Launch:
         return cls(int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")),
-                   int(os.environ.get("WORLD_SIZE", "1")))
+                   int(os.environ.get("WORLD_SIZE", "1")), "RANK" in os.environ and "WORLD_SIZE" in os.environ)
 
     @property
     def ddp(self) -> bool:
-        return self.world_size > 1
+        """Train with DistributedDataParallel: under torchrun, however many processes it started."""
+        return self.torchrun or self.world_size > 1
 
     @property
     def master(self) -> bool:

@@ -30,3 +30,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked cuda skip, with the reason, where there is no CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (benchmarks/gpu_check.py runs these on a lent one)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -248,7 +248,7 @@ def test_non_finite_loss_stops_and_keeps_the_checkpoint(data_dir, tmp_path):
     assert load_checkpoint(tmp_path / "run")["step"] == 0  # the last good one
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 / fp16 autocast, compile)")
+@pytest.mark.cuda
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_cuda_mixed_precision_and_compile(data_dir, tmp_path, dtype):
     cfg = config_from(None, data=str(data_dir), out=str(tmp_path / dtype), max_iters=40, compile=dtype == "bfloat16",

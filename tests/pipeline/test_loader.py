@@ -151,7 +151,7 @@ def test_not_prepared(tmp_path):
         TokenData(tmp_path)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (pinned-memory async transfer)")
+@pytest.mark.cuda
 def test_cuda_pinned_async_transfer(prepared):
     data = TokenData(prepared, "train")
     on_cpu = RandomBatches(data, 8, 64, seed=3)

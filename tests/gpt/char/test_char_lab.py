@@ -496,7 +496,7 @@ def test_a_char_run_is_never_overwritten_silently(small, tmp_path):
     assert load_checkpoint(tmp_path / "run")["train_config"]["smoothing"] == 3
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 @pytest.mark.parametrize("model", ["mlp-bn", "gpt"])
 def test_training_on_cuda(small, tmp_path, model):
     result = train_char(char_config(model, input=small, out=str(tmp_path), device="cuda", max_steps=300,

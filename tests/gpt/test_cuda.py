@@ -1,0 +1,93 @@
+"""The GPU paths: fp16 loss scaling that skips an inf step, checkpoints that move GPU -> CPU -> GPU, the KV
+cache on CUDA, and NCCL DDP through torchrun. They skip without a GPU; benchmarks/gpu_check.py runs them
+(with the other `cuda` tests) on a lent one."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from gpt.checkpoint import LATEST, load_checkpoint
+from gpt.config import config_from
+from gpt.device import Launch
+from gpt.generate import SampleConfig, generate
+from gpt.model import GPT, GPTConfig
+from gpt.train import Trainer, train
+from pipeline.prepare import PrepareConfig, prepare
+
+pytestmark = pytest.mark.cuda
+
+TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout=0.0, eval_iters=2,
+            eval_interval=10, log_interval=5, lr=3e-3, min_lr=3e-4, warmup_iters=2)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    text = root / "t.txt"
+    text.write_text((ROOT / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")[:40_000], encoding="utf-8")
+    prepare(PrepareConfig([str(text)], str(root / "char"), "char", val_fraction=0.1, delimiter=None))
+    return root / "char"
+
+
+def test_fp16_loss_scaling_skips_a_step_with_inf_gradients(data_dir, tmp_path):
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=10, device="cuda",
+                      dtype="float16", **TINY)
+    trainer = Trainer(cfg, lambda event: None, Launch())
+    assert trainer.scaler.is_enabled()
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    scale = trainer.scaler.get_scale()
+    hook = trainer.model.lm_head.weight.register_hook(lambda g: torch.full_like(g, float("inf")))
+    trainer.train_step(1e-3)  # the scaler finds inf in the gradients: no update, the scale halves
+    hook.remove()
+    assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+    assert trainer.scaler.get_scale() == scale / 2
+    trainer.train_step(1e-3)  # the next step updates
+    assert not torch.equal(before["lm_head.weight"], trainer.model.lm_head.weight)
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_a_checkpoint_moves_gpu_to_cpu_and_back(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    common = dict(data=str(data_dir), out=run_dir, **{**TINY, "dtype": "float32"})
+    train(config_from(None, max_iters=10, device="cuda", **common))
+    train(config_from(None, max_iters=20, device="cpu", resume=True, **common))
+    result = train(config_from(None, max_iters=30, device="cuda", resume=True, **common))
+    state = load_checkpoint(tmp_path / "run" / LATEST)
+    assert state["step"] == 30 and result.val_loss is not None
+    assert all(t.device.type == "cpu" for t in state["model"].values())  # loaded to the CPU by default
+    straight = train(config_from(None, max_iters=30, device="cuda", out=str(tmp_path / "straight"),
+                                 **{k: v for k, v in common.items() if k != "out"}))
+    assert result.val_loss == pytest.approx(straight.val_loss, abs=0.05)  # the same run, up to the devices' math
+
+
+@pytest.mark.parametrize("sample", [SampleConfig(80, temperature=0), SampleConfig(80, 1.0, top_k=20)])
+def test_kv_cache_gives_the_uncached_tokens_on_cuda(sample):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=100, block_size=64, n_layer=2, n_head=2, n_embd=32)).cuda().eval()
+    idx = torch.randint(0, 100, (3, 5), device="cuda")
+    runs = []
+    for cached in (True, False):
+        cfg = SampleConfig(sample.max_new_tokens, sample.temperature, sample.top_k, use_cache=cached)
+        generator = torch.Generator("cuda").manual_seed(1)
+        runs.append(torch.stack(list(generate(model, idx, cfg, generator)), 1).cpu())
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_nccl_ddp_through_torchrun(data_dir, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
+             "--batch-size", "8", "--max-iters", "10", "--eval-interval", "5", "--eval-iters", "2", "--device", "cuda",
+             "--samples", "0", "--out", str(tmp_path / "ddp")]
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--master_port",
+                           str(port), str(ROOT / "cli.py"), "train-gpt", *flags], capture_output=True, text=True,
+                          env={**os.environ}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "ddp")
+    assert state["step"] == 10 and not any(k.startswith(("module.", "_orig_mod.")) for k in state["model"])
