@@ -158,13 +158,19 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"date": datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
                      "device_name": torch.cuda.get_device_name() if device == "cuda" else "CPU", "dry_run": dry}
+    def save() -> None:  # after every part: a run cut short by its time limit still reports what it measured
+        (args.out / "gpu_check.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
     skipped = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "passed": 0, "seconds": 0.0, "ok": True}
-    results["cuda_tests"] = skipped if args.skip_tests else cuda_tests(args.out, dry)
     with tempfile.TemporaryDirectory() as work:
         results["shakespeare_char"] = shakespeare_char(Path(work), device, dry)
+        save()
         results["gpt2_124m"] = gpt2_124m(Path(work), device, 4 if dry else args.steps, dry)
+        save()
     results["sampling"] = sampling(device, dry)
-    (args.out / "gpu_check.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    save()
+    results["cuda_tests"] = skipped if args.skip_tests else cuda_tests(args.out, dry)
+    save()
     text = report(results)
     (args.out / "report.md").write_text(text, encoding="utf-8")
     print(text)
