@@ -370,11 +370,15 @@ class Trainer:
 
     def _open_metrics(self) -> list[dict]:
         """metrics.jsonl's rows so far (rank 0 only writes it): none for a fresh run; on resume, the rows up to
-        the checkpoint's step, the file cut back to them (the rows logged after it are logged again)."""
+        the checkpoint's step, the file cut back to them (the rows logged after it are logged again, and so is
+        the evaluation at its step)."""
         path = self.out / METRICS
         if not self.launch.master or not self.cfg.resume or not path.exists():
             return []
-        rows = [row for row in read_metrics(path) if row.get("step", 0) <= self.step]
+        # the evaluation at the checkpoint's own step runs again on resume (a kill can fall between the checkpoint
+        # and its evaluation's row), so its row goes too
+        rows = [row for row in read_metrics(path) if row.get("step", 0) < self.step
+                or (row.get("step") == self.step and row.get("event") != "eval")]
         atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
         return rows
 
@@ -471,9 +475,11 @@ class Trainer:
                      "block_size": self.model_config.block_size, "tokens_per_step": tokens_per_step})
         start_time = t0 = time.perf_counter()
         start_step = last_log = self.step
-        train_loss = val_loss = None
+        val_loss = None
+        # the last logged training loss, which an evaluation row repeats (a resumed run's from its log)
+        train_loss = next((r["train_loss"] for r in reversed(self.metrics_rows) if r.get("event") == "step"), None)
         while self.step < cfg.max_iters:
-            if self.step % cfg.eval_interval == 0 and not (cfg.resume and self.step == start_step):
+            if self.step % cfg.eval_interval == 0:  # a resumed run too: evaluating is deterministic
                 val_loss = self.checkpoint_and_evaluate(train_loss, start_time)
             lr = learning_rate(self.step, cfg)
             loss_sum = self.train_step(lr)
