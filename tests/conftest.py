@@ -1,3 +1,4 @@
+import socket
 import sys
 from pathlib import Path
 
@@ -16,6 +17,24 @@ def taylorswift() -> str:
 
 
 TINYSHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
+
+
+def shakespeare_data(root: Path, n_chars: int) -> Path:
+    """The GPT tests' data: Tiny Shakespeare's first n_chars in root/shakespeare.txt, prepared character-level
+    into root/char with the last 10% for validation."""
+    from pipeline.prepare import PrepareConfig, prepare
+
+    text = root / "shakespeare.txt"
+    text.write_text(TINYSHAKESPEARE.read_text(encoding="utf-8")[:n_chars], encoding="utf-8")
+    prepare(PrepareConfig([str(text)], str(root / "char"), "char", val_fraction=0.1, delimiter=None))
+    return root / "char"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a torchrun rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def rank_file(name: str) -> Path:

@@ -3,21 +3,19 @@ cache on CUDA, and NCCL DDP through torchrun. They skip without a GPU; benchmark
 (with the other `cuda` tests) on a lent one."""
 
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, free_port, shakespeare_data
 from gpt.checkpoint import LATEST, load_checkpoint
 from gpt.config import config_from
 from gpt.device import Launch
 from gpt.generate import SampleConfig, generate
 from gpt.model import GPT, GPTConfig
 from gpt.train import Trainer, train
-from pipeline.prepare import PrepareConfig, prepare
 
 pytestmark = pytest.mark.cuda
 
@@ -27,11 +25,7 @@ TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    text = root / "t.txt"
-    text.write_text((ROOT / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")[:40_000], encoding="utf-8")
-    prepare(PrepareConfig([str(text)], str(root / "char"), "char", val_fraction=0.1, delimiter=None))
-    return root / "char"
+    return shakespeare_data(tmp_path_factory.mktemp("data"), 40_000)
 
 
 def test_fp16_loss_scaling_skips_a_step_with_inf_gradients(data_dir, tmp_path):
@@ -78,9 +72,7 @@ def test_kv_cache_gives_the_uncached_tokens_on_cuda(sample):
 
 
 def test_nccl_ddp_through_torchrun(data_dir, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
              "--batch-size", "8", "--max-iters", "10", "--eval-interval", "5", "--eval-iters", "2", "--device", "cuda",
              "--samples", "0", "--out", str(tmp_path / "ddp")]

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from cli import main
-from conftest import ROOT
+from conftest import ROOT, shakespeare_data
 from gpt.checkpoint import load_checkpoint, save_checkpoint
 from gpt.config import config_from
 from gpt.generate import SampleConfig, generate
@@ -40,10 +40,8 @@ def greedy(model, ids: list[int], n: int) -> list[int]:
 def run_dir(tmp_path_factory):
     """A trained char-level run without biases and with the exact GELU (nanoGPT's training defaults)."""
     root = tmp_path_factory.mktemp("hf")
-    text = root / "t.txt"
-    text.write_text((ROOT / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")[:20_000], encoding="utf-8")
-    prepare(PrepareConfig([str(text)], str(root / "data"), "char", val_fraction=0.1, delimiter=None))
-    train(config_from(None, data=str(root / "data"), out=str(root / "run"), max_iters=30, **TINY))
+    data = shakespeare_data(root, 20_000)
+    train(config_from(None, data=str(data), out=str(root / "run"), max_iters=30, **TINY))
     return root / "run"
 
 

@@ -6,7 +6,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import torch
 from click.testing import CliRunner
 
 from cli import main
-from conftest import ROOT
+from conftest import ROOT, TINYSHAKESPEARE, free_port, shakespeare_data
 from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, load_model
 from gpt.config import TrainConfig, config_from, resume_config
 from gpt.model import GPT, GPTConfig
@@ -24,7 +23,6 @@ from gpt.train import RunExists, TrainingError, learning_rate, train
 from minbpe.files import DirectoryBusy, exclusive_directory
 from pipeline.prepare import PrepareConfig, prepare
 
-SHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
 TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout=0.0, eval_iters=4,
             eval_interval=10, log_interval=5, lr=3e-3, min_lr=3e-4, warmup_iters=2, device="cpu")
 
@@ -32,11 +30,7 @@ TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """Tiny Shakespeare's first 60,000 characters, char-tokenized, 10% validation."""
-    root = tmp_path_factory.mktemp("data")
-    text = root / "shakespeare.txt"
-    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:60_000], encoding="utf-8")
-    prepare(PrepareConfig([str(text)], str(root / "char"), "char", val_fraction=0.1, delimiter=None))
-    return root / "char"
+    return shakespeare_data(tmp_path_factory.mktemp("data"), 60_000)
 
 
 # --- training ----------------------------------------------------------------------------
@@ -220,14 +214,12 @@ def test_resume_keeps_the_run_it_continues(data_dir, tmp_path):
                           delimiter=None))
     line = error_line(run("train-gpt", "--data", other, "--out", run_dir, "--resume", "--max-iters", 8))
     assert "was trained on other data than" in line and "resume on the same data directory" in line
-    result = run("train-gpt", "--data", data_dir, "--input", SHAKESPEARE, "--out", run_dir)
+    result = run("train-gpt", "--data", data_dir, "--input", TINYSHAKESPEARE, "--out", run_dir)
     assert result.exit_code == 2 and "give --data (a prepared directory) or --input" in result.output
 
 
 def test_ddp_with_gloo_equals_one_process(data_dir, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
              "--max-iters", "6", "--eval-interval", "6", "--eval-iters", "2", "--dropout", "0", "--device", "cpu",
              "--samples", "0"]
@@ -281,7 +273,7 @@ def error_line(result) -> str:
 
 def test_train_then_generate_from_the_cli(tmp_path):
     text = tmp_path / "t.txt"
-    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
+    text.write_text(TINYSHAKESPEARE.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
     out = tmp_path / "run"
     result = run("train-gpt", "--input", text, "--out", out, "--n-layer", 1, "--n-head", 2, "--n-embd", 16,
                  "--block-size", 16, "--batch-size", 4, "--max-iters", 10, "--eval-interval", 5, "--eval-iters", 2,
@@ -333,7 +325,7 @@ def test_bad_inputs(data_dir, tmp_path):
 
 def test_training_without_a_validation_split(tmp_path):
     text = tmp_path / "t.txt"
-    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:5_000], encoding="utf-8")
+    text.write_text(TINYSHAKESPEARE.read_text(encoding="utf-8")[:5_000], encoding="utf-8")
     prepare(PrepareConfig([str(text)], str(tmp_path / "data"), "char", val_fraction=0.0, delimiter=None))
     result = train(config_from(None, data=str(tmp_path / "data"), out=str(tmp_path / "run"), max_iters=5, **TINY))
     assert result.step == 5 and result.val_loss is None and (tmp_path / "run" / LATEST).is_file()
