@@ -29,6 +29,7 @@ resume, training there needs overwrite=True.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -215,6 +216,9 @@ def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> T
                 if launch.master and not cfg.resume and trainer.step == 0:
                     trainer.discard()  # a run that could not take its first step leaves nothing like a result
                 raise
+            finally:
+                del trainer  # DDP's reducer must go before its process group: destroyed after, it aborts the process
+                gc.collect()
     finally:
         if launch.ddp:
             dist.destroy_process_group()
