@@ -82,14 +82,19 @@ def latest_run(root: str | os.PathLike = "out") -> Path | None:
     runs = [path for path in root.glob(f"**/{LATEST}") if path.is_file()] if root.is_dir() else []
     return max(runs, key=lambda path: path.stat().st_mtime).parent if runs else None
 
+
+def tokenizer_info(state: dict[str, Any], source: str | os.PathLike) -> TokenizerInfo:
+    """The identity of the tokenizer a checkpoint was trained with (CheckpointError if the record is bad)."""
+    try:
+        return TokenizerInfo(**state["tokenizer"])
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{source}: the checkpoint's tokenizer record is missing or malformed") from None
+
+
 def checkpoint_tokenizer(run_dir: str | os.PathLike, state: dict[str, Any]) -> Tokenizer:
     """The tokenizer a checkpoint was trained with: gpt2 / gpt4 by name, else the run's tokenizer.model."""
     run_dir = Path(run_dir)
-    try:
-        info = TokenizerInfo(**state["tokenizer"])
-    except (KeyError, TypeError):
-        raise CheckpointError(f"{run_dir}: the checkpoint's tokenizer record is missing or malformed") from None
-    return info.load(run_dir if run_dir.is_dir() else run_dir.parent)
+    return tokenizer_info(state, run_dir).load(run_dir if run_dir.is_dir() else run_dir.parent)
 
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, dict]:

@@ -40,7 +40,7 @@ from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive
 from minbpe.hf_tokenizers import export_tokenizer
 from pipeline.manifest import TokenizerInfo
 
-from .checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint
+from .checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint, tokenizer_info
 from .model import GPT, GPTConfig
 
 CONFIG_FILE = "config.json"
@@ -210,7 +210,7 @@ def export_run(checkpoint: str | os.PathLike, directory: str | os.PathLike) -> t
     state = load_checkpoint(checkpoint, map_location="cpu")
     model = gpt_from_state(state, checkpoint)
     tokenizer = checkpoint_tokenizer(checkpoint, state)
-    info = TokenizerInfo(**state["tokenizer"])
+    info = tokenizer_info(state, checkpoint)
     notes = []
     with exclusive_directory(directory):
         written = export_hf(model, directory, tokenizer.special_tokens.get(ENDOFTEXT))

@@ -46,7 +46,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, file_sha256
 from pipeline.loader import RandomBatches, TokenData, eval_batches
-from pipeline.manifest import MANIFEST, TokenizerInfo
+from pipeline.manifest import MANIFEST
 from pipeline.prepare import PrepareConfig, PrepareResult, prepare
 
 from .checkpoint import (
@@ -57,6 +57,7 @@ from .checkpoint import (
     gpt_from_state,
     load_checkpoint,
     save_checkpoint,
+    tokenizer_info,
 )
 from .config import TrainConfig, check_kept, saved_train_config
 from .device import Launch, compile_problem, pick_device, pick_dtype
@@ -154,10 +155,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data_dir: str | os.PathLi
     state = load_checkpoint(checkpoint, map_location=where)
     model = gpt_from_state(state, checkpoint, where)
     data = TokenData(data_dir, split)
-    try:
-        theirs = TokenizerInfo(**state["tokenizer"])
-    except (KeyError, TypeError):
-        raise CheckpointError(f"{checkpoint}: the checkpoint's tokenizer record is missing or malformed") from None
+    theirs = tokenizer_info(state, checkpoint)
     if theirs.identity() != data.manifest.tokenizer.identity():
         raise CheckpointError(f"{checkpoint} was trained with another tokenizer ({theirs.describe()}) than {data_dir} "
                               f"holds ({data.manifest.tokenizer.describe()}); evaluate on data prepared with its own")
