@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -23,16 +24,15 @@ from tqdm.auto import tqdm
 import gptkit_data
 import minbpe
 from gpt.char.baselines import TRAINED, markdown_table, run_baselines
-from gpt.char.models import CHAR_KIND
 from gpt.char.models import MODELS as CHAR_MODELS
-from gpt.char.sample import checkpoint_samples
+from gpt.char.runs import RunSampler
 from gpt.char.train import char_config
 from gpt.char.train import train_char as train_char_model
-from gpt.checkpoint import checkpoint_tokenizer, gpt_from_state, latest_run, load_checkpoint
+from gpt.checkpoint import latest_run
 from gpt.config import PRESETS, SHAPE, config_from, preset_for, resume_config
 from gpt.device import Launch, pick_device
-from gpt.generate import SampleConfig, stream_text
-from gpt.hf import export_run, is_hf_directory, load_hf_for_sampling
+from gpt.generate import SampleConfig
+from gpt.hf import export_run
 from gpt.train import TrainingError, evaluate_checkpoint, prepare_run_data, train
 from minbpe import TokenizerError
 from minbpe.compare import compare as compare_texts
@@ -629,24 +629,14 @@ def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, nu
     """Print samples from a checkpoint as they are generated: train-gpt's (or a Hugging Face GPT-2
     directory's) streamed token by token, train-char's as whole examples (names...) of a line dataset,
     or text of a stream."""
-    if is_hf_directory(checkpoint):
-        model, tokenizer = load_hf_for_sampling(checkpoint, pick_device(device))
-    else:
-        state = load_checkpoint(checkpoint, map_location=pick_device(device))
-        if state.get("kind") == CHAR_KIND:
-            for text in checkpoint_samples(checkpoint, state, prompt or "", sample, num_samples, seed, device):
-                click.echo(text)
-            return
-        model = gpt_from_state(state, checkpoint, pick_device(device))
-        tokenizer = checkpoint_tokenizer(checkpoint, state)
-        if state.get("step") == 0:
-            click.echo(f"warning: {checkpoint} has not been trained yet (step 0): its samples are noise", err=True)
-    generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
-    for i in range(num_samples):
-        if num_samples > 1:
+    sampler = RunSampler(checkpoint, device)
+    if sampler.warning:
+        click.echo(f"warning: {sampler.warning}", err=True)
+    for i, pieces in enumerate(sampler.samples(prompt, sample, num_samples, seed)):
+        if num_samples > 1 and sampler.streams:  # a character model's samples are one per line
             click.echo(f"--- sample {i + 1} ---")
         sys.stdout.write(prompt or "")
-        for piece in stream_text(model, tokenizer, prompt, sample, generator):
+        for piece in pieces:
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
@@ -750,6 +740,37 @@ def generate_command(checkpoint, prompt, prompt_file, max_new_tokens, temperatur
         prompt = prompt_file.read()
     sample = SampleConfig(max_new_tokens, temperature, top_k or None, top_p, use_cache=not no_cache)
     stream_samples(checkpoint, prompt, sample, num_samples, seed, device)
+
+
+@main.command("serve")
+@click.option("--runs", default="out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A directory of runs (train-gpt, train-char) to show and sample from.")
+@click.option("--tokenizer", "tokenizers", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A .model file to offer beside gpt2 and gpt4 (repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.option("--device", default="auto", show_default=True, help="Where samples are generated.")
+@clean_errors
+def serve_command(runs, tokenizers, host, port, device) -> None:
+    """A local web playground: tokens of each tokenizer, runs' loss curves, streamed samples.
+
+    \b
+    Examples:
+      python cli.py serve
+      python cli.py serve --runs out --tokenizer mytok.model --port 8080
+    """
+    try:
+        from playground import PlaygroundConfig, PlaygroundServer, is_loopback
+    except ImportError as e:
+        raise click.ClickException(f"the playground needs the web stack ({e.name} is not installed): "
+                                   "pip install 'gptkit[serve]'") from None
+    pick_device(device)  # a device this machine lacks is an error now, not at the first sample
+    server = PlaygroundServer(PlaygroundConfig(runs, list(tokenizers), device), host, port)
+    if not is_loopback(host):
+        click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the playground "
+                   "(and its CPU or GPU, by sampling)", err=True)
+    click.echo(f"gptkit playground at {server.address} (Ctrl-C to stop)", err=True)
+    server.run()
 
 
 if __name__ == "__main__":

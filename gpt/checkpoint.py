@@ -65,6 +65,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as e:  # torch raises RuntimeError / UnpicklingError / EOFError for bad files
         if "Weights only load failed" in str(e):  # torch's text goes on to suggest an unsafe load: not ours to pass on
             reason = "it holds Python objects other than tensors and plain values, which gptkit never unpickles"
+        elif "mmap can only be used" in str(e):  # torch's text for a file that is not a zip archive at all
+            reason = "it is not a torch zip archive"
         else:
             reason = " ".join(str(e).split())[:200]
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({reason})") from None

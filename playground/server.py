@@ -1,0 +1,46 @@
+"""Serving the playground: bind the address first (so a taken port is one clear error), then run uvicorn on it."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import uvicorn
+
+from .app import PlaygroundConfig, create_app
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.1, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class PlaygroundServer:
+    """The app, bound to host:port (port 0: a free port, see .port). OSError if the address cannot be bound."""
+
+    def __init__(self, config: PlaygroundConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.app = create_app(config)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            self.socket = socket.create_server((host, port), family=family)
+        except OSError as e:
+            raise OSError(f"cannot serve on {host}:{port} ({e.strerror}): give another --port or --host") from None
+        self.host = host
+        self.port = self.socket.getsockname()[1]
+        self.uvicorn = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
+
+    @property
+    def address(self) -> str:
+        return f"http://{f'[{self.host}]' if ':' in self.host else self.host}:{self.port}/"
+
+    def run(self) -> None:
+        """Serve until interrupted (Ctrl-C), or until stop() from another thread."""
+        self.uvicorn.run(sockets=[self.socket])
+
+    def stop(self) -> None:
+        self.uvicorn.should_exit = True

@@ -1,0 +1,156 @@
+"""The playground's tokenizers: which ones the page offers, a text's tokens as spans, and the tiktoken check.
+
+The page offers gpt2 and gpt4, every --tokenizer file (by its file name), and the tokenizer of
+each train-gpt run under --runs that has one of its own ("run:NAME"). A run's tokenizer is read
+when it is first asked for, so runs that appear while the server is up are offered too.
+
+A text's tokens are shown as spans: each token gets the characters that its bytes complete, read
+with an incremental UTF-8 decoder, so the spans put together are the text again even where a
+token ends inside a character (that token's span is empty, and the next one holds the character).
+
+The tiktoken check is independent of the fast path: our ids come from the exact Python merge loop
+(backend="python", minbpe's algorithm) and tiktoken's from its own encoder over the same ranks, so
+"same ids" is a real agreement of two implementations, not the fast path compared with itself.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import tiktoken
+
+import minbpe
+from gpt.char.runs import find_runs, run_info
+from gpt.checkpoint import LATEST, checkpoint_tokenizer, load_checkpoint
+from minbpe import Tokenizer
+from minbpe.compare import compare
+from minbpe.core import AllowedSpecial, show_piece
+
+PRETRAINED_NAMES = ("gpt2", "gpt4")
+RUN_PREFIX = "run:"
+
+
+@dataclass
+class Encoded:
+    """A text's tokens, as the page draws them."""
+
+    ids: list[int]
+    spans: list[str]  # the characters each token completes; "".join(spans) is the text
+    pieces: dict[int, str]  # each distinct id's bytes, shown (\\xNN for bytes that are not whole characters)
+    n_bytes: int
+
+    def as_json(self) -> dict:
+        return {"ids": self.ids, "spans": self.spans, "pieces": {str(k): v for k, v in self.pieces.items()},
+                "count": len(self.ids), "bytes": self.n_bytes,
+                "bytes_per_token": self.n_bytes / len(self.ids) if self.ids else None}
+
+
+def encode_spans(tokenizer: Tokenizer, text: str, allowed_special: AllowedSpecial) -> Encoded:
+    """The text's ids (the library's default path) and the span of text each one draws."""
+    ids = tokenizer.encode(text, allowed_special)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    vocab = tokenizer.vocab
+    spans = [decoder.decode(vocab[i]) for i in ids]
+    if spans:
+        spans[-1] += decoder.decode(b"", final=True)
+    pieces = {i: show_piece(vocab[i]) for i in set(ids)}
+    return Encoded(ids, spans, pieces, len(text.encode("utf-8", "replace")))
+
+
+@dataclass
+class TwinCheck:
+    """Whether tiktoken gives the exact Python path's ids for a text."""
+
+    twin: str | None  # the tiktoken Encoding's name, None when the tokenizer has no tiktoken twin
+    checked: bool
+    same: bool | None = None
+    first_mismatch: int | None = None  # the index of the first id that differs
+    why: str | None = None  # why there is no check
+
+    def as_json(self) -> dict:
+        return {"twin": self.twin, "checked": self.checked, "same": self.same, "first_mismatch": self.first_mismatch,
+                "why": self.why}
+
+
+def twin_check(tokenizer: Tokenizer, text: str, allowed_special: AllowedSpecial, max_chars: int) -> TwinCheck:
+    """Compare the exact Python path's ids with tiktoken's for the text (texts up to max_chars characters)."""
+    reason = tokenizer.tiktoken_incompatibility()
+    if reason is not None:
+        return TwinCheck(None, False, why=f"no tiktoken twin: {reason}")
+    encoding: tiktoken.Encoding = tokenizer.to_tiktoken()
+    if len(text) > max_chars:
+        return TwinCheck(encoding.name, False, why=f"not checked: the text is over {max_chars:,} characters")
+    result = compare(tokenizer, encoding, text, allowed_special, backend="python")
+    return TwinCheck(encoding.name, True, result.same, result.mismatch)
+
+
+class TokenizerShelf:
+    """The tokenizers the page offers, each loaded once (a run's again when its checkpoint changes)."""
+
+    def __init__(self, files: list[Path], runs: Path | None) -> None:
+        self.files: dict[str, Path] = {}
+        for path in files:
+            name = path.stem
+            while name in self.files or name in PRETRAINED_NAMES or name.startswith(RUN_PREFIX):
+                name += "'"
+            self.files[name] = path
+        self.runs = runs
+        self._cache: dict[str, tuple[object, Tokenizer]] = {}
+        self._lock = threading.Lock()
+
+    def check_files(self) -> None:
+        """Load every --tokenizer file now, so a bad one stops the server before it starts (TokenizerError)."""
+        for name in self.files:
+            self.get(name)
+
+    def run_tokenizers(self) -> dict[str, Path]:
+        """The runs (by name) whose checkpoint names a tokenizer other than gpt2 / gpt4."""
+        if self.runs is None:
+            return {}
+        found = {}
+        for path in find_runs(self.runs):
+            try:
+                info = run_info(path)
+            except (ValueError, OSError):
+                continue  # the runs view shows what is wrong with it
+            if info.kind == "gpt" and info.tokenizer not in PRETRAINED_NAMES:
+                found[RUN_PREFIX + run_name(self.runs, path)] = path
+        return found
+
+    def names(self) -> list[str]:
+        return [*PRETRAINED_NAMES, *self.files, *self.run_tokenizers()]
+
+    def get(self, name: str) -> Tokenizer:
+        """The tokenizer of that name; KeyError for a name the page does not offer."""
+        version, load = self._source(name)
+        with self._lock:
+            cached = self._cache.get(name)
+            if cached is None or cached[0] != version:
+                cached = self._cache[name] = (version, load())
+        return cached[1]
+
+    def _source(self, name: str) -> tuple[object, Callable[[], Tokenizer]]:
+        """What identifies the tokenizer's current version (a file's mtime), and how to load it."""
+        if name in PRETRAINED_NAMES:
+            return name, partial(minbpe.get_tokenizer, name)
+        if name in self.files:
+            return self.files[name].stat().st_mtime_ns, partial(minbpe.load, self.files[name])
+        path = self.run_tokenizers().get(name) if name.startswith(RUN_PREFIX) else None
+        if path is None:
+            raise KeyError(name)
+        return (path / LATEST).stat().st_mtime_ns, partial(run_tokenizer, path)
+
+
+def run_tokenizer(run_dir: Path) -> Tokenizer:
+    """The tokenizer a train-gpt run was trained with."""
+    return checkpoint_tokenizer(run_dir, load_checkpoint(run_dir, mmap=True))
+
+
+def run_name(root: Path, path: Path) -> str:
+    """A run's name on the page: its directory relative to --runs ("." for --runs itself)."""
+    return path.relative_to(root).as_posix()
