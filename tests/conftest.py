@@ -59,3 +59,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def playground_runs(tmp_path_factory):
+    """The runs the playground's tests serve (tests/playground/playground_runs.py), made once per session."""
+    from playground_runs import make_runs  # tests/playground is on sys.path once a test there is collected
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return make_runs(tmp_path_factory.mktemp("playground"))
+    finally:
+        torch.set_num_threads(threads)
