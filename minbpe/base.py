@@ -36,7 +36,7 @@ from .core import (
     merge_chunk,
 )
 from .model_file import read_model_file, write_model_file
-from .text import fix_surrogates, read_blocks, read_text, split_blocks
+from .text import BLOCK_CHARS, fix_surrogates, read_blocks, read_text, split_blocks
 from .tiktoken_bridge import build_encoding, incompatibility
 from .trainer import TrainStats, train_bpe
 
@@ -157,11 +157,13 @@ class Tokenizer:
         *,
         workers: int | None = None,
         errors: Literal["strict", "replace"] = "strict",
+        block_bytes: int = BLOCK_CHARS,
     ) -> TrainStats:
         """Learn vocab_size - 256 merges (vocab_size as in train) from UTF-8 files, streamed: a file is
         never held whole.
 
-        A BasicTokenizer treats each file as one chunk, so it reads it whole.
+        A file is read in blocks of about block_bytes, cut where no chunk changes (text.py), so the
+        merges do not depend on it. A BasicTokenizer treats each file as one chunk, so it reads it whole.
         errors="strict" stops at the first byte that is not UTF-8 (naming the file
         and offset); "replace" reads such bytes as U+FFFD.
         """
@@ -170,7 +172,7 @@ class Tokenizer:
             if not os.path.isfile(p) or not os.access(p, os.R_OK):
                 raise FileNotFoundError(f"{p}: no such readable file")
         if self.pattern:
-            blocks: Iterable[str] = chain.from_iterable(read_blocks(p, errors) for p in paths)
+            blocks: Iterable[str] = chain.from_iterable(read_blocks(p, errors, block_bytes) for p in paths)
         else:
             blocks = (read_text(p, errors) for p in paths)
         return self._train(blocks, vocab_size, verbose, workers)

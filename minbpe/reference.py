@@ -10,15 +10,15 @@ smallest (id0, id1) (minbpe takes the pair seen first), so the merges are well d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import regex
 
 
-def get_stats(ids: list[int], counts: dict[tuple[int, int], int]) -> None:
-    """Add the count of each adjacent pair of `ids` to `counts`."""
+def get_stats(ids: list[int], counts: dict[tuple[int, int], int], weight: int = 1) -> None:
+    """Add the count of each adjacent pair of `ids` (times `weight`, the times `ids` occurs) to `counts`."""
     for pair in zip(ids, ids[1:], strict=False):
-        counts[pair] = counts.get(pair, 0) + 1
+        counts[pair] = counts.get(pair, 0) + weight
 
 
 def merge(ids: list[int], pair: tuple[int, int], idx: int) -> list[int]:
@@ -42,14 +42,21 @@ def chunks(text: str, pattern: str, special: Sequence[str] = ()) -> list[str]:
     return [c for p in parts for c in regex.findall(pattern, p)]
 
 
-def train(chunk_list: list[str], num_merges: int) -> list[tuple[int, int]]:
-    """minbpe's training loop: count every pair, merge the most frequent, repeat; the merges in order."""
-    ids = [list(c.encode("utf-8")) for c in chunk_list]
+def train(chunk_list: Sequence[str] | Mapping[str, int], num_merges: int) -> list[tuple[int, int]]:
+    """minbpe's training loop: count every pair, merge the most frequent, repeat; the merges in order.
+
+    chunk_list holds every chunk as often as it occurs (minbpe's input), or maps each distinct chunk
+    to its count, whose pairs then count that many times: the merges of the chunk repeated, without
+    the copies.
+    """
+    weighted = list(chunk_list.items()) if isinstance(chunk_list, Mapping) else [(c, 1) for c in chunk_list]
+    ids = [list(c.encode("utf-8")) for c, _ in weighted]
+    weights = [n for _, n in weighted]
     merges: list[tuple[int, int]] = []
     for idx in range(256, 256 + num_merges):
         stats: dict[tuple[int, int], int] = {}
-        for chunk in ids:
-            get_stats(chunk, stats)
+        for chunk, weight in zip(ids, weights, strict=True):
+            get_stats(chunk, stats, weight)
         if not stats:
             break
         pair = min(stats, key=lambda p: (-stats[p], p))

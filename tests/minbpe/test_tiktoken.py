@@ -67,18 +67,21 @@ ALPHABET = st.sampled_from(
 TEXTS = st.lists(ALPHABET, max_size=40).map("".join)
 
 
-def corpus_samples() -> dict[str, str]:
-    """Real text: the two shipped corpora, and prose and code from the bench corpus when it is beside us."""
-    samples = {
-        "taylorswift": (ROOT / "data" / "taylorswift.txt").read_text(encoding="utf-8"),
-        "tinyshakespeare": TINYSHAKESPEARE.read_text(encoding="utf-8")[:300_000],
-    }
-    for name in ("prose", "code"):
-        path = SHARED / "bench" / f"{name}.txt.xz"
-        if path.exists():
-            with lzma.open(path, "rt", encoding="utf-8") as f:
-                samples[name] = f.read(300_000)
-    return samples
+CORPORA = ["taylorswift", "tinyshakespeare", "prose", "code"]
+
+
+def corpus_sample(name: str) -> str:
+    """Real text: the two shipped corpora, or prose or code from the bench corpus (a visible skip when it is
+    not beside us)."""
+    if name == "taylorswift":
+        return (ROOT / "data" / "taylorswift.txt").read_text(encoding="utf-8")
+    if name == "tinyshakespeare":
+        return TINYSHAKESPEARE.read_text(encoding="utf-8")[:300_000]
+    path = SHARED / "bench" / f"{name}.txt.xz"
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared bench corpus is not beside this checkout")
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        return f.read(300_000)
 
 
 # --- pretrained: identical ids to tiktoken ----------------------------------------
@@ -98,13 +101,38 @@ def test_bundled_rank_files_are_tiktokens(monkeypatch):
         assert pretrained.read_rank_file(pretrained.DATA_DIR / filename, sha256) == read_ranks(rank_file(name))
 
 
-def test_pretrained_on_real_text(pair):
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_pretrained_on_real_text(pair, corpus):
     ours, theirs = pair
-    for name, text in corpus_samples().items():
-        expected = theirs.encode_ordinary(text)
-        assert ours.encode(text, backend="python") == expected, name
-        assert ours.encode(text) == expected, name
-        assert ours.decode(expected) == text
+    text = corpus_sample(corpus)
+    expected = theirs.encode_ordinary(text)
+    assert ours.encode(text, backend="python") == expected
+    assert ours.encode(text) == expected
+    assert ours.decode(expected) == text
+
+
+def assert_auto_takes_tiktoken(tok, monkeypatch, text: str) -> None:
+    """backend="auto" encodes with the tokenizer's tiktoken Encoding and never reaches the Python merge loop:
+    with the loop made to fail, auto still gives the loop's ids (taken before), and so does to_tiktoken()."""
+    special = "all" if tok.special_tokens else "none_raise"
+    expected = tok.encode(text, special, backend="python")
+    assert tok.to_tiktoken().encode(text, allowed_special=set(tok.special_tokens)) == expected
+
+    def python_path(*args, **kwargs):
+        raise AssertionError("backend='auto' ran the Python merge loop")
+
+    monkeypatch.setattr(tok, "_encode_ordinary", python_path)
+    assert tok.encode(text, special) == expected
+    assert tok.encode_ordinary(text) == tok.to_tiktoken().encode_ordinary(text)
+    assert tok.encode_batch([text, text[::-1]], special, workers=2) == [
+        tok.to_tiktoken().encode(t, allowed_special=set(tok.special_tokens)) for t in (text, text[::-1])
+    ]
+    with pytest.raises(AssertionError, match="ran the Python merge loop"):  # the patch is in the way of "python"
+        tok.encode(text, special, backend="python")
+
+
+def test_auto_takes_tiktoken_for_pretrained(pair, monkeypatch, taylorswift):
+    assert_auto_takes_tiktoken(pair[0], monkeypatch, taylorswift[:5_000] + " DON'T 😉\r\n  ")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -156,25 +184,38 @@ def test_pretrained_special_tokens_and_ids():
         gpt4.encode("a <|endoftext|>")
 
 
-def test_pretrained_tokenizers_work_offline(monkeypatch):
-    def no_network(*args, **kwargs):
-        raise AssertionError("tried to open a socket")
+@pytest.fixture
+def network_attempts(monkeypatch) -> list[str]:
+    """No network: every way into it (name lookup, a socket, a connection) fails as on an unplugged
+    machine, and is recorded, so a test sees an attempt even where the caller swallows the error."""
+    attempts = []
 
-    monkeypatch.setattr(socket, "socket", no_network)
-    monkeypatch.setattr(socket, "create_connection", no_network)
+    def refuse(name: str) -> None:
+        attempts.append(name)
+        raise OSError(101, "Network is unreachable")
+
+    class UnpluggedSocket(socket.socket):  # still a class: ssl and urllib3 subclass socket.socket on import
+        def __init__(self, *args, **kwargs):
+            refuse("socket")
+
+    monkeypatch.setattr(socket, "socket", UnpluggedSocket)
+    monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: refuse("create_connection"))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: refuse("getaddrinfo"))
+    return attempts
+
+
+def test_pretrained_tokenizers_work_offline(network_attempts):
     pretrained.bundled_encoding.cache_clear()
     assert GPT4Tokenizer().encode("hello world") == [15339, 1917]
     assert minbpe.get_encoding("gpt2").encode("hello world") == [31373, 995]
+    assert network_attempts == []
 
 
-def test_unbundled_encoding_offline_is_a_clear_error(monkeypatch, tmp_path):
-    def no_network(*args, **kwargs):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(socket, "create_connection", no_network)
+def test_unbundled_encoding_offline_is_a_clear_error(network_attempts, monkeypatch, tmp_path):
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
     with pytest.raises(TokenizerError, match="not bundled.*could not load it"):
         minbpe.get_encoding("p50k_base")
+    assert network_attempts  # the download was tried, and failed only for want of a network
     with pytest.raises(TokenizerError, match="unknown tiktoken encoding 'no_such_encoding'; tiktoken knows gpt2"):
         minbpe.get_encoding("no_such_encoding")
 
@@ -246,6 +287,10 @@ def test_trained_tokenizer_exports_exactly(trained, taylorswift):
     back = from_tiktoken(enc)
     assert back.encode(text, "all", backend="python") == expected
     assert back.merges == trained.merges and back.vocab == trained.vocab
+
+
+def test_auto_takes_tiktoken_for_trained(trained, monkeypatch, taylorswift):
+    assert_auto_takes_tiktoken(trained, monkeypatch, taylorswift[:5_000] + "<|endoftext|> 😉\r\n  <|bos|>")
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,5 +1,8 @@
 """The tokenizers' public behaviour: exact ids, the special-token policy, files that reload."""
 
+import errno
+import os
+
 import pytest
 import regex
 import tiktoken
@@ -61,10 +64,27 @@ def test_encode_equals_minbpe_loop(trained, taylorswift, backend):
     assert trained.encode(text, backend=backend) == expected
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=300))
-def test_merge_chunk_equals_minbpe_loop(trained, data):
-    assert merge_chunk(list(data), trained.merges) == reference.encode_chunk(list(data), trained.merges)
+def test_merge_chunk_equals_minbpe_loop(trained, taylorswift):
+    """Byte strings made of the tokens' own bytes, slices of the training text and random bytes: most of
+    them merge, many times over (random bytes alone almost never do)."""
+    tokens = [trained.vocab[idx] for idx in trained.merges.values()]
+    text = taylorswift.encode("utf-8")
+    pieces = st.one_of(
+        st.sampled_from(tokens),
+        st.tuples(st.integers(0, len(text)), st.integers(1, 40)).map(lambda s: text[s[0] : s[0] + s[1]]),
+        st.binary(max_size=8),
+    )
+    merged = []
+
+    @settings(max_examples=200, deadline=None)
+    @given(data=st.lists(pieces, max_size=30).map(b"".join))
+    def check(data):
+        expected = reference.encode_chunk(list(data), trained.merges)
+        assert merge_chunk(list(data), trained.merges) == expected
+        merged.append(len(data) - len(expected))
+
+    check()
+    assert sum(n >= 5 for n in merged) > len(merged) / 2, sorted(merged)
 
 
 @settings(max_examples=100, deadline=None)
@@ -186,6 +206,41 @@ def test_save_writes_minbpe_format_exactly(tmp_path):
     vocab = (tmp_path / "t.vocab").read_text().splitlines()
     assert "[a][a] -> [aa] 256" in vocab and "[aa][ab] -> [aaab] 258" in vocab
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.model", "t.vocab"]  # no temporary files left
+
+
+@pytest.mark.parametrize("cls, vocab_size", [(RegexTokenizer, 270), (CharTokenizer, None)])
+def test_a_save_that_crashes_mid_write_leaves_the_old_model(cls, vocab_size, tmp_path, monkeypatch):
+    old = cls()
+    old.train("the old text", vocab_size)
+    old.save(str(tmp_path / "t"))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    new = cls()
+    new.train("a new, longer text " * 20, vocab_size)
+    partial = []
+    real_fdopen = os.fdopen
+
+    def disk_full_halfway(fd, *args, **kwargs):
+        """The opened file takes half of what is written to it, then the disk is full."""
+        f = real_fdopen(fd, *args, **kwargs)
+        write = f.write
+
+        def half_then_fail(data):
+            write(data[: len(data) // 2])
+            f.flush()
+            partial.append(os.fstat(f.fileno()).st_size)
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        f.write = half_then_fail
+        return f
+
+    monkeypatch.setattr(os, "fdopen", disk_full_halfway)
+    with pytest.raises(OSError, match="No space left"):
+        new.save(str(tmp_path / "t"))
+    monkeypatch.undo()
+    assert partial and partial[0] > 0  # the crash came with half of the new .model on disk
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary file either
+    again = minbpe.load(tmp_path / "t.model")
+    assert again.encode("the old text") == old.encode("the old text")
 
 
 def minbpe_style_load(path):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import TINYSHAKESPEARE
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, reference
+from minbpe import base as base_mod
 from minbpe import trainer as trainer_mod
 from minbpe.text import read_blocks, split_blocks
 from minbpe.trainer import count_chunks, learn_merges
@@ -49,10 +50,19 @@ def test_fast_trainer_equals_oracle(merge_path, text, num_merges, pattern):
 @given(chunks=st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=12), st.integers(1, 1000), max_size=12),
        num_merges=st.integers(0, 30))
 def test_weighted_chunks_equal_oracle(merge_path, chunks, num_merges):
-    expanded = [c for c, n in chunks.items() for _ in range(n)]
     merges, input_bytes, tokens = learn_merges(chunks, num_merges)
-    assert merges == reference.train(expanded, num_merges)
-    assert input_bytes == sum(len(c) for c in expanded)
+    assert merges == reference.train(chunks, num_merges)
+    assert input_bytes == sum(len(c) * n for c, n in chunks.items())
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=12), st.integers(1, 6), max_size=12),
+       num_merges=st.integers(0, 30))
+def test_weighted_oracle_equals_the_oracle_on_copies(chunks, num_merges):
+    """The oracle's counts (chunk -> count) give the merges of the chunks repeated, in any order."""
+    expanded = [c for c, n in chunks.items() for _ in range(n)]
+    assert reference.train(chunks, num_merges) == reference.train(expanded, num_merges)
+    assert reference.train(chunks, num_merges) == reference.train(expanded[::-1], num_merges)
 
 
 @settings(max_examples=100, deadline=None)
@@ -146,15 +156,25 @@ def test_read_blocks_streams_exactly(tmp_path_factory, text, block):
     assert got == Counter(regex.findall(GPT4_SPLIT_PATTERN, text))
 
 
-def test_train_from_files_equals_train(tmp_path, taylorswift):
+def test_train_from_files_equals_train(tmp_path, taylorswift, monkeypatch):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     half = taylorswift.index("\n", len(taylorswift) // 2) + 1
     a.write_text(taylorswift[:half], encoding="utf-8")
     b.write_text(taylorswift[half:], encoding="utf-8")
+    blocks: dict[str, list[str]] = {}
+
+    def recorded(path, errors, block_bytes):
+        blocks[path] = list(read_blocks(path, errors, block_bytes))
+        return blocks[path]
+
+    monkeypatch.setattr(base_mod, "read_blocks", recorded)
     from_files = RegexTokenizer()
-    from_files.train_from_files([a, b], 400)
+    from_files.train_from_files([a, b], 400, block_bytes=2_000)
+    # the files really were cut (each ~93 kB half into 10+ blocks), and read whole
+    assert [len(blocks[str(p)]) >= 10 for p in (a, b)] == [True, True]
+    assert ["".join(blocks[str(p)]) for p in (a, b)] == [taylorswift[:half], taylorswift[half:]]
     from_docs = RegexTokenizer()
-    from_docs.train([taylorswift[:half], taylorswift[half:]], 400)
+    from_docs.train([taylorswift[:half], taylorswift[half:]], 400)  # each half one block: BLOCK_CHARS > 100 kB
     assert from_files.merges == from_docs.merges
 
 
@@ -167,11 +187,19 @@ def test_worker_processes_give_the_same_counts(monkeypatch, taylorswift):
     assert one == two == Counter(regex.findall(GPT4_SPLIT_PATTERN, taylorswift))
 
 
-def test_taylorswift_matches_oracle_and_encodes_to_reported_tokens(merge_path, taylorswift):
-    head = taylorswift[:60_000]
+TAYLOR_HEAD = 60_000
+
+
+@pytest.fixture(scope="module")
+def taylorswift_oracle(taylorswift) -> list[tuple[int, int]]:
+    """The plain loop's 64 merges of taylorswift's head (every chunk as often as it occurs), run once."""
+    return reference.train(reference.chunks(taylorswift[:TAYLOR_HEAD], GPT4_SPLIT_PATTERN), 64)
+
+
+def test_taylorswift_matches_oracle_and_encodes_to_reported_tokens(merge_path, taylorswift, taylorswift_oracle):
     tok = RegexTokenizer()
-    tok.train(head, 256 + 64)
-    assert list(tok.merges) == reference.train(reference.chunks(head, GPT4_SPLIT_PATTERN), 64)
+    tok.train(taylorswift[:TAYLOR_HEAD], 256 + 64)
+    assert list(tok.merges) == taylorswift_oracle
     stats = tok.train(taylorswift, 1024)
     ids = tok.encode(taylorswift)
     assert stats.tokens == len(ids)
