@@ -1,6 +1,7 @@
 """The plots of a character-level run, the ones the makemore lectures look at.
 
     paths = write_plots(out, model, chars, boundary, history, x, y)
+    figures = plot_figures(model, chars, boundary, history, x, y)  # the same plots as matplotlib Figures, by name
 
 Each is a PNG in the run directory, written atomically (a temporary name, then
 os.replace), and written only for the models it means something for:
@@ -64,42 +65,46 @@ SATURATED = 0.97
 def write_plots(out: Path, model: nn.Module, chars: str, boundary: bool, history: dict,
                 x: torch.Tensor, y: torch.Tensor) -> list[Path]:
     """Write the PNGs that apply to this model and history into `out`; the paths written, in order."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = Path(out)
-    labels = symbol_labels(chars, boundary)
     written: list[Path] = []
-
-    def save(fig: Any, name: str) -> None:
-        path = out / name
-        try:
-            with atomic_write(path) as f:
-                fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
-        finally:
-            plt.close(fig)
+    for name, fig in plot_figures(model, chars, boundary, history, x, y).items():
+        path = Path(out) / name
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
         written.append(path)
+    return written
 
+
+def plot_figures(model: nn.Module, chars: str, boundary: bool, history: dict,
+                 x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """The matplotlib Figures that apply to this model and history, by file name, in order (nothing is written)."""
+    labels = symbol_labels(chars, boundary)
+    figures: dict[str, Any] = {}
     if isinstance(model, BigramCounts):
-        save(_counts_figure(plt, model.counts.detach().cpu(), labels), COUNTS_PLOT)
+        figures[COUNTS_PLOT] = _counts_figure(model.counts.detach().cpu(), labels)
     if history.get("loss") or history.get("eval"):
-        save(_loss_figure(plt, history.get("loss", []), history.get("eval", [])), LOSS_PLOT)
+        figures[LOSS_PLOT] = _loss_figure(history.get("loss", []), history.get("eval", []))
     embedding = _embedding_table(model)
     if embedding is not None:
-        save(_embedding_figure(plt, embedding.detach().float().cpu(), labels), EMBEDDING_PLOT)
+        figures[EMBEDDING_PLOT] = _embedding_figure(embedding.detach().float().cpu(), labels)
     if any(isinstance(m, nn.Tanh) for m in model.modules()):
         outputs = tanh_outputs(model, x, y)
-        save(_histogram_figure(plt, {n: t for n, (t, _) in outputs.items()}, "tanh output", activations=True),
-             ACTIVATIONS_PLOT)
+        figures[ACTIVATIONS_PLOT] = _histogram_figure({n: t for n, (t, _) in outputs.items()}, "tanh output",
+                                                      activations=True)
         grads = {n: g for n, (_, g) in outputs.items() if g is not None}
         if grads:
-            save(_histogram_figure(plt, grads, "gradient of the loss w.r.t. the tanh output", activations=False),
-                 GRADIENTS_PLOT)
+            figures[GRADIENTS_PLOT] = _histogram_figure(grads, "gradient of the loss w.r.t. the tanh output",
+                                                        activations=False)
     if history.get("update_ratio"):
-        save(_update_ratio_figure(plt, history["update_ratio"]), UPDATE_RATIO_PLOT)
-    return written
+        figures[UPDATE_RATIO_PLOT] = _update_ratio_figure(history["update_ratio"])
+    return figures
+
+
+def _axes(figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A Figure of its own (not pyplot's: nothing global to close) and its one Axes."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def symbol_labels(chars: str, boundary: bool) -> list[str]:
@@ -170,10 +175,10 @@ def tanh_outputs(model: nn.Module, x: torch.Tensor,
             for name, t in tensors.items()}
 
 
-def _counts_figure(plt: Any, counts: torch.Tensor, labels: list[str]) -> Any:
+def _counts_figure(counts: torch.Tensor, labels: list[str]) -> Any:
     v = counts.size(0)
     side = min(max(8.0, 0.6 * v), 24.0)  # 16 in for 27 symbols, as in the lecture
-    fig, ax = plt.subplots(figsize=(side, side))
+    fig, ax = _axes((side, side))
     ax.imshow(counts.numpy(), cmap="Blues")
     if v <= MAX_LABELLED_VOCAB:  # the lecture's table: each cell says its bigram and its count
         for i in range(v):
@@ -192,8 +197,8 @@ def _counts_figure(plt: Any, counts: torch.Tensor, labels: list[str]) -> Any:
     return fig
 
 
-def _loss_figure(plt: Any, loss: list, evals: list[dict]) -> Any:
-    fig, ax = plt.subplots(figsize=(7, 4))
+def _loss_figure(loss: list, evals: list[dict]) -> Any:
+    fig, ax = _axes((7, 4))
     if loss:
         ax.plot(*zip(*loss, strict=True), label="train (mean over steps)")
     if evals:
@@ -226,10 +231,10 @@ def principal_components(table: torch.Tensor, k: int = 2) -> torch.Tensor:
     return (centred.double() @ (axes * signs).T).float()
 
 
-def _embedding_figure(plt: Any, table: torch.Tensor, labels: list[str]) -> Any:
+def _embedding_figure(table: torch.Tensor, labels: list[str]) -> Any:
     points = principal_components(table)
     projected = table.size(1) > 2
-    fig, ax = plt.subplots(figsize=(8, 8))
+    fig, ax = _axes((8, 8))
     ax.scatter(points[:, 0].numpy(), points[:, 1].numpy(), s=200)
     for i, (px, py) in enumerate(points.tolist()):
         ax.text(px, py, _label(labels, i), ha="center", va="center", color="white")
@@ -240,8 +245,8 @@ def _embedding_figure(plt: Any, table: torch.Tensor, labels: list[str]) -> Any:
     return fig
 
 
-def _histogram_figure(plt: Any, tensors: dict[str, torch.Tensor], xlabel: str, activations: bool) -> Any:
-    fig, ax = plt.subplots(figsize=(10, 4))
+def _histogram_figure(tensors: dict[str, torch.Tensor], xlabel: str, activations: bool) -> Any:
+    fig, ax = _axes((10, 4))
     for name, t in tensors.items():
         counts, edges = torch.histogram(t.flatten(), bins=50, density=True)
         if activations:
@@ -257,8 +262,8 @@ def _histogram_figure(plt: Any, tensors: dict[str, torch.Tensor], xlabel: str, a
     return fig
 
 
-def _update_ratio_figure(plt: Any, ratios: dict[str, list]) -> Any:
-    fig, ax = plt.subplots(figsize=(10, 4))
+def _update_ratio_figure(ratios: dict[str, list]) -> Any:
+    fig, ax = _axes((10, 4))
     for name, points in ratios.items():
         if points:
             ax.plot(*zip(*points, strict=True), label=name)

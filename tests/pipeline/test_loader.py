@@ -51,10 +51,30 @@ def test_random_batches(prepared):
     second = next(batches)
     again.step = 1  # resuming from a step number
     assert torch.equal(next(again)[0], second[0])
-    # every shard is drawn from, in proportion to its windows
-    drawn = np.concatenate([RandomBatches(data, 512, 64, seed=s).windows_at(0)[0] for s in range(8)])
-    counts = np.bincount(drawn, minlength=len(data.shards))
-    assert (counts > 0).all() and counts[-1] < counts[0]  # the last shard is the shortest
+
+
+def test_every_window_is_equally_likely(tmp_path):
+    """A chi-square test of the windows drawn over 130 batches against the uniform distribution over every start
+    of every shard: shards of 50, 50, 50, 50 and 30 tokens hold 30, 30, 30, 30 and 10 windows of 21 tokens, 130
+    in all, each expected 1,000 times. A correct loader fails it with probability 1e-6 (over seeds; seed 0 is
+    fixed here, so the test is deterministic); a loader that never drew one shard's last window (expected 1,000
+    times, drawn 0) would add about 1,000 to a statistic whose 1e-6 critical value is about 220."""
+    text = tmp_path / "t.txt"
+    text.write_text("".join(chr(ord("a") + i % 26) for i in range(230)))
+    prepare(PrepareConfig([str(text)], str(tmp_path / "data"), "char", shard_tokens=50, val_fraction=0.0,
+                          delimiter=None))
+    data = TokenData(tmp_path / "data", "train")
+    assert [len(s) for s in data.shards] == [50, 50, 50, 50, 30]
+    windows = [len(s) - 20 for s in data.shards]  # starts 0 .. len - 21: block_size 20 plus the next token
+    batches = RandomBatches(data, batch_size=1000, block_size=20, seed=0)
+    shard, start = map(np.concatenate, zip(*(batches.windows_at(step) for step in range(130)), strict=True))
+    assert ((start >= 0) & (start < np.take(windows, shard))).all()
+    observed = np.bincount(np.cumsum([0] + windows[:-1])[shard] + start, minlength=sum(windows))
+    expected = len(start) / sum(windows)
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    p_value = torch.special.gammaincc(torch.tensor((sum(windows) - 1) / 2, dtype=torch.float64),
+                                      torch.tensor(chi2 / 2, dtype=torch.float64))  # P(chi2 with 129 d.f. > chi2)
+    assert p_value > 1e-6, (chi2, observed)
 
 
 def test_ranks_get_disjoint_shares_of_the_global_batch(prepared):
