@@ -37,13 +37,15 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gpt.char.runs import RunSampler, find_runs, run_curves, run_info
+from gpt.char.runs import RunSampler, run_curves
 from gpt.checkpoint import LATEST
 from gpt.generate import SampleConfig
+from minbpe import Tokenizer
 from minbpe.core import POLICIES, AllowedSpecial
 
 from .generations import Busy, Generations
-from .tokens import TokenizerShelf, encode_spans, run_name, twin_check
+from .runs import RunIndex
+from .tokens import TokenizerShelf, encode_spans, twin_check
 
 STATIC = Path(__file__).parent / "static"
 
@@ -98,17 +100,15 @@ class Samplers:
 
 def create_app(config: PlaygroundConfig) -> Starlette:
     """The web app. Loads every --tokenizer file first: a bad one raises TokenizerError before serving."""
-    shelf = TokenizerShelf(config.tokenizers, config.runs)
+    index = RunIndex(config.runs)
+    shelf = TokenizerShelf(config.tokenizers, index)
     shelf.check_files()
     limits = config.limits
     generations = Generations(limits.generations)
     samplers = Samplers(config.loaded_models, config.device)
 
-    def runs() -> dict[str, Path]:
-        return {run_name(config.runs, path): path for path in find_runs(config.runs)} if config.runs else {}
-
     def find_run(name: Any) -> Path:
-        path = runs().get(name) if isinstance(name, str) else None
+        path = index.runs().get(name) if isinstance(name, str) else None
         if path is None:
             raise RequestError(404, f"no run {name!r} under {config.runs}" if config.runs else
                                "no runs: start the server with --runs DIR")
@@ -137,9 +137,15 @@ def create_app(config: PlaygroundConfig) -> Starlette:
             raise RequestError(413, f"the text is {len(text):,} characters; the most is {limits.text_chars:,}")
         if policy not in POLICIES:
             raise RequestError(400, f"allowed_special must be one of {', '.join(POLICIES)}")
-        if not isinstance(name, str) or name not in shelf.names():
-            raise RequestError(404, f"no tokenizer {name!r}; there are: {', '.join(shelf.names())}")
         return name, text, policy
+
+    def tokenizer(name: Any) -> Tokenizer:
+        try:
+            if not isinstance(name, str):
+                raise KeyError(name)
+            return shelf.get(name)
+        except KeyError:
+            raise RequestError(404, f"no tokenizer {name!r}; there are: {', '.join(shelf.names())}") from None
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
@@ -150,17 +156,18 @@ def create_app(config: PlaygroundConfig) -> Starlette:
 
     async def encode(request: Request) -> Response:
         name, text, policy = text_request(await body_of(request))
-        encoded = await run_in_threadpool(lambda: encode_spans(shelf.get(name), text, policy))
+        encoded = await run_in_threadpool(lambda: encode_spans(tokenizer(name), text, policy))
         return JSONResponse({"tokenizer": name, **encoded.as_json()})
 
     async def check(request: Request) -> Response:
         name, text, policy = text_request(await body_of(request))
-        result = await run_in_threadpool(lambda: twin_check(shelf.get(name), text, policy, limits.check_chars))
+        result = await run_in_threadpool(lambda: twin_check(tokenizer(name), text, policy, limits.check_chars))
         return JSONResponse({"tokenizer": name, **result.as_json()})
 
     async def run_list(request: Request) -> Response:
         return JSONResponse({"root": str(config.runs) if config.runs else None,
-                             "runs": await run_in_threadpool(lambda: [run_entry(n, p) for n, p in runs().items()])})
+                             "runs": await run_in_threadpool(lambda: [run_entry(index, n, p)
+                                                                      for n, p in index.runs().items()])})
 
     async def curves(request: Request) -> Response:
         path = find_run(request.query_params.get("run"))
@@ -234,10 +241,10 @@ async def bad_value(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-def run_entry(name: str, path: Path) -> dict:
+def run_entry(index: RunIndex, name: str, path: Path) -> dict:
     """A run as the page lists it, or the error that reading it gave."""
     try:
-        info = run_info(path)
+        info = index.info(path)
     except (ValueError, OSError) as e:
         return {"name": name, "error": str(e)}
     return {"name": name, **asdict(info)}

@@ -25,11 +25,12 @@ from pathlib import Path
 import tiktoken
 
 import minbpe
-from gpt.char.runs import find_runs, run_info
 from gpt.checkpoint import LATEST, checkpoint_tokenizer, load_checkpoint
 from minbpe import Tokenizer
 from minbpe.compare import compare
 from minbpe.core import AllowedSpecial, show_piece
+
+from .runs import RunIndex
 
 PRETRAINED_NAMES = ("gpt2", "gpt4")
 RUN_PREFIX = "run:"
@@ -92,7 +93,7 @@ def twin_check(tokenizer: Tokenizer, text: str, allowed_special: AllowedSpecial,
 class TokenizerShelf:
     """The tokenizers the page offers, each loaded once (a run's again when its checkpoint changes)."""
 
-    def __init__(self, files: list[Path], runs: Path | None) -> None:
+    def __init__(self, files: list[Path], runs: RunIndex) -> None:
         self.files: dict[str, Path] = {}
         for path in files:
             name = path.stem
@@ -110,16 +111,14 @@ class TokenizerShelf:
 
     def run_tokenizers(self) -> dict[str, Path]:
         """The runs (by name) whose checkpoint names a tokenizer other than gpt2 / gpt4."""
-        if self.runs is None:
-            return {}
         found = {}
-        for path in find_runs(self.runs):
+        for name, path in self.runs.runs().items():
             try:
-                info = run_info(path)
+                info = self.runs.info(path)
             except (ValueError, OSError):
                 continue  # the runs view shows what is wrong with it
             if info.kind == "gpt" and info.tokenizer not in PRETRAINED_NAMES:
-                found[RUN_PREFIX + run_name(self.runs, path)] = path
+                found[RUN_PREFIX + name] = path
         return found
 
     def names(self) -> list[str]:
@@ -149,8 +148,3 @@ class TokenizerShelf:
 def run_tokenizer(run_dir: Path) -> Tokenizer:
     """The tokenizer a train-gpt run was trained with."""
     return checkpoint_tokenizer(run_dir, load_checkpoint(run_dir, mmap=True))
-
-
-def run_name(root: Path, path: Path) -> str:
-    """A run's name on the page: its directory relative to --runs ("." for --runs itself)."""
-    return path.relative_to(root).as_posix()

@@ -1,9 +1,10 @@
 """The architecture as a test: every module imports on its own, and imports only go down the layers.
 
 The layers, lowest first: gptkit_data and minbpe (tokenizers), pipeline (token shards), gpt (the
-model and its training), gpt.char (the makemore lab), playground (the web app), cli. A module may import its own layer or a
-lower one, never a higher one, and no two files import each other, directly or round a longer
-loop, not even from inside a function (an import hidden there is still a circle).
+model and its training), gpt.char (the makemore lab), playground (the web app), cli. A module may
+import its own layer or a lower one, never a higher one, and no two files import each other,
+directly or round a longer loop, not even from inside a function (an import hidden there is still
+a circle).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ function show(view) {
 for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => show(tab.dataset.view));
 
 // --- tokens ---------------------------------------------------------------------------------------------------
-const tokens = { seq: 0, inputAt: 0, results: new Map(), timer: null };
+const tokens = { seq: 0, inputAt: 0, results: new Map(), timer: null, checkTimer: null };
 
 async function initTokens() {
   const info = await api("/api/tokenizers");
@@ -38,6 +38,7 @@ async function initTokens() {
 function scheduleEncode() {
   tokens.inputAt = performance.now();
   clearTimeout(tokens.timer);
+  clearTimeout(tokens.checkTimer);
   tokens.timer = setTimeout(encodeAll, 60);
 }
 
@@ -74,9 +75,8 @@ async function encodeAll() {
       panel.querySelector(".stats").innerHTML = `<span class="error">${escapeHtml(error.message)}</span>`;
       panel.querySelector(".tokens").innerHTML = "";
       panel.querySelector(".twin").textContent = "";
-      return;
+      panel.querySelector(".more")?.remove();
     }
-    checkTwin(panel, name, text, policy, seq);
   }));
   if (seq !== tokens.seq) return;
   // painted: after the next frame has been laid out and drawn
@@ -86,20 +86,44 @@ async function encodeAll() {
     panels.dataset.seq = String(seq);
     panels.dataset.state = "done";
   }, 0));
+  // the tiktoken check runs the exact (slower) Python path: only once typing pauses, so keystrokes stay quick
+  tokens.checkTimer = setTimeout(() => {
+    for (const panel of panels.children) {
+      if (tokens.results.has(panel.dataset.tokenizer)) checkTwin(panel, panel.dataset.tokenizer, text, policy, seq);
+    }
+  }, 300);
 }
+
+// a long text's tokens are drawn a chunk at a time, the next chunk when the panel is scrolled near its end: the
+// first screen paints at once whatever the size (laying out 270,000 spans of 1 MB at once takes seconds)
+const CHUNK = 5000;
 
 function drawTokens(panel, result) {
   const bpt = result.bytes_per_token === null ? "-" : result.bytes_per_token.toFixed(2);
   panel.querySelector(".stats").textContent =
     `${result.count.toLocaleString()} tokens · ${result.bytes.toLocaleString()} bytes · ${bpt} bytes/token`;
-  const parts = new Array(result.ids.length);
-  for (let i = 0; i < result.ids.length; i++) {
-    const span = result.spans[i];
-    parts[i] = `<span class="t c${i % 8}${span === "" ? " part" : ""}" data-token-id="${result.ids[i]}" data-i="${i}">` +
-      `${escapeHtml(span)}</span>`;
-  }
-  panel.querySelector(".tokens").innerHTML = parts.join("");
+  const box = panel.querySelector(".tokens");
+  box.innerHTML = "";
+  box.scrollTop = 0;
+  panel.dataset.shown = "0";
+  appendTokens(panel, result);
   panel.querySelector(".twin").textContent = "";
+}
+
+function appendTokens(panel, result) {
+  const start = Number(panel.dataset.shown), end = Math.min(start + CHUNK, result.ids.length);
+  const parts = new Array(end - start);
+  for (let i = start; i < end; i++) {
+    const span = result.spans[i];
+    parts[i - start] = `<span class="t c${i % 8}${span === "" ? " part" : ""}" data-token-id="${result.ids[i]}" ` +
+      `data-i="${i}">${escapeHtml(span)}</span>`;
+  }
+  panel.querySelector(".tokens").insertAdjacentHTML("beforeend", parts.join(""));
+  panel.dataset.shown = String(end);
+  const more = panel.querySelector(".more") || panel.appendChild(Object.assign(document.createElement("div"),
+    { className: "more stats" }));
+  more.textContent = end < result.ids.length ?
+    `showing the first ${end.toLocaleString()} of ${result.ids.length.toLocaleString()} tokens: scroll for more` : "";
 }
 
 async function checkTwin(panel, name, text, policy, seq) {
@@ -137,6 +161,12 @@ $("#panels").addEventListener("mousemove", (e) => {
   tip.hidden = false;
 });
 $("#panels").addEventListener("mouseleave", () => { $("#tip").hidden = true; });
+$("#panels").addEventListener("scroll", (e) => {
+  const box = e.target;
+  if (!box.classList || !box.classList.contains("tokens") || box.scrollTop + box.clientHeight < box.scrollHeight - 400) return;
+  const panel = box.closest(".panel"), result = tokens.results.get(panel.dataset.tokenizer);
+  if (result && Number(panel.dataset.shown) < result.ids.length) appendTokens(panel, result);
+}, true);
 
 // --- runs -----------------------------------------------------------------------------------------------------
 const runs = { list: [], selected: null, timer: null };
