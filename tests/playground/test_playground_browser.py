@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import minbpe
-from conftest import ROOT
+from conftest import ROOT, TINYSHAKESPEARE
 from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint, load_model
 from gpt.generate import SampleConfig, stream_text
 
@@ -96,6 +96,22 @@ def test_tokens_view_paints_each_tokenizers_ids(page, runs):
     page.hover("[data-tokenizer='gpt2'] [data-token-id]:nth-child(3)")
     assert page.inner_text("#tip").startswith(f"id {expected['gpt2'][2]}")
     page.screenshot(path=str(ARTIFACTS / "tokens.png"))
+
+
+def test_a_long_text_is_drawn_as_the_panel_scrolls(page):
+    """The first 5,000 tokens paint at once; scrolling a panel to its end draws the rest, in order."""
+    text = TINYSHAKESPEARE.read_text(encoding="utf-8")[:40_000]
+    expected = minbpe.get_tokenizer("gpt2").encode(text, "all")
+    assert len(expected) > 10_000
+    assert len(painted_ids(page, text)["gpt2"]) == 5_000
+    assert "first 5,000 of" in page.inner_text("[data-tokenizer='gpt2'] .more")
+    box = "[data-tokenizer='gpt2'] .tokens"
+    for shown in (10_000, len(expected)):
+        page.eval_on_selector(box, "(box) => { box.scrollTop = box.scrollHeight; }")
+        page.wait_for_selector(f"[data-tokenizer='gpt2'][data-shown='{shown}']")
+    ids = page.eval_on_selector_all(f"{box} [data-token-id]", "(spans) => spans.map((t) => Number(t.dataset.tokenId))")
+    assert ids == expected
+    assert page.inner_text("[data-tokenizer='gpt2'] .more") == ""
 
 
 def test_runs_view_draws_the_curves_and_follows_a_training_run(page, runs):
