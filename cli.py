@@ -762,7 +762,8 @@ def serve_command(runs, tokenizers, host, port, device) -> None:
     try:
         from playground import PlaygroundConfig, PlaygroundServer, is_loopback
     except ImportError as e:
-        raise click.ClickException(f"the playground needs the web stack ({e.name} is not installed): "
+        missing = (e.name or "a module").split(".")[0]
+        raise click.ClickException(f"the playground needs the web stack ({missing} is not installed): "
                                    "pip install 'gptkit[serve]'") from None
     pick_device(device)  # a device this machine lacks is an error now, not at the first sample
     server = PlaygroundServer(PlaygroundConfig(runs, list(tokenizers), device), host, port)

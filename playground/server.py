@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 import uvicorn
@@ -29,7 +30,8 @@ class PlaygroundServer:
         try:
             self.socket = socket.create_server((host, port), family=family)
         except OSError as e:
-            raise OSError(f"cannot serve on {host}:{port} ({e.strerror}): give another --port or --host") from None
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            raise OSError(f"cannot serve on {host}:{port} ({reason}): give another --port or --host") from None
         self.host = host
         self.port = self.socket.getsockname()[1]
         self.uvicorn = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))

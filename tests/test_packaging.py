@@ -7,10 +7,13 @@ for files beside cli.py in a clone.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -53,7 +56,7 @@ def test_the_wheel_holds_the_data_and_type_markers(installed):
     assert str(installed) in where[0]  # the wheel's cli, not the clone's
     assert int(where[1]) == (ROOT / "data" / "names.txt").stat().st_size
     site = Path(where[0]).parent
-    for package in ("minbpe", "gpt", "pipeline"):
+    for package in ("minbpe", "gpt", "pipeline", "playground"):
         assert (site / package / "py.typed").is_file()
 
 
@@ -69,3 +72,23 @@ def test_gpt_demo_runs_from_another_directory(installed, tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "shakespeare-char-cpu" / "latest.pt").is_file()
     assert "trained 20 steps" in done.stdout
+
+
+def test_the_playground_serves_its_page_from_the_wheel(installed, tmp_path):
+    """`gptkit serve` from the installed package: the page and its script come from the wheel's static files."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    server = subprocess.Popen([str(installed / "bin" / "gptkit"), "serve", "--port", "0"], cwd=tmp_path,
+                              stderr=subprocess.PIPE, text=True, env=environment)
+    try:
+        line = server.stderr.readline()
+        address = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        assert address, line
+        page = urllib.request.urlopen(address.group(1), timeout=30).read().decode()
+        script = urllib.request.urlopen(address.group(1) + "static/app.js", timeout=30).read()
+        runs = json.loads(urllib.request.urlopen(address.group(1) + "api/runs", timeout=30).read())
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert '<script src="/static/app.js">' in page
+    assert script == (ROOT / "playground" / "static" / "app.js").read_bytes()
+    assert runs == {"root": "out", "runs": []}

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import socket
+import sys
 import threading
 import time
 
 import httpx
 import pytest
 import torch
+from click.testing import CliRunner
 
 import minbpe
+from cli import main
 from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint, load_model
 from gpt.generate import SampleConfig, stream_text
 from minbpe.base import Tokenizer
@@ -242,3 +247,34 @@ def test_a_bad_tokenizer_file_stops_the_server_before_it_starts(tmp_path):
     bad.write_text("not a model\n")
     with pytest.raises(minbpe.TokenizerError, match="bad.model"):
         PlaygroundServer(PlaygroundConfig(None, [bad]), "127.0.0.1", 0)
+
+
+def test_serve_command_mistakes_are_one_line(monkeypatch, tmp_path):
+    """A taken port, a bad tokenizer file and a missing web stack each end in one Error: line."""
+    def serve(*args: str):
+        result = CliRunner().invoke(main, ["serve", *args], catch_exceptions=False)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        return result.stderr.strip().splitlines()[-1]
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert serve("--port", str(port)) == (f"Error: cannot serve on 127.0.0.1:{port} (Address already in use): "
+                                              "give another --port or --host")
+    bad = tmp_path / "bad.model"
+    bad.write_text("nope\n")
+    assert "bad.model" in serve("--tokenizer", str(bad), "--port", "0")
+    for name in [m for m in sys.modules if m == "playground" or m.startswith("playground.")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in [m for m in sys.modules if m.split(".")[0] in ("starlette", "uvicorn")] + ["starlette"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if the serve extra were not installed
+    assert serve() == ("Error: the playground needs the web stack (starlette is not installed): "
+                       "pip install 'gptkit[serve]'")
+
+
+def test_serve_warns_when_others_can_reach_it(monkeypatch):
+    monkeypatch.setattr(PlaygroundServer, "run", lambda self: None)
+    local = CliRunner().invoke(main, ["serve", "--port", "0"], catch_exceptions=False)
+    assert local.exit_code == 0 and "warning" not in local.stderr
+    assert re.match(r"gptkit playground at http://127\.0\.0\.1:\d+/ \(Ctrl-C to stop\)", local.stderr)
+    wide = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "0"], catch_exceptions=False)
+    assert wide.exit_code == 0 and "warning: listening on 0.0.0.0: anyone who can reach this machine" in wide.stderr
