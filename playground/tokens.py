@@ -7,6 +7,8 @@ when it is first asked for, so runs that appear while the server is up are offer
 A text's tokens are shown as spans: each token gets the characters that its bytes complete, read
 with an incremental UTF-8 decoder, so the spans put together are the text again even where a
 token ends inside a character (that token's span is empty, and the next one holds the character).
+When every token of the text is whole characters (most text), each token's span is simply its
+text, which is what the decoder would give, without running it token by token.
 
 The tiktoken check is independent of the fast path: our ids come from the exact Python merge loop
 (backend="python", minbpe's algorithm) and tiktoken's from its own encoder over the same ranks, so
@@ -54,13 +56,24 @@ class Encoded:
 def encode_spans(tokenizer: Tokenizer, text: str, allowed_special: AllowedSpecial) -> Encoded:
     """The text's ids (the library's default path) and the span of text each one draws."""
     ids = tokenizer.encode(text, allowed_special)
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     vocab = tokenizer.vocab
-    spans = [decoder.decode(vocab[i]) for i in ids]
-    if spans:
+    whole = {i: whole_characters(vocab[i]) for i in set(ids)}
+    if all(piece is not None for piece in whole.values()):  # every token is whole characters: each is its own span
+        spans = [whole[i] for i in ids]
+    else:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        spans = [decoder.decode(vocab[i]) for i in ids]
         spans[-1] += decoder.decode(b"", final=True)
-    pieces = {i: show_piece(vocab[i]) for i in set(ids)}
+    pieces = {i: show_piece(vocab[i]) for i in whole}
     return Encoded(ids, spans, pieces, len(text.encode("utf-8", "replace")))
+
+
+def whole_characters(token: bytes) -> str | None:
+    """The token's text if its bytes are whole UTF-8 characters, else None."""
+    try:
+        return token.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 @dataclass

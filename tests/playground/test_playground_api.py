@@ -86,6 +86,10 @@ def test_pretrained_ids_are_tiktokens(served, name):
     assert math.isclose(got["bytes_per_token"], len(TEXT.encode()) / len(expected))
     # some token of the emoji ends inside the character: its span is empty and the next one holds it
     assert "" in got["spans"]
+    plain = "Every token of this text is whole characters."
+    spans = served.client.post("/api/encode", json={"tokenizer": name, "text": plain}).json()["spans"]
+    encoding = bundled_encoding({"gpt2": "gpt2", "gpt4": "cl100k_base"}[name])
+    assert spans == [encoding.decode([i]) for i in encoding.encode(plain)]
 
 
 def test_file_and_run_tokenizers_give_the_librarys_ids(served, runs):
