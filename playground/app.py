@@ -22,6 +22,7 @@ shows its error in its own entry while the rest of the page works.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -171,7 +172,11 @@ def create_app(config: PlaygroundConfig) -> Starlette:
 
     async def curves(request: Request) -> Response:
         path = find_run(request.query_params.get("run"))
-        return JSONResponse({"run": request.query_params["run"], **await run_in_threadpool(run_curves, path)})
+        read = await run_in_threadpool(run_curves, path)
+        # a run that diverged logs nan / inf losses, which JSON cannot carry: they are sent as null (not drawn)
+        finite = {name: [(step, value if math.isfinite(value) else None) for step, value in points]
+                  for name, points in read.items()}
+        return JSONResponse({"run": request.query_params["run"], **finite})
 
     async def generate(request: Request) -> Response:
         body = await body_of(request)
@@ -192,7 +197,7 @@ def create_app(config: PlaygroundConfig) -> Starlette:
 
         async def events() -> Any:
             try:
-                yield event("start", {"id": generation.id, "run": body["run"]})
+                yield event("start", {"id": generation.id, "run": body["run"], "warning": sampler.warning})
                 while True:
                     kind, value = await queue.get()
                     if kind == "piece":

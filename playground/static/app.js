@@ -222,8 +222,10 @@ async function drawRun() {
 }
 
 // an inline SVG line chart of [name, colour, [[step, value], ...]] series
-function chart(title, series) {
+function chart(title, allSeries) {
   const W = 640, H = 220, L = 52, R = 12, T = 24, B = 28;
+  // a diverged run's nan / inf losses come as null: they are left out
+  const series = allSeries.map(([name, colour, p]) => [name, colour, p.filter(([, y]) => y !== null)]);
   const points = series.flatMap(([, , p]) => p);
   if (!points.length) return `<p class="muted">${escapeHtml(title)}: nothing logged yet.</p>`;
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
@@ -301,7 +303,7 @@ async function generate() {
         const frame = buffer.slice(0, cut);
         buffer = buffer.slice(cut + 2);
         const name = (frame.match(/^event: (.*)$/m) || [])[1], data = JSON.parse((frame.match(/^data: (.*)$/m) || [])[1]);
-        if (name === "start") { sampling.id = data.id; status.textContent = "generating…"; }
+        if (name === "start") { sampling.id = data.id; status.textContent = data.warning ? `generating… (${data.warning})` : "generating…"; }
         if (name === "piece") {
           if (output.dataset.firstPieceMs === undefined) output.dataset.firstPieceMs = (performance.now() - started).toFixed(1);
           text.appendData(data.text);

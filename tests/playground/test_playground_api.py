@@ -150,9 +150,11 @@ def test_curves_follow_the_metrics_log(served, runs):
     # a run that is training appends rows (the last one may be torn): the next read has them
     before = log.read_text()
     try:
-        with open(log, "a") as f:
-            f.write(json.dumps({"event": "step", "step": 25, "train_loss": 1.25, "lr": 1e-3}) + "\n{\"event\": \"st")
-        assert served.client.get("/api/curves", params={"run": "gpt"}).json()["train"][-1] == [25, 1.25]
+        with open(log, "a") as f:  # the second row: a run that diverged (json writes nan as NaN; the page gets null)
+            f.write(json.dumps({"event": "step", "step": 25, "train_loss": 1.25, "lr": 1e-3}) + "\n" +
+                    json.dumps({"event": "step", "step": 30, "train_loss": float("nan"), "lr": 1e-3}) +
+                    "\n{\"event\": \"st")
+        assert served.client.get("/api/curves", params={"run": "gpt"}).json()["train"][-2:] == [[25, 1.25], [30, None]]
         with open(log, "a") as f:
             f.write("\nnot json\n")
         damaged = served.client.get("/api/curves", params={"run": "gpt"})
@@ -172,7 +174,7 @@ def library_sample(run_dir, prompt, cfg, seed) -> str:
 def test_generate_streams_the_librarys_sample(served, runs):
     request = {"run": "gpt", "prompt": "ROMEO:", "max_new_tokens": 40, "temperature": 0.9, "top_k": 20, "seed": 7}
     got = events(served.client.post("/api/generate", json=request))
-    assert got[0] == ("start", {"id": got[0][1]["id"], "run": "gpt"})
+    assert got[0] == ("start", {"id": got[0][1]["id"], "run": "gpt", "warning": None})
     assert got[-1][0] == "end" and got[-1][1]["reason"] == "done" and got[-1][1]["pieces"] == 40
     text = "".join(data["text"] for name, data in got if name == "piece")
     expected = library_sample(runs.root / "gpt", "ROMEO:", SampleConfig(40, 0.9, 20), 7)
