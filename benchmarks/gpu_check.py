@@ -10,8 +10,10 @@ What it runs, each part's figures into OUT/gpu_check.json and OUT/report.md:
    through torchrun, the pinned-memory loader, the char lab on CUDA. Target: all pass, none
    skipped.
 2. nanoGPT's Shakespeare-char recipe (6 x 384, block 256, batch 64, 5000 iters, dropout 0.2,
-   lr 1e-3 -> 1e-4, warmup 100, beta2 0.99) in bf16 with torch.compile. nanoGPT reports val
-   1.4697 in about 3 minutes on an A100. Targets: final val <= 1.47, wall <= 90 s.
+   lr 1e-3 -> 1e-4, warmup 100, beta2 0.99) in bf16 with torch.compile. Targets (absolute,
+   from the issue): the FINAL val loss <= 1.47 (the best is reported too, not judged),
+   wall <= 90 s. nanoGPT's README figure (best val 1.4697 in about 3 minutes on an A100)
+   is quoted in the report as published, not measured: no verdict rests on it.
 3. GPT-2-124M shape (12 x 768, block 1024, vocab 50,304), bf16, compiled, batch 16 x 1024:
    tokens/s and MFU against the GPU's dense bf16 peak after the first 10 steps (compilation
    and warm-up), and peak memory. Target: MFU >= 40%.
@@ -19,7 +21,9 @@ What it runs, each part's figures into OUT/gpu_check.json and OUT/report.md:
    ratio (the same tokens, greedy).
 
 --dry-run runs every part on the CPU with tiny sizes and checks only that each ran (the
-targets are the GPU's). The exit status is 1 if a target fails, or (not dry) without a GPU.
+targets are the GPU's). A part left out with --skip-tests / --skip-training has no verdict
+(never a PASS). The exit status is 0 only if every part run met its target; without a GPU
+(and not dry) nothing is measured and it is 1 (harness.Verdict).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
 
-from harness import ROOT  # first: it puts this checkout on sys.path
+from harness import ROOT, Verdict  # first: it puts this checkout on sys.path
 
 # isort: split
 import torch
@@ -48,6 +52,8 @@ from pipeline.prepare import PrepareConfig, prepare
 
 SHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
 TARGETS = {"val_loss": 1.47, "wall_s": 90.0, "mfu": 0.40}
+# nanoGPT's README, quoted for context only: nothing here runs nanoGPT on the GPU
+NANOGPT_PUBLISHED = "best val 1.4697 in about 3 minutes on one A100 (its README)"
 TINY = dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, eval_iters=2, dropout=0.0)
 
 
@@ -74,9 +80,13 @@ def shakespeare_char(work: Path, device: str, dry: bool) -> dict:
     start = time.perf_counter()
     result = train(cfg)
     wall = time.perf_counter() - start
-    ok = dry or (result.val_loss <= TARGETS["val_loss"] and wall <= TARGETS["wall_s"])
-    return {"wall_s": wall, "val_loss": result.val_loss, "best_val_loss": result.best_val_loss, "steps": result.step,
-            "ok": bool(ok)}
+    part = {"wall_s": wall, "val_loss": result.val_loss, "best_val_loss": result.best_val_loss, "steps": result.step}
+    return {**part, "ok": dry or shakespeare_met(part)}
+
+
+def shakespeare_met(part: dict) -> bool:
+    """Part 2's target: the FINAL val loss (the best, reported beside it, is not judged) and the wall time."""
+    return part["val_loss"] <= TARGETS["val_loss"] and part["wall_s"] <= TARGETS["wall_s"]
 
 
 def gpt2_124m(work: Path, device: str, steps: int, dry: bool) -> dict:
@@ -120,31 +130,52 @@ def sampling(device: str, dry: bool) -> dict:
         tokens[cached] = out
     same = tokens[True] == tokens[False]
     return {"tokens": new, "cached_tokens_per_s": rates["cached"], "uncached_tokens_per_s": rates["uncached"],
-            "speedup": rates["cached"] / rates["uncached"], "same_tokens": same, "ok": bool(same or not dry)}
+            "speedup": rates["cached"] / rates["uncached"], "same_tokens": same, "ok": same if dry else None}
+
+
+PARTS = {"cuda_tests": "1. CUDA tests", "shakespeare_char": "2. Shakespeare-char", "gpt2_124m": "3. GPT-2-124M shape",
+         "sampling": "4. Sampling"}
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def part_row(name: str, part: dict | None, dry: bool) -> str:
+    """One row of the report: what the part measured, its target and its verdict (a part left out has none)."""
+    title = PARTS[name]
+    if part is None:
+        return f"| {title} | not run (left out by a --skip option) | - | - |"
+    if name == "cuda_tests":
+        result = (f"{part['passed']} passed, {part['failures'] + part['errors']} failed, {part['skipped']} skipped "
+                  f"({part['seconds']:.0f} s)")
+        target = "all pass, none skipped"
+    elif name == "shakespeare_char":
+        title += f", {part['steps']} steps"
+        result = f"final val {part['val_loss']:.4f} (best {part['best_val_loss']:.4f}), {part['wall_s']:.1f} s"
+        target = f"final val <= {TARGETS['val_loss']}, wall <= {TARGETS['wall_s']:.0f} s"
+    elif name == "gpt2_124m":
+        title += f", {part['steps']} steps"
+        result = (f"{part['tokens_per_s']:,.0f} tokens/s, MFU {_fmt(part['mfu'], '.1%')}, "
+                  f"peak {_fmt(part['peak_memory_gib'], '.1f')} GiB")
+        target = f"MFU >= {TARGETS['mfu']:.0%}"
+    else:
+        title += f" {part['tokens']} tokens"
+        result = (f"cached {part['cached_tokens_per_s']:,.0f} tokens/s, uncached {part['uncached_tokens_per_s']:,.0f} "
+                  f"({part['speedup']:.1f}x), same tokens: {part['same_tokens']}")
+        target = "-"
+    verdict = "-" if part["ok"] is None else "FAIL" if not part["ok"] else "ran (dry run)" if dry else "PASS"
+    return f"| {title} | {result} | {target} | {verdict} |"
 
 
 def report(results: dict) -> str:
-    none = {"ok": True, "steps": 0, "val_loss": float("nan"), "wall_s": float("nan"), "tokens_per_s": float("nan"),
-            "mfu": None, "peak_memory_gib": None}  # a part left out (--skip-training)
-    t, k = results["cuda_tests"], results["sampling"]
-    s, g = results.get("shakespeare_char", none), results.get("gpt2_124m", none)
-    def fmt(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
-
     return "\n".join([
         f"# GPU check, {results['date']}: {results['device_name']}, torch {results['torch']}"
-        + (" (dry run on CPU)" if results["dry_run"] else ""), "",
+        + (" (dry run on CPU: only checks that each part runs)" if results["dry_run"] else ""), "",
         "| part | result | target | verdict |", "|---|---|---|---|",
-        f"| 1. CUDA tests | {t['passed']} passed, {t['failures'] + t['errors']} failed, {t['skipped']} skipped "
-        f"({t['seconds']:.0f} s) | all pass, none skipped | {'PASS' if t['ok'] else 'FAIL'} |",
-        f"| 2. Shakespeare-char, {s['steps']} steps | val {s['val_loss']:.4f}, {s['wall_s']:.1f} s | val <= "
-        f"{TARGETS['val_loss']}, <= {TARGETS['wall_s']:.0f} s | {'PASS' if s['ok'] else 'FAIL'} |",
-        f"| 3. GPT-2-124M shape, {g['steps']} steps | {g['tokens_per_s']:,.0f} tokens/s, MFU {fmt(g['mfu'], '.1%')}, "
-        f"peak {fmt(g['peak_memory_gib'], '.1f')} GiB | MFU >= {TARGETS['mfu']:.0%} | "
-        f"{'PASS' if g['ok'] else 'FAIL'} |",
-        f"| 4. Sampling {k['tokens']} tokens | cached {k['cached_tokens_per_s']:,.0f} tokens/s, uncached "
-        f"{k['uncached_tokens_per_s']:,.0f} ({k['speedup']:.1f}x), same tokens: {k['same_tokens']} | - | "
-        f"{'PASS' if k['ok'] else 'FAIL'} |", ""])
+        *(part_row(name, results.get(name), results["dry_run"]) for name in PARTS), "",
+        f"nanoGPT's published figure for part 2's recipe, not run here and no anchor of a verdict: "
+        f"{NANOGPT_PUBLISHED}. The wall-time target is the issue's absolute {TARGETS['wall_s']:.0f} s.", ""])
 
 
 def main() -> int:
@@ -156,9 +187,11 @@ def main() -> int:
     parser.add_argument("--skip-training", action="store_true", help="Leave out parts 2 and 3 (the training runs).")
     args = parser.parse_args()
     dry = args.dry_run
+    verdict = Verdict()
     if not dry and not torch.cuda.is_available():
-        print("FAIL no CUDA GPU here: run this through the device tool on a lent GPU (or --dry-run)")
-        return 1
+        verdict.not_measured("every part", "no CUDA GPU here: run this through the device tool on a lent GPU "
+                                           "(or --dry-run)")
+        return verdict.exit_status()
     device = "cpu" if dry else "cuda"
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"date": datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
@@ -166,7 +199,6 @@ def main() -> int:
     def save() -> None:  # after every part: a run cut short by its time limit still reports what it measured
         (args.out / "gpu_check.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
-    skipped = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "passed": 0, "seconds": 0.0, "ok": True}
     with tempfile.TemporaryDirectory() as work:
         if not args.skip_training:
             results["shakespeare_char"] = shakespeare_char(Path(work), device, dry)
@@ -175,14 +207,16 @@ def main() -> int:
             save()
     results["sampling"] = sampling(device, dry)
     save()
-    results["cuda_tests"] = skipped if args.skip_tests else cuda_tests(args.out, dry)
-    save()
+    if not args.skip_tests:
+        results["cuda_tests"] = cuda_tests(args.out, dry)
+        save()
     text = report(results)
     (args.out / "report.md").write_text(text, encoding="utf-8")
     print(text)
-    failed = [name for name, part in results.items() if isinstance(part, dict) and not part["ok"]]
-    print("all targets met" if not failed else f"FAIL: {', '.join(failed)}")
-    return 1 if failed else 0
+    for name in PARTS:
+        if results.get(name, {}).get("ok") is not None:
+            verdict.check(results[name]["ok"], PARTS[name] + (": ran (dry run)" if dry else ": its target"))
+    return verdict.exit_status()
 
 
 if __name__ == "__main__":

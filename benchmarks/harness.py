@@ -10,7 +10,8 @@ them is $GPTKIT_BENCH_DIR, else `shared/data/bench` beside the repository's own
 directory (the development machine's layout). They are decompressed and concatenated,
 prose then code, into one cached file in the temp directory, rewritten only when its
 size does not match the archives' (read from the xz index, without decompressing).
-A benchmark that needs the corpus and cannot find it says so and skips that part.
+A benchmark that needs the corpus and cannot find it reports its targets as not measured
+(`Verdict`), and exits non-zero.
 
 Memory is measured two ways. `maxrss_mb` reads the kernel's peak RSS of this process
 (RUSAGE_SELF) or of its largest finished child (RUSAGE_CHILDREN). `TreeRssSampler`
@@ -248,10 +249,38 @@ def print_result(result: dict) -> None:
 # the verdict
 
 
-def verdict(failures: list[str]) -> int:
-    """Print the missed targets (or that all were met); the exit status: 1 if any was missed."""
-    print()
-    for failure in failures:
-        print(f"FAIL {failure}")
-    print("all targets met" if not failures else f"{len(failures)} target(s) missed")
-    return 1 if failures else 0
+class Verdict:
+    """The targets of one benchmark run, each PASS, FAIL or NOT MEASURED.
+
+    A target passes only when it was measured in this run, with every anchor it names, and
+    held. One that could not be measured (an anchor not installed, the corpus or a checkout
+    missing, a trainer or an anchor that crashed) is NOT MEASURED and fails the run like a
+    missed target: every script reports through this, so none can exit 0 on what it skipped.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.missed = 0
+        self.unmeasured = 0
+
+    def check(self, passed: bool, text: str) -> None:
+        """A target measured in this run: PASS if it held, else FAIL."""
+        self.lines.append(f"- {'PASS' if passed else 'FAIL'}: {text}")
+        self.missed += not passed
+
+    def not_measured(self, text: str, why: str) -> None:
+        """A target this run could not measure, and why: never a pass."""
+        self.lines.append(f"- NOT MEASURED: {text} ({why})")
+        self.unmeasured += 1
+
+    def exit_status(self) -> int:
+        """Print the targets and a summary; the exit status: 0 only if every target was measured and met."""
+        print("\n### Targets\n")
+        print("\n".join(self.lines) if self.lines else "- NOT MEASURED: no target was checked")
+        if not self.lines:
+            return 1
+        if not (self.missed or self.unmeasured):
+            print("\nall targets met")
+            return 0
+        print(f"\n{self.missed} target(s) missed, {self.unmeasured} not measured")
+        return 1

@@ -33,7 +33,9 @@ characters, where no chunk of the pattern can span), so their chunks are exactly
 the pattern's.
 Rust anchors get RAYON_NUM_THREADS = --workers.
 
-The exit status is 1 if a target fails, else 0.
+A target whose trainer or anchor is not installed or crashed, or whose corpus is
+missing, is not measured: never a pass. The exit status is 0 only if every target
+was measured and met (harness.Verdict); --skip-big leaves workloads 2 and 3 out.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from typing import TYPE_CHECKING
 from harness import (
     ROOT,
     TreeRssSampler,
+    Verdict,
     git_commit,
     machine,
     maxrss_mb,
@@ -426,58 +429,57 @@ def print_heldout(workload: Workload) -> None:
 # targets
 
 
-@dataclass
-class Targets:
-    lines: list[str] = field(default_factory=list)
-    failed: bool = False
-
-    def check(self, passed: bool, text: str) -> None:
-        self.lines.append(f"- {'PASS' if passed else 'FAIL'}: {text}")
-        self.failed |= not passed
-
-    def skip(self, text: str, why: str) -> None:
-        self.lines.append(f"- SKIP: {text} ({why})")
+def _why(w: Workload, name: str) -> str:
+    """Why a trainer gave no figures: not run (its module is missing) or crashed."""
+    result = w.results.get(name)
+    if result is None:
+        return f"{name} not run: {w.skipped.get(name, 'unknown')}"
+    return f"{name} failed: {result['error']}"
 
 
-def small_targets(w: Workload, t: Targets) -> None:
+def small_targets(w: Workload, t: Verdict) -> None:
     ours = w.results.get("ours (regex)")
-    if not _ok(ours):
-        t.skip(f"workload 1: ours (regex) <= {SMALL_WALL_TARGET_S} s", "ours did not run")
-        return
-    t.check(
-        ours["wall_s"] <= SMALL_WALL_TARGET_S,
-        f"workload 1: ours (regex) wall {ours['wall_s']:.3f} s <= {SMALL_WALL_TARGET_S} s",
-    )
+    if _ok(ours):
+        t.check(
+            ours["wall_s"] <= SMALL_WALL_TARGET_S,
+            f"workload 1: ours (regex) wall {ours['wall_s']:.3f} s <= {SMALL_WALL_TARGET_S} s",
+        )
+    else:
+        t.not_measured(f"workload 1: ours (regex) <= {SMALL_WALL_TARGET_S} s", _why(w, "ours (regex)"))
     for kind in ("regex", "basic"):
         mine, oracle = w.results.get(f"ours ({kind})"), w.results.get(f"naive ({kind})")
+        what = f"workload 1: ours ({kind}) learns the naive oracle's merges"
         if _ok(mine) and _ok(oracle):
-            t.check(mine["learned"] == oracle["learned"], f"workload 1: ours ({kind}) learns the naive oracle's merges")
+            t.check(mine["learned"] == oracle["learned"], what)
+        else:
+            t.not_measured(what, _why(w, f"ours ({kind})" if not _ok(mine) else f"naive ({kind})"))
 
 
-def big_targets(w: Workload, t: Targets) -> None:
+def big_targets(w: Workload, t: Verdict) -> None:
     ours, hf = w.results.get("ours (regex)"), w.results.get("HF tokenizers")
     if not _ok(ours):
-        t.skip("workload 2 targets", "ours did not run")
+        t.not_measured("workloads 2 and 3: every target", _why(w, "ours (regex)"))
         return
     if _ok(hf):
         ratio = ours["wall_s"] / hf["wall_s"]
         t.check(ratio <= 1, f"workload 2: ours wall {ours['wall_s']:.2f} s <= HF {hf['wall_s']:.2f} s ({ratio:.2f}x)")
     else:
-        t.skip("workload 2: ours wall <= HF wall", "HF did not run")
+        t.not_measured("workload 2: ours wall <= HF wall", _why(w, "HF tokenizers"))
     t.check(
         ours["rss_mb"] <= BIG_RSS_TARGET_MB,
         f"workload 2: ours peak RSS {ours['rss_mb']:,.0f} MB <= {BIG_RSS_TARGET_MB:,} MB",
     )
     for anchor in ("HF tokenizers", "rustbpe"):
         for text in ("taylorswift", "code"):
-            bpt_target(ours, w.results.get(anchor), anchor, text, t)
+            bpt_target(w, anchor, text, t)
 
 
-def bpt_target(ours: dict, anchor: dict | None, name: str, text: str, t: Targets) -> None:
+def bpt_target(w: Workload, name: str, text: str, t: Verdict) -> None:
     what = f"workload 3: ours bytes/token on {text} within {BPT_TOLERANCE:.0%} of {name}"
-    mine = ours["bytes_per_token"].get(text)
+    anchor = w.results.get(name)
+    mine = w.results["ours (regex)"]["bytes_per_token"].get(text)
     if not _ok(anchor) or mine is None:
-        t.skip(what, f"{name} did not run" if mine is not None else "held-out text not available")
+        t.not_measured(what, _why(w, name) if mine is not None else "held-out text not available")
         return
     theirs = anchor["bytes_per_token"][text]
     better = "ours fewer tokens" if mine > theirs else "ours more tokens" if mine < theirs else "equal"
@@ -531,7 +533,7 @@ def main_parent(args: argparse.Namespace) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # tables and progress lines in order
     print_header(args.workers)
     skips = anchor_skips()
-    targets = Targets()
+    targets = Verdict()
     small = small_workload(skips)
     run_workload(small, args.workers)
     print_table(small)
@@ -542,17 +544,15 @@ def main_parent(args: argparse.Namespace) -> int:
     else:
         run_big(skips, args.workers, targets)
     print_method_notes()
-    print("\n### Targets\n")
-    print("\n".join(targets.lines))
-    return 1 if targets.failed else 0
+    return targets.exit_status()
 
 
-def run_big(skips: dict[str, str], workers: int, targets: Targets) -> None:
+def run_big(skips: dict[str, str], workers: int, targets: Verdict) -> None:
     print("  preparing the bench corpus ...", file=sys.stderr, flush=True)
     path, how = prepare_corpus()
     if path is None:
-        print(f"\nWorkloads 2 and 3 skipped: {how}.")
-        targets.skip("workloads 2 and 3", how)
+        print(f"\nWorkloads 2 and 3 not measured: {how}.")
+        targets.not_measured("workloads 2 and 3: every target", how)
         return
     big = big_workload(path, skips)
     run_workload(big, workers)
