@@ -7,6 +7,7 @@ import json
 import math
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 
 import minbpe
 from cli import main
+from conftest import ROOT
 from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint, load_model
 from gpt.generate import SampleConfig, stream_text
 from minbpe.base import Tokenizer
@@ -255,7 +257,7 @@ def test_a_bad_tokenizer_file_stops_the_server_before_it_starts(tmp_path):
         PlaygroundServer(PlaygroundConfig(None, [bad]), "127.0.0.1", 0)
 
 
-def test_serve_command_mistakes_are_one_line(monkeypatch, tmp_path):
+def test_serve_command_mistakes_are_one_line(tmp_path):
     """A taken port, a bad tokenizer file and a missing web stack each end in one Error: line."""
     def serve(*args: str):
         result = CliRunner().invoke(main, ["serve", *args], catch_exceptions=False)
@@ -269,12 +271,12 @@ def test_serve_command_mistakes_are_one_line(monkeypatch, tmp_path):
     bad = tmp_path / "bad.model"
     bad.write_text("nope\n")
     assert "bad.model" in serve("--tokenizer", str(bad), "--port", "0")
-    for name in [m for m in sys.modules if m == "playground" or m.startswith("playground.")]:
-        monkeypatch.delitem(sys.modules, name)
-    for name in [m for m in sys.modules if m.split(".")[0] in ("starlette", "uvicorn")] + ["starlette"]:
-        monkeypatch.setitem(sys.modules, name, None)  # as if the serve extra were not installed
-    assert serve() == ("Error: the playground needs the web stack (starlette is not installed): "
-                       "pip install 'gptkit[serve]'")
+    # a fresh process where starlette cannot be imported, as if the serve extra were not installed
+    missing = subprocess.run([sys.executable, "-c", "import sys; sys.modules['starlette'] = None; import cli; "
+                              "cli.main(['serve', '--port', '0'])"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120)
+    assert missing.returncode == 1 and missing.stderr.strip().splitlines() == [
+        "Error: the playground needs the web stack (starlette is not installed): pip install 'gptkit[serve]'"]
 
 
 def test_serve_warns_when_others_can_reach_it(monkeypatch):
