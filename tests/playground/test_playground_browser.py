@@ -100,15 +100,14 @@ def test_tokens_view_paints_each_tokenizers_ids(page, runs):
 
 def test_a_long_text_is_drawn_as_the_panel_scrolls(page):
     """The first 5,000 tokens paint at once; scrolling a panel to its end draws the rest, in order."""
-    text = TINYSHAKESPEARE.read_text(encoding="utf-8")[:40_000]
+    text = TINYSHAKESPEARE.read_text(encoding="utf-8")[:24_000]
     expected = minbpe.get_tokenizer("gpt2").encode(text, "all")
-    assert len(expected) > 10_000
+    assert 5_000 < len(expected) < 10_000
     assert len(painted_ids(page, text)["gpt2"]) == 5_000
     assert "first 5,000 of" in page.inner_text("[data-tokenizer='gpt2'] .more")
     box = "[data-tokenizer='gpt2'] .tokens"
-    for shown in (10_000, len(expected)):
-        page.eval_on_selector(box, "(box) => { box.scrollTop = box.scrollHeight; }")
-        page.wait_for_selector(f"[data-tokenizer='gpt2'][data-shown='{shown}']")
+    page.eval_on_selector(box, "(box) => { box.scrollTop = box.scrollHeight; }")
+    page.wait_for_selector(f"[data-tokenizer='gpt2'][data-shown='{len(expected)}']")
     ids = page.eval_on_selector_all(f"{box} [data-token-id]", "(spans) => spans.map((t) => Number(t.dataset.tokenId))")
     assert ids == expected
     assert page.inner_text("[data-tokenizer='gpt2'] .more") == ""
