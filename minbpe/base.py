@@ -36,7 +36,7 @@ from .core import (
     merge_chunk,
 )
 from .model_file import read_model_file, write_model_file
-from .text import BLOCK_CHARS, fix_surrogates, read_blocks, read_text, split_blocks
+from .text import BLOCK_CHARS, fix_surrogates, read_blocks, read_text, safe_cuts, split_blocks
 from .tiktoken_bridge import build_encoding, incompatibility
 from .trainer import TrainStats, train_bpe
 
@@ -145,7 +145,7 @@ class Tokenizer:
             for i, doc in enumerate([text] if isinstance(text, str) else text):
                 if not isinstance(doc, str):
                     raise TypeError(f"train() takes a str or an iterable of str; item {i} is {type(doc).__name__}")
-                yield from split_blocks(doc) if self.pattern else [doc]
+                yield from split_blocks(doc, cuts=safe_cuts(self.pattern)) if self.pattern else [doc]
 
         return self._train(blocks(), vocab_size, verbose, workers)
 
@@ -172,7 +172,8 @@ class Tokenizer:
             if not os.path.isfile(p) or not os.access(p, os.R_OK):
                 raise FileNotFoundError(f"{p}: no such readable file")
         if self.pattern:
-            blocks: Iterable[str] = chain.from_iterable(read_blocks(p, errors, block_bytes) for p in paths)
+            cuts = safe_cuts(self.pattern)
+            blocks: Iterable[str] = chain.from_iterable(read_blocks(p, errors, block_bytes, cuts) for p in paths)
         else:
             blocks = (read_text(p, errors) for p in paths)
         return self._train(blocks, vocab_size, verbose, workers)

@@ -20,7 +20,7 @@ from typing import Literal
 from .base import Tokenizer
 from .core import TokenizerError, check_special_tokens
 from .model_file import read_char_file, write_char_file
-from .text import fix_surrogates, read_blocks
+from .text import AFTER_ANY_LINE, fix_surrogates, read_blocks
 
 
 class CharTokenizer(Tokenizer):
@@ -61,7 +61,7 @@ class CharTokenizer(Tokenizer):
         for p in paths:
             if not os.path.isfile(p) or not os.access(p, os.R_OK):
                 raise FileNotFoundError(f"{p}: no such readable file")
-            for block in read_blocks(os.fspath(p), errors):
+            for block in read_blocks(os.fspath(p), errors, cuts=AFTER_ANY_LINE):  # characters: any cut will do
                 seen.update(block)
         self._set_chars(seen, vocab_size)
 

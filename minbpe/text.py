@@ -1,10 +1,26 @@
-"""Text in pieces: streamed UTF-8 reading, cuts that change no chunk, and size-bounded batches.
+r"""Text in pieces: streamed UTF-8 reading, cuts that change no chunk, and size-bounded batches.
 
-A corpus is never held whole. A file is read as blocks of about BLOCK_CHARS characters, cut only at a
-line break with non-space characters on both sides ("x\\nY", `_SAFE_CUT`): no chunk of the GPT-2 or
-GPT-4 split pattern spans such a break, so cutting there changes no chunk (the tests prove it). For a
-custom pattern the same rule holds if none of its matches crosses such a line break. The trainer
-splits blocks in worker processes; the pipeline's text sources use the same cuts.
+A corpus is never held whole. A file is read as blocks of about BLOCK_CHARS characters, ended only
+where ending a block changes no chunk of the split pattern: a position that no chunk spans, where
+the chunks before it come out the same when the text ends there, and the chunks after it the same
+when the text starts there. Which positions those are depends on the pattern (`safe_cuts`):
+
+- any pattern of the GPT-2 / GPT-4 kind (ANY_PATTERN_CUTS): after a line break that has non-space
+  characters on both sides, "x\n|Y". The one whitespace character between them is a chunk of its own
+  in both patterns, whatever follows.
+- GPT-4's (and minbpe's GPT-4) pattern: after any line break that is followed by a non-space,
+  "x.\n\n|Y". No alternative of the pattern matches a line break followed by a non-space (the
+  whitespace ones end at a break or are all whitespace; `[\r\n]*` ends the punctuation one), and
+  the whitespace run that ends at the break is matched up to its last break whatever follows.
+- GPT-2's pattern: also before the last character of a whitespace run of two or more that is
+  followed by a non-space, "x.\n|\nY". `\s+(?!\S)` takes the run but its last character, which
+  is what it takes at the end of the text too, and the last character then starts the next chunk.
+
+The two patterns disagree on a blank line ("x.\n\nY"), which is why the rule follows the pattern
+(the tests check each rule on random texts). For a custom pattern ANY_PATTERN_CUTS holds if none of
+its matches crosses "x\n|Y". Where any cut will do (characters, a stream split at separators
+afterwards), AFTER_ANY_LINE cuts after any line break. The trainer splits blocks in worker
+processes; the pipeline's text sources use the same cuts.
 
 Text is UTF-8. A byte that is not is an error naming the file and its byte offset (errors="strict"),
 or becomes U+FFFD (errors="replace"); lone surrogates become U+FFFD as tiktoken does.
@@ -13,15 +29,36 @@ or becomes U+FFFD (errors="replace"); lone surrogates become U+FFFD as tiktoken 
 from __future__ import annotations
 
 import codecs
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import regex
 
+from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, MINBPE_GPT4_SPLIT_PATTERN
+
 BLOCK_CHARS = 1 << 20
-_SAFE_CUT = regex.compile(r"(?<=\S)\n(?=\S)")
+# zero-width positions where a block may end (the module doc says why each is safe)
+ANY_PATTERN_CUTS = r"(?<=\S\n)(?=\S)"
+AFTER_ANY_LINE = r"(?<=\n)"
+_PATTERN_CUTS = {
+    GPT2_SPLIT_PATTERN: ANY_PATTERN_CUTS + r"|(?<=\s)(?=\s\S)",
+    GPT4_SPLIT_PATTERN: r"(?<=\n)(?=\S)",
+    MINBPE_GPT4_SPLIT_PATTERN: r"(?<=\n)(?=\S)",
+}
+_LOOKBEHIND = 2  # the most characters any rule looks back
 
 T = TypeVar("T")
+
+
+def safe_cuts(pattern: str) -> str:
+    """The cut rule for a split pattern: its own for GPT-2 / GPT-4, else ANY_PATTERN_CUTS."""
+    return _PATTERN_CUTS.get(pattern, ANY_PATTERN_CUTS)
+
+
+@functools.cache
+def _compiled(cuts: str, reverse: bool) -> regex.Pattern:
+    return regex.compile(cuts, flags=regex.REVERSE if reverse else 0)
 
 
 def fix_surrogates(text: str) -> str:
@@ -29,25 +66,28 @@ def fix_surrogates(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def split_blocks(text: str, block_chars: int = BLOCK_CHARS) -> list[str]:
-    """Cut one text into blocks of about block_chars at safe line breaks."""
+def split_blocks(text: str, block_chars: int = BLOCK_CHARS, cuts: str = ANY_PATTERN_CUTS) -> list[str]:
+    """Cut one text into blocks of about block_chars where the rule `cuts` allows."""
+    rule = _compiled(cuts, reverse=False)
     blocks, start = [], 0
     while len(text) - start > block_chars:
-        m = _SAFE_CUT.search(text, start + block_chars)
+        m = rule.search(text, start + block_chars)
         if m is None:
             break
-        blocks.append(text[start : m.end()])
-        start = m.end()
+        blocks.append(text[start : m.start()])
+        start = m.start()
     blocks.append(text[start:])
     return blocks
 
 
-def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHARS) -> Iterator[str]:
-    """Stream a UTF-8 file as text blocks cut at safe line breaks.
+def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHARS,
+                cuts: str = ANY_PATTERN_CUTS) -> Iterator[str]:
+    """Stream a UTF-8 file as text blocks ended where the rule `cuts` allows.
 
     errors="strict" raises UnicodeError naming the file and the byte offset of
     the first bad byte; errors="replace" turns bad bytes into U+FFFD.
     """
+    last_cut = _compiled(cuts, reverse=True)
     decoder = codecs.getincrementaldecoder("utf-8")(errors)
     offset = 0  # bytes read before this block
     carry = ""
@@ -67,18 +107,16 @@ def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHAR
                 if text:
                     yield text
                 return
-            # the last safe cut: the last "\n" that _SAFE_CUT accepts (a reverse regex search is slow).
-            # Breaks before the carry's last character were already refused with both neighbours
-            # known, so a long stretch without a safe cut is scanned once, not once per block.
-            floor = max(len(carry) - 1, 0)
-            cut = text.rfind("\n", floor)
-            while cut > floor and not _SAFE_CUT.match(text, cut):
-                cut = text.rfind("\n", floor, cut)
-            if cut <= 0 or not _SAFE_CUT.match(text, cut):
+            # the last allowed cut, searched backwards from the end. Positions before the carry's last
+            # character were already refused with their neighbours known, so a long stretch without a cut
+            # is scanned once, not once per block (a reverse search sees nothing before its start, so it
+            # starts far enough back for the rules' look-behind)
+            m = last_cut.search(text, max(len(carry) - 1 - _LOOKBEHIND, 0))
+            if m is None or m.start() == 0:
                 carry = text
                 continue
-            yield text[: cut + 1]
-            carry = text[cut + 1 :]
+            yield text[: m.start()]
+            carry = text[m.start() :]
 
 
 def read_text(path: str, errors: str = "strict") -> str:

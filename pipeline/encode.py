@@ -1,7 +1,7 @@
 """encode: pieces of documents in, token ids out, by a pool of worker processes that keeps the input's order.
 
     encoder = Encoder(tokenizer, np.dtype("<u2"), delimiter=50256)
-    for batch in encode_pieces(corpus.pieces(cut=pieces_can_be_cut(tokenizer)), encoder, workers=4):
+    for batch in encode_pieces(corpus.pieces(piece_cuts(tokenizer)), encoder, workers=4):
         batch.starts, batch.ids, batch.lengths  # per piece: begins a document?; all ids; ids per piece
 
 How it works
@@ -30,7 +30,7 @@ import numpy as np
 import tiktoken
 
 from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, Tokenizer, TokenizerError
-from minbpe.text import size_batches
+from minbpe.text import AFTER_ANY_LINE, safe_cuts, size_batches
 
 BATCH_CHARS = 1 << 20  # text per batch handed to a worker
 BATCH_PIECES = 4096  # and at most this many pieces (many short documents)
@@ -86,15 +86,19 @@ class Encoder:
         return EncodedBatch(starts, np.concatenate(parts).astype(self.dtype, copy=False), lengths)
 
 
-def pieces_can_be_cut(tokenizer: Tokenizer) -> bool:
-    """Whether encoding a document in pieces cut at safe line breaks gives the ids of the whole.
+def piece_cuts(tokenizer: Tokenizer) -> str | None:
+    """Where a document may be cut into pieces that, encoded one by one, give the ids of the whole (a cut rule
+    of minbpe.text), or None: encode each document whole.
 
-    True for characters, and for the GPT-2 / GPT-4 split patterns, which never
-    match across a line break with non-space characters on both sides (minbpe's
-    tests prove it). A custom pattern might, and without a pattern a document is
-    one chunk, so those documents are encoded whole.
+    Characters: after any line break. The GPT-2 / GPT-4 split patterns: their own safe cuts, which no chunk
+    crosses (minbpe's tests prove them). A custom pattern might cross any cut, and without a pattern a
+    document is one chunk, so those documents are encoded whole.
     """
-    return isinstance(tokenizer, CharTokenizer) or tokenizer.pattern in (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN)
+    if isinstance(tokenizer, CharTokenizer):
+        return AFTER_ANY_LINE
+    if tokenizer.pattern in (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN):
+        return safe_cuts(tokenizer.pattern)
+    return None
 
 
 def encode_pieces(pieces: Iterable[tuple[str, bool]], encoder: Encoder, workers: int) -> Iterator[EncodedBatch]:

@@ -54,13 +54,17 @@ import numpy as np
 import minbpe
 from minbpe import PRETRAINED, CharTokenizer, Tokenizer
 from minbpe.files import LOCK_FILE, atomic_copy, atomic_write_text, exclusive_directory
+from minbpe.text import AFTER_ANY_LINE
 
-from .encode import EncodedBatch, Encoder, encode_pieces, pieces_can_be_cut
+from .encode import EncodedBatch, Encoder, encode_pieces, piece_cuts
 from .manifest import MANIFEST, TOKENIZER_PREFIX, Manifest, SplitInfo, TokenizerInfo, tokenizer_info
 from .shards import DTYPE_NAMES, VERSION_DTYPES, ResumeError, ShardWriter, version_for_vocab
 from .sources import Corpus, ReadCounter
 
 STATE = ".prepare-state.json"
+# how documents are cut into pieces (minbpe.text's rules); a saved state counts pieces, so a run that cut them
+# otherwise is not resumed from its count (2: the cut rules follow the split pattern)
+PIECE_LAYOUT = 2
 SAVE_SECONDS = 1.0  # the state is saved after a batch that completed a shard, else at most this often
 SPLITS = ("train", "val")
 _SHARD_NAME = r"(?:train|val)_\d{6}\.bin"
@@ -222,7 +226,7 @@ def _tokenize(corpus: Corpus, tokenizer: Tokenizer, delimiter: int | None, split
               workers: int, clock: _Clock) -> None:
     """Encode the pieces of the corpus after those already in `splits` into them, saving the state as it goes."""
     counter = ReadCounter()
-    pieces = islice(corpus.pieces(cut=pieces_can_be_cut(tokenizer), counter=counter), splits.pieces, None)
+    pieces = islice(corpus.pieces(piece_cuts(tokenizer), counter=counter), splits.pieces, None)
     encoder = Encoder(tokenizer, VERSION_DTYPES[splits.version], delimiter)
     saved_at, saved_shards = time.perf_counter(), splits.shards
     with closing(encode_pieces(pieces, encoder, workers)) as batches:
@@ -391,7 +395,7 @@ def _learn_characters(tokenizer: CharTokenizer, corpus: Corpus, delimiter: str |
 
     def texts() -> Iterator[str]:
         nonlocal documents
-        for i, (text, start) in enumerate(corpus.pieces(counter=counter)):
+        for i, (text, start) in enumerate(corpus.pieces(AFTER_ANY_LINE, counter=counter)):  # characters: any cut
             documents += start
             if i % 256 == 0:
                 clock.report("scan", documents, 0, counter.bytes, counter.bytes)
@@ -490,12 +494,14 @@ class _Splits:
             w.close()
 
     def state(self) -> dict:
-        return {"pieces": self.pieces, "documents": self.documents,
+        return {"pieces": self.pieces, "documents": self.documents, "piece_layout": PIECE_LAYOUT,
                 "splits": {name: w.state() for name, w in self.writers.items()}}
 
     def resume(self, state: dict) -> str | None:
         """Carry on from a saved state; if the files do not match it, start the shards over and say why."""
         try:
+            if state.get("piece_layout") != PIECE_LAYOUT:  # its piece count would point elsewhere in the corpus
+                raise ResumeError("it cut the documents into pieces as an older gptkit did")
             for name, w in self.writers.items():
                 w.resume(state["splits"][name])
             self.pieces, self.documents = state["pieces"], state["documents"]

@@ -22,12 +22,12 @@ invalid byte stops the run with the file and its byte offset (JSONL: also the
 line); errors="replace" reads each invalid byte as U+FFFD, as Python's decoder does.
 
 Nothing is held whole except one document: a document is handed on in pieces
-(`Corpus.pieces`) of about 1 MB, cut only at a line break with non-space
-characters on both sides. No chunk of the GPT-2 / GPT-4 split patterns crosses such
-a break (`minbpe.text`'s cuts rely on, and its tests prove, the same fact), so encoding the
-pieces one by one gives exactly the ids of the whole document. For a tokenizer
-where that does not hold (no split pattern, or a custom one) pass cut=False and
-each document is one piece.
+(`Corpus.pieces`) of about 1 MB, ended only where the tokenizer's cut rule allows
+(`minbpe.text`: positions no chunk of its split pattern crosses, proven by minbpe's
+tests), so encoding the pieces one by one gives exactly the ids of the whole document.
+For a tokenizer where no rule holds (no split pattern, or a custom one) pass cuts=None
+and each document is one piece. A stream split at separators is read in blocks ended
+after any line break: the separators are found across the blocks' ends.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl
 
 import regex
 
-from minbpe.text import BLOCK_CHARS, read_blocks, split_blocks
+from minbpe.text import AFTER_ANY_LINE, ANY_PATTERN_CUTS, BLOCK_CHARS, read_blocks, split_blocks
 
 SEPARATORS = {"file": None, "line": r"\r?\n", "blank-line": r"\n\s*\n"}
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -167,17 +167,19 @@ class Corpus:
     def describe(self) -> list[dict]:
         return [s.describe() for s in self.sources]
 
-    def pieces(self, cut: bool = True, counter: ReadCounter | None = None) -> Iterator[tuple[str, bool]]:
+    def pieces(self, cuts: str | None = ANY_PATTERN_CUTS,
+               counter: ReadCounter | None = None) -> Iterator[tuple[str, bool]]:
         """(text, starts_a_document) for every piece of every document, in order.
 
-        cut=True hands long documents on in ~1 MB pieces cut at safe line breaks;
-        cut=False gives every document as one piece.
+        With a cut rule (minbpe.text's: the tokenizer's safe cuts, `pipeline.encode.piece_cuts`) long
+        documents are handed on in ~1 MB pieces ended where the rule allows; cuts=None gives every
+        document as one piece.
         """
         counter = counter if counter is not None else ReadCounter()
         for source in self.sources:
             done = counter.bytes
-            if source.kind == "text" and self._separator is None and cut:
-                blocks = self._text_blocks(source, counter)
+            if source.kind == "text" and self._separator is None and cuts is not None:
+                blocks = self._text_blocks(source, counter, cuts)
                 first = next(blocks, None)
                 if first is not None:
                     yield first, True
@@ -186,8 +188,8 @@ class Corpus:
                 for doc in self._documents(source, counter):
                     if not doc:
                         continue
-                    if cut and len(doc) > BLOCK_CHARS:
-                        for i, piece in enumerate(split_blocks(doc)):
+                    if cuts is not None and len(doc) > BLOCK_CHARS:
+                        for i, piece in enumerate(split_blocks(doc, cuts=cuts)):
                             yield piece, i == 0
                     else:
                         yield doc, True
@@ -196,7 +198,8 @@ class Corpus:
 
     def _documents(self, source: Source, counter: ReadCounter) -> Iterator[str]:
         if source.kind == "text":
-            blocks = self._text_blocks(source, counter)
+            # the text is joined again (one document) or split at separators whatever the blocks' ends
+            blocks = self._text_blocks(source, counter, AFTER_ANY_LINE)
             if self._separator is None:
                 yield "".join(blocks)
             else:
@@ -208,8 +211,8 @@ class Corpus:
         else:
             yield from self._hf(source, counter)
 
-    def _text_blocks(self, source: Source, counter: ReadCounter) -> Iterator[str]:
-        for block in read_blocks(source.path, self.errors):
+    def _text_blocks(self, source: Source, counter: ReadCounter, cuts: str) -> Iterator[str]:
+        for block in read_blocks(source.path, self.errors, cuts=cuts):
             counter.bytes += len(block)
             yield block
 

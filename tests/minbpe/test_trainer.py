@@ -9,10 +9,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import TINYSHAKESPEARE
-from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, BasicTokenizer, RegexTokenizer, reference
+from minbpe import (
+    GPT2_SPLIT_PATTERN,
+    GPT4_SPLIT_PATTERN,
+    MINBPE_GPT4_SPLIT_PATTERN,
+    BasicTokenizer,
+    RegexTokenizer,
+    reference,
+)
 from minbpe import base as base_mod
 from minbpe import trainer as trainer_mod
-from minbpe.text import read_blocks, split_blocks
+from minbpe.text import ANY_PATTERN_CUTS, read_blocks, safe_cuts, split_blocks
 from minbpe.trainer import count_chunks, learn_merges
 
 # few distinct characters, so pairs repeat and counts tie; plus the characters the
@@ -136,24 +143,56 @@ def test_iterable_of_documents_never_merges_across_documents():
     assert (98, 97) in tok.merges  # 'ba' does occur inside the third document
 
 
-@settings(max_examples=300, deadline=None)
-@given(text=st.text(alphabet="ab. \n\r\t1'", max_size=200), block=st.integers(1, 20),
-       pattern=st.sampled_from([GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN]))
-def test_safe_cuts_change_no_chunk(text, block, pattern):
-    blocks = split_blocks(text, block)
+PATTERN_NAMES = {"gpt2": GPT2_SPLIT_PATTERN, "gpt4": GPT4_SPLIT_PATTERN, "minbpe-gpt4": MINBPE_GPT4_SPLIT_PATTERN}
+# each split pattern with its own cut rule, and the rule for any pattern with each pattern
+RULES = [(name, safe_cuts(pattern)) for name, pattern in PATTERN_NAMES.items()] + \
+    [(name, ANY_PATTERN_CUTS) for name in PATTERN_NAMES]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet="ab. \n\r\t1'é", max_size=200), block=st.integers(1, 20), rule=st.sampled_from(RULES))
+def test_safe_cuts_change_no_chunk(text, block, rule):
+    name, cuts = rule
+    blocks = split_blocks(text, block, cuts)
     assert "".join(blocks) == text
+    pattern = PATTERN_NAMES[name]
     assert [c for b in blocks for c in regex.findall(pattern, b)] == regex.findall(pattern, text)
 
 
-@settings(max_examples=100, deadline=None)
-@given(text=st.text(alphabet="ab. \n\r\t1'é😀", max_size=200), block=st.integers(1, 20))
-def test_read_blocks_streams_exactly(tmp_path_factory, text, block):
+def test_each_pattern_cuts_a_blank_line_where_its_chunks_allow():
+    """Paragraphs separated by blank lines have no "x\\nY": GPT-4 cuts after the blank line, GPT-2 inside it."""
+    text = "One paragraph.\n\nAnother one.\n\nA third."
+    assert split_blocks(text, 5, ANY_PATTERN_CUTS) == [text]
+    gpt4, gpt2 = safe_cuts(GPT4_SPLIT_PATTERN), safe_cuts(GPT2_SPLIT_PATTERN)
+    assert split_blocks(text, 5, gpt4) == ["One paragraph.\n\n", "Another one.\n\n", "A third."]
+    assert split_blocks(text, 5, gpt2) == ["One paragraph.\n", "\nAnother one.\n", "\nA third."]
+    # and each is wrong for the other pattern: the rules are not interchangeable
+    for mine, other in ((GPT4_SPLIT_PATTERN, GPT2_SPLIT_PATTERN), (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN)):
+        blocks = split_blocks(text, 5, safe_cuts(mine))
+        assert [c for b in blocks for c in regex.findall(other, b)] != regex.findall(other, text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet="ab. \n\r\t1'é😀", max_size=200), block=st.integers(1, 20),
+       rule=st.sampled_from(RULES))
+def test_read_blocks_streams_exactly(tmp_path_factory, text, block, rule):
+    name, cuts = rule
     path = tmp_path_factory.mktemp("blocks") / "t.txt"
     path.write_bytes(text.encode("utf-8"))
-    blocks = list(read_blocks(str(path), block_bytes=block))
+    blocks = list(read_blocks(str(path), block_bytes=block, cuts=cuts))
     assert "".join(blocks) == text
-    got = count_chunks(blocks, GPT4_SPLIT_PATTERN)
-    assert got == Counter(regex.findall(GPT4_SPLIT_PATTERN, text))
+    got = count_chunks(blocks, PATTERN_NAMES[name])
+    assert got == Counter(regex.findall(PATTERN_NAMES[name], text))
+
+
+def test_a_blank_line_corpus_is_streamed_not_held(tmp_path):
+    """One-line paragraphs between blank lines: with the pattern's rule the blocks stay near block_bytes."""
+    path = tmp_path / "paragraphs.txt"
+    path.write_text("".join(f"Paragraph {i} says something.\n\n" for i in range(20_000)), encoding="utf-8")
+    for pattern in (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN):
+        blocks = list(read_blocks(str(path), block_bytes=4096, cuts=safe_cuts(pattern)))
+        assert len(blocks) > 100 and max(map(len, blocks)) < 2 * 4096
+    assert len(list(read_blocks(str(path), block_bytes=4096))) == 1  # ANY_PATTERN_CUTS finds no "x\\nY" here
 
 
 def test_train_from_files_equals_train(tmp_path, taylorswift, monkeypatch):
@@ -163,8 +202,8 @@ def test_train_from_files_equals_train(tmp_path, taylorswift, monkeypatch):
     b.write_text(taylorswift[half:], encoding="utf-8")
     blocks: dict[str, list[str]] = {}
 
-    def recorded(path, errors, block_bytes):
-        blocks[path] = list(read_blocks(path, errors, block_bytes))
+    def recorded(path, errors, block_bytes, cuts):
+        blocks[path] = list(read_blocks(path, errors, block_bytes, cuts))
         return blocks[path]
 
     monkeypatch.setattr(base_mod, "read_blocks", recorded)

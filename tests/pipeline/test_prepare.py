@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -240,18 +241,29 @@ def test_resume_after_a_kill_mid_shard(tmp_path, small_model, monkeypatch):
     for tmp in out.glob("*.tmp"):  # tokens written after the last saved state: must be cut away
         with open(tmp, "ab") as f:
             f.write(b"\xff" * 1000)
+    # the same interrupted run as an older gptkit left it: its state counts pieces cut by other rules
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    state = json.loads((older / ".prepare-state.json").read_text())
+    del state["piece_layout"]
+    (older / ".prepare-state.json").write_text(json.dumps(state))
     monkeypatch.setattr(encode_mod, "BATCH_CHARS", 20_000)
     config = PrepareConfig([str(corpus)], str(out), small_model, shard_tokens=30_000, val_fraction=0.2,
                            doc_separator="line")
     resumed = prepare(config)
     assert resumed.resumed_shards >= 1 and resumed.started_over is None
+    restarted = prepare(PrepareConfig([str(corpus)], str(older), small_model, shard_tokens=30_000, val_fraction=0.2,
+                                      doc_separator="line"))
+    assert "as an older gptkit did" in restarted.started_over and restarted.resumed_shards == 0
     fresh = prepare(PrepareConfig([str(corpus)], str(tmp_path / "fresh"), small_model, shard_tokens=30_000,
                                   val_fraction=0.2, doc_separator="line"))
-    assert resumed.manifest.splits == fresh.manifest.splits
-    assert sorted(os.listdir(out)) == sorted(os.listdir(tmp_path / "fresh"))
-    for name in os.listdir(out):
-        if name.endswith(".bin"):
-            assert (out / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+    for done in (out, older):
+        assert prepare(PrepareConfig([str(corpus)], str(done), small_model, shard_tokens=30_000, val_fraction=0.2,
+                                     doc_separator="line")).manifest.splits == fresh.manifest.splits
+        assert sorted(os.listdir(done)) == sorted(os.listdir(tmp_path / "fresh"))
+        for name in os.listdir(done):
+            if name.endswith(".bin"):
+                assert (done / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
     again = prepare(config)  # complete: nothing to do
     assert again.up_to_date
 

@@ -9,16 +9,18 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minbpe.text import BLOCK_CHARS
+import minbpe
+from minbpe.text import ANY_PATTERN_CUTS, BLOCK_CHARS
+from pipeline.encode import piece_cuts
 from pipeline.sources import Corpus, ReadCounter, SourceError, separator_regex, split_stream
 
 DOCS = ["first document", "second: naïve 😉\nwith two lines", "third <|endoftext|> text"]
 
 
-def docs_of(corpus: Corpus, cut: bool = True) -> list[str]:
+def docs_of(corpus: Corpus, cuts: str | None = ANY_PATTERN_CUTS) -> list[str]:
     """Documents rebuilt from the pieces."""
     out: list[str] = []
-    for text, start in corpus.pieces(cut=cut):
+    for text, start in corpus.pieces(cuts):
         if start:
             out.append(text)
         else:
@@ -71,7 +73,7 @@ def test_long_documents_come_in_pieces_cut_at_safe_line_breaks(tmp_path):
         assert len(pieces) >= 3 and [start for _, start in pieces] == [True] + [False] * (len(pieces) - 1)
         assert all(p.endswith("\n") and len(p) <= 2 * BLOCK_CHARS for p, _ in pieces[:-1])
         assert "".join(p for p, _ in pieces) == text
-        assert list(corpus.pieces(cut=False)) == [(text, True)]
+        assert list(corpus.pieces(None)) == [(text, True)]
 
 
 def test_jsonl(tmp_path):
@@ -138,3 +140,17 @@ def test_bad_separator_and_errors_policy():
     assert separator_regex("<doc>").pattern == regex.escape("<doc>")
     with pytest.raises(SourceError, match="errors must be 'strict' or 'replace'"):
         Corpus(["x"], errors="ignore")
+
+
+@pytest.mark.parametrize("name", ["gpt2", "gpt4"])
+def test_paragraphs_between_blank_lines_come_in_pieces_that_encode_as_the_whole(tmp_path, name):
+    """No "x\\nY" in the text: the tokenizer's own cut rule still hands it on in pieces, and their ids are the
+    whole text's (where ANY_PATTERN_CUTS, the rule for any pattern, would hold the document whole)."""
+    tokenizer = minbpe.get_tokenizer(name)
+    text = "".join(f"Paragraph {i} says something, then stops.\n\n" for i in range(3 * BLOCK_CHARS // 40))
+    (tmp_path / "paragraphs.txt").write_text(text)
+    corpus = Corpus([str(tmp_path / "paragraphs.txt")])
+    assert len(list(corpus.pieces(ANY_PATTERN_CUTS))) == 1
+    pieces = [piece for piece, _ in corpus.pieces(piece_cuts(tokenizer))]
+    assert len(pieces) >= 3 and "".join(pieces) == text
+    assert [i for piece in pieces for i in tokenizer.encode_ordinary(piece)] == tokenizer.encode_ordinary(text)
