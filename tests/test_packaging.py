@@ -92,3 +92,12 @@ def test_the_playground_serves_its_page_from_the_wheel(installed, tmp_path):
     assert '<script src="/static/app.js">' in page
     assert script == (ROOT / "playground" / "static" / "app.js").read_bytes()
     assert runs == {"root": "out", "runs": []}
+
+
+def test_pytest_q_prints_its_summary_line():
+    """The project's pytest settings add no -q of their own: `pytest -q` (two q's in all) printed no summary."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/test_imports.py::test_the_checks_see_a_circle_and_a_layer_breach"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("1 passed in ")
