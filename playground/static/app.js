@@ -18,6 +18,7 @@ async function api(path, body, signal) {
 function show(view) {
   for (const tab of document.querySelectorAll(".tab")) tab.setAttribute("aria-selected", tab.dataset.view === view);
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  if (view === "tokens") refreshTokenizers();
   if (view === "runs") refreshRuns();
   if (view === "samples") fillRunSelect();
 }
@@ -29,10 +30,28 @@ const tokens = { seq: 0, inputAt: 0, results: new Map(), timer: null, checkTimer
 async function initTokens() {
   const info = await api("/api/tokenizers");
   $("#policy").innerHTML = info.policies.map((p) => `<option${p === "all" ? " selected" : ""}>${p}</option>`).join("");
-  $("#tokenizer-list").innerHTML = info.tokenizers.map((name) =>
-    `<label><input type="checkbox" value="${escapeHtml(name)}" checked> ${escapeHtml(name)}</label>`).join("");
-  for (const box of document.querySelectorAll("#tokenizer-list input")) box.addEventListener("change", scheduleEncode);
+  listTokenizers(info.tokenizers);
   scheduleEncode();
+}
+
+// the tokenizers offered, as checkboxes: new ones (a run that appeared) checked, gone ones removed
+function listTokenizers(names) {
+  const list = $("#tokenizer-list"), shown = new Map([...list.querySelectorAll("input")].map((b) => [b.value, b]));
+  let changed = false;
+  for (const [name, box] of shown) if (!names.includes(name)) { box.parentElement.remove(); changed = true; }
+  for (const name of names.filter((n) => !shown.has(n))) {
+    const label = document.createElement("label");
+    label.innerHTML = `<input type="checkbox" value="${escapeHtml(name)}" checked> ${escapeHtml(name)}`;
+    label.querySelector("input").addEventListener("change", scheduleEncode);
+    list.append(label);
+    changed = true;
+  }
+  return changed;
+}
+
+async function refreshTokenizers() {
+  const info = await api("/api/tokenizers").catch(() => null);
+  if (info && listTokenizers(info.tokenizers)) scheduleEncode();
 }
 
 function scheduleEncode() {

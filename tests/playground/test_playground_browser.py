@@ -98,6 +98,22 @@ def test_tokens_view_paints_each_tokenizers_ids(page, runs):
     page.screenshot(path=str(ARTIFACTS / "tokens.png"))
 
 
+def test_a_run_that_appears_offers_its_tokenizer(page, runs):
+    later = runs.root / "later"
+    shutil.copytree(runs.root / "gpt", later)
+    try:
+        page.click("button[data-view=runs]")
+        page.click("button[data-view=tokens]")
+        page.wait_for_selector("#tokenizer-list input[value='run:later']:checked", state="attached")
+        ids = painted_ids(page, "JULIET")
+        assert ids["run:later"] == ids["run:gpt"] and len(ids["run:later"]) == 6
+    finally:
+        shutil.rmtree(later)
+    page.click("button[data-view=runs]")
+    page.click("button[data-view=tokens]")
+    page.wait_for_selector("#tokenizer-list input[value='run:later']", state="detached")
+
+
 def test_a_long_text_is_drawn_as_the_panel_scrolls(page):
     """The first 5,000 tokens paint at once; scrolling a panel to its end draws the rest, in order."""
     text = TINYSHAKESPEARE.read_text(encoding="utf-8")[:24_000]
