@@ -26,8 +26,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from harness import ROOT, machine, now  # first: it puts this checkout on sys.path
@@ -106,18 +104,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = make_run(Path(tmp))
         server = PlaygroundServer(PlaygroundConfig(run.parent, device="cpu"), "127.0.0.1", 0)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.uvicorn.started:
-            time.sleep(0.05)
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium, args=FLAGS)
-                figures = measure(browser.new_page(viewport={"width": 1280, "height": 860}), server.address)
-                browser.close()
-        finally:
-            server.stop()
-            thread.join(10)
+        with server.in_background(), sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=FLAGS)
+            figures = measure(browser.new_page(viewport={"width": 1280, "height": 860}), server.address)
+            browser.close()
     print(f"# playground, {now()}, {machine()}\n")
     print("| measurement | value |\n|---|--:|")
     for name, value in figures.items():

@@ -4,7 +4,8 @@
     server = PlaygroundServer(PlaygroundConfig(runs=Path("out")), "127.0.0.1", 8000)
     server.run()
 
-The modules: tokens (the tokenizers offered, token spans, the tiktoken check), generations
+The modules: tokens (the tokenizers offered, token spans, the tiktoken check), runs (the runs and
+their settings), cache (values loaded once per file version), generations
 (samples generated in worker threads, bounded and stoppable), app (the Starlette routes and the
 page under static/), server (binding and uvicorn). It is the layer above gpt.char and below the
 CLI, and needs the serve extra (starlette, uvicorn).

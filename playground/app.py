@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -44,6 +42,7 @@ from gpt.generate import SampleConfig
 from minbpe import Tokenizer
 from minbpe.core import POLICIES, AllowedSpecial
 
+from .cache import VersionCache
 from .generations import Busy, Generations
 from .runs import RunIndex
 from .tokens import TokenizerShelf, encode_spans, twin_check
@@ -84,19 +83,12 @@ class Samplers:
     """Models loaded for sampling, the most recently used few; a run whose checkpoint changed is loaded again."""
 
     def __init__(self, size: int, device: str) -> None:
-        self.size, self.device = size, device
-        self._loaded: OrderedDict[tuple[Path, int], RunSampler] = OrderedDict()
-        self._lock = threading.Lock()  # generations' workers ask at the same time
+        self.device = device
+        self._loaded: VersionCache[RunSampler] = VersionCache(size)
 
     def get(self, run_dir: Path) -> RunSampler:
-        key = (run_dir, (run_dir / LATEST).stat().st_mtime_ns)
-        with self._lock:
-            if key not in self._loaded:
-                self._loaded[key] = RunSampler(run_dir, self.device)
-                while len(self._loaded) > self.size:
-                    self._loaded.popitem(last=False)
-            self._loaded.move_to_end(key)
-            return self._loaded[key]
+        return self._loaded.get(run_dir, (run_dir / LATEST).stat().st_mtime_ns,
+                                lambda: RunSampler(run_dir, self.device))
 
 
 def create_app(config: PlaygroundConfig) -> Starlette:

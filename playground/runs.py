@@ -2,23 +2,23 @@
 
 The page asks often (the runs view every 2 s, the tokens view on every keystroke for the runs'
 tokenizers), and reading a checkpoint's settings opens a torch file: so what a run's latest.pt
-says is kept until its modification time changes.
+says is kept until its modification time changes (cache.VersionCache).
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from gpt.char.runs import RunInfo, find_runs, run_info
 from gpt.checkpoint import LATEST
 
+from .cache import VersionCache
+
 
 class RunIndex:
     def __init__(self, root: Path | None) -> None:
         self.root = root
-        self._read: dict[Path, tuple[int, RunInfo | Exception]] = {}
-        self._lock = threading.Lock()
+        self._read: VersionCache[RunInfo | Exception] = VersionCache()
 
     def runs(self) -> dict[str, Path]:
         """The run directories under the root by name: the path relative to the root ("." for the root itself)."""
@@ -28,17 +28,15 @@ class RunIndex:
 
     def info(self, run_dir: Path) -> RunInfo:
         """run_info of the run, read again only when its checkpoint has changed (CheckpointError, OSError as it)."""
-        version = (run_dir / LATEST).stat().st_mtime_ns
-        with self._lock:
-            cached = self._read.get(run_dir)
-        if cached is None or cached[0] != version:
-            try:
-                read: RunInfo | Exception = run_info(run_dir)
-            except (ValueError, OSError) as e:
-                read = e
-            cached = (version, read)
-            with self._lock:
-                self._read[run_dir] = cached
-        if isinstance(cached[1], Exception):
-            raise cached[1]
-        return cached[1]
+        read = self._read.get(run_dir, (run_dir / LATEST).stat().st_mtime_ns, lambda: _read_info(run_dir))
+        if isinstance(read, Exception):
+            raise read
+        return read
+
+
+def _read_info(run_dir: Path) -> RunInfo | Exception:
+    """run_info, or the error it raised (kept, so a damaged run is not read again every 2 s)."""
+    try:
+        return run_info(run_dir)
+    except (ValueError, OSError) as e:
+        return e

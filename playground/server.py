@@ -5,6 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -46,3 +50,19 @@ class PlaygroundServer:
 
     def stop(self) -> None:
         self.uvicorn.should_exit = True
+
+    @contextmanager
+    def in_background(self, timeout: float = 30) -> Iterator[PlaygroundServer]:
+        """Serve from a thread for the with-block (tests, benchmarks), ready once the block starts."""
+        thread = threading.Thread(target=self.run, daemon=True, name="playground")
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.uvicorn.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the playground did not start on {self.address}")
+            time.sleep(0.02)
+        try:
+            yield self
+        finally:
+            self.stop()
+            thread.join(10)

@@ -18,7 +18,6 @@ The tiktoken check is independent of the fast path: our ids come from the exact 
 from __future__ import annotations
 
 import codecs
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +31,7 @@ from minbpe import Tokenizer
 from minbpe.compare import compare
 from minbpe.core import AllowedSpecial, show_piece
 
+from .cache import VersionCache
 from .runs import RunIndex
 
 PRETRAINED_NAMES = ("gpt2", "gpt4")
@@ -114,8 +114,7 @@ class TokenizerShelf:
                 name += "'"
             self.files[name] = path
         self.runs = runs
-        self._cache: dict[str, tuple[object, Tokenizer]] = {}
-        self._lock = threading.Lock()
+        self._loaded: VersionCache[Tokenizer] = VersionCache()
 
     def check_files(self) -> None:
         """Load every --tokenizer file now, so a bad one stops the server before it starts (TokenizerError)."""
@@ -139,12 +138,7 @@ class TokenizerShelf:
 
     def get(self, name: str) -> Tokenizer:
         """The tokenizer of that name; KeyError for a name the page does not offer."""
-        version, load = self._source(name)
-        with self._lock:
-            cached = self._cache.get(name)
-            if cached is None or cached[0] != version:
-                cached = self._cache[name] = (version, load())
-        return cached[1]
+        return self._loaded.get(name, *self._source(name))
 
     def _source(self, name: str) -> tuple[object, Callable[[], Tokenizer]]:
         """What identifies the tokenizer's current version (a file's mtime), and how to load it."""

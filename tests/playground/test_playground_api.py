@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -30,35 +29,17 @@ from playground import Limits, PlaygroundConfig, PlaygroundServer
 TEXT = "Hello world! naïve café 日本語 🎉\n\n  indented\tcode = 42 <|endoftext|> ROMEO: the end"
 
 
-class Served:
-    """A playground on a free port, served from a thread."""
-
-    def __init__(self, config: PlaygroundConfig) -> None:
-        self.server = PlaygroundServer(config, "127.0.0.1", 0)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        self.client = httpx.Client(base_url=self.server.address.rstrip("/"), timeout=60)
-        deadline = time.monotonic() + 30
-        while not self.server.uvicorn.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self.client.close()
-        self.server.stop()
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def runs(playground_runs):
     return playground_runs
 
 
 @pytest.fixture(scope="module")
-def served(runs):
-    served = Served(PlaygroundConfig(runs.root, [runs.tokenizer], device="cpu", limits=Limits(generations=1)))
-    yield served
-    served.close()
+def client(runs):
+    server = PlaygroundServer(PlaygroundConfig(runs.root, [runs.tokenizer], device="cpu",
+                                               limits=Limits(generations=1)), "127.0.0.1", 0)
+    with server.in_background(), httpx.Client(base_url=server.address.rstrip("/"), timeout=60) as client:
+        yield client
 
 
 def events(response: httpx.Response) -> list[tuple[str, dict]]:
@@ -71,16 +52,16 @@ def events(response: httpx.Response) -> list[tuple[str, dict]]:
     return found
 
 
-def test_tokenizers_offered(served):
-    names = served.client.get("/api/tokenizers").json()["tokenizers"]
+def test_tokenizers_offered(client):
+    names = client.get("/api/tokenizers").json()["tokenizers"]
     # the train-gpt run on the char tokenizer and the one on the trained BPE both have tokenizers of their own
     assert names == ["gpt2", "gpt4", "shakes", "run:gpt", "run:nested/bpe"]
 
 
 @pytest.mark.parametrize("name", ["gpt2", "gpt4"])
-def test_pretrained_ids_are_tiktokens(served, name):
+def test_pretrained_ids_are_tiktokens(client, name):
     """gpt2 / gpt4 give tiktoken's own ids (its Encoding over the official rank files), and the spans are the text."""
-    got = served.client.post("/api/encode", json={"tokenizer": name, "text": TEXT}).json()
+    got = client.post("/api/encode", json={"tokenizer": name, "text": TEXT}).json()
     expected = bundled_encoding({"gpt2": "gpt2", "gpt4": "cl100k_base"}[name]).encode(TEXT, allowed_special="all")
     assert got["ids"] == expected
     assert "".join(got["spans"]) == TEXT
@@ -89,27 +70,27 @@ def test_pretrained_ids_are_tiktokens(served, name):
     # some token of the emoji ends inside the character: its span is empty and the next one holds it
     assert "" in got["spans"]
     plain = "Every token of this text is whole characters."
-    spans = served.client.post("/api/encode", json={"tokenizer": name, "text": plain}).json()["spans"]
+    spans = client.post("/api/encode", json={"tokenizer": name, "text": plain}).json()["spans"]
     encoding = bundled_encoding({"gpt2": "gpt2", "gpt4": "cl100k_base"}[name])
     assert spans == [encoding.decode([i]) for i in encoding.encode(plain)]
 
 
-def test_file_and_run_tokenizers_give_the_librarys_ids(served, runs):
+def test_file_and_run_tokenizers_give_the_librarys_ids(client, runs):
     shakes = minbpe.load(runs.tokenizer)
     for name, tokenizer in [("shakes", shakes), ("run:nested/bpe", shakes)]:
-        got = served.client.post("/api/encode", json={"tokenizer": name, "text": TEXT}).json()
+        got = client.post("/api/encode", json={"tokenizer": name, "text": TEXT}).json()
         assert got["ids"] == tokenizer.encode(TEXT, "all", backend="python")
         assert got["pieces"] == {str(i): show_piece(tokenizer.vocab[i]) for i in set(got["ids"])}
         assert "".join(got["spans"]) == TEXT
     char = checkpoint_tokenizer(runs.root / "gpt", load_checkpoint(runs.root / "gpt"))
     text = "ROMEO: What, ho!"
-    got = served.client.post("/api/encode", json={"tokenizer": "run:gpt", "text": text}).json()
+    got = client.post("/api/encode", json={"tokenizer": "run:gpt", "text": text}).json()
     assert got["ids"] == char.encode(text) and len(got["ids"]) == len(text)
 
 
-def test_special_token_policy(served):
+def test_special_token_policy(client):
     text = "a <|endoftext|> b"
-    ids = {policy: served.client.post("/api/encode", json={"tokenizer": "gpt2", "text": text,
+    ids = {policy: client.post("/api/encode", json={"tokenizer": "gpt2", "text": text,
                                                            "allowed_special": policy})
            for policy in ("all", "none", "none_raise")}
     assert 50256 in ids["all"].json()["ids"]
@@ -117,22 +98,22 @@ def test_special_token_policy(served):
     assert ids["none_raise"].status_code == 400 and "<|endoftext|>" in ids["none_raise"].json()["error"]
 
 
-def test_tiktoken_check(served, monkeypatch):
+def test_tiktoken_check(client, monkeypatch):
     for name in ("gpt2", "gpt4", "shakes", "run:nested/bpe"):
-        check = served.client.post("/api/check", json={"tokenizer": name, "text": TEXT}).json()
+        check = client.post("/api/check", json={"tokenizer": name, "text": TEXT}).json()
         assert check["checked"] and check["same"] is True, (name, check)
-    assert served.client.post("/api/check", json={"tokenizer": "gpt4", "text": TEXT}).json()["twin"] == "cl100k_base"
-    char = served.client.post("/api/check", json={"tokenizer": "run:gpt", "text": "abc"}).json()
+    assert client.post("/api/check", json={"tokenizer": "gpt4", "text": TEXT}).json()["twin"] == "cl100k_base"
+    char = client.post("/api/check", json={"tokenizer": "run:gpt", "text": "abc"}).json()
     assert char["twin"] is None and not char["checked"] and "CharTokenizer" in char["why"]
     # the check runs the exact Python path: break it, and the check says so (the fast path alone would not)
     real = Tokenizer._encode_ordinary
     monkeypatch.setattr(Tokenizer, "_encode_ordinary", lambda self, text: real(self, text)[:-1] + [0])
-    broken = served.client.post("/api/check", json={"tokenizer": "shakes", "text": "hello there"}).json()
+    broken = client.post("/api/check", json={"tokenizer": "shakes", "text": "hello there"}).json()
     assert broken["same"] is False and broken["first_mismatch"] is not None
 
 
-def test_runs_and_a_damaged_one(served):
-    listed = {run["name"]: run for run in served.client.get("/api/runs").json()["runs"]}
+def test_runs_and_a_damaged_one(client):
+    listed = {run["name"]: run for run in client.get("/api/runs").json()["runs"]}
     assert sorted(listed) == ["broken", "gpt", "names", "nested/bpe"]
     assert "not a readable checkpoint" in listed["broken"]["error"]
     assert listed["gpt"]["kind"] == "gpt" and listed["gpt"]["step"] == 20 and listed["gpt"]["tokenizer"] == "char"
@@ -141,10 +122,10 @@ def test_runs_and_a_damaged_one(served):
     assert listed["nested/bpe"]["tokenizer"] == "regex"
 
 
-def test_curves_follow_the_metrics_log(served, runs):
+def test_curves_follow_the_metrics_log(client, runs):
     log = runs.root / "gpt" / "metrics.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    curves = served.client.get("/api/curves", params={"run": "gpt"}).json()
+    curves = client.get("/api/curves", params={"run": "gpt"}).json()
     assert curves["train"] == [[r["step"], r["train_loss"]] for r in rows if r["event"] == "step"]
     assert curves["val"] == [[r["step"], r["val_loss"]] for r in rows if r["event"] == "eval"]
     assert curves["val_bpb"] == [[r["step"], r["val_bpb"]] for r in rows if r["event"] == "eval"]
@@ -156,14 +137,14 @@ def test_curves_follow_the_metrics_log(served, runs):
             f.write(json.dumps({"event": "step", "step": 25, "train_loss": 1.25, "lr": 1e-3}) + "\n" +
                     json.dumps({"event": "step", "step": 30, "train_loss": float("nan"), "lr": 1e-3}) +
                     "\n{\"event\": \"st")
-        assert served.client.get("/api/curves", params={"run": "gpt"}).json()["train"][-2:] == [[25, 1.25], [30, None]]
+        assert client.get("/api/curves", params={"run": "gpt"}).json()["train"][-2:] == [[25, 1.25], [30, None]]
         with open(log, "a") as f:
             f.write("\nnot json\n")
-        damaged = served.client.get("/api/curves", params={"run": "gpt"})
+        damaged = client.get("/api/curves", params={"run": "gpt"})
         assert damaged.status_code == 400 and "metrics.jsonl line" in damaged.json()["error"]
     finally:
         log.write_text(before)
-    char = served.client.get("/api/curves", params={"run": "names"}).json()
+    char = client.get("/api/curves", params={"run": "names"}).json()
     assert char["train"] == [] and char["val"] == []  # counts take no steps
 
 
@@ -173,9 +154,9 @@ def library_sample(run_dir, prompt, cfg, seed) -> str:
     return "".join(stream_text(model, tokenizer, prompt, cfg, torch.Generator().manual_seed(seed)))
 
 
-def test_generate_streams_the_librarys_sample(served, runs):
+def test_generate_streams_the_librarys_sample(client, runs):
     request = {"run": "gpt", "prompt": "ROMEO:", "max_new_tokens": 40, "temperature": 0.9, "top_k": 20, "seed": 7}
-    got = events(served.client.post("/api/generate", json=request))
+    got = events(client.post("/api/generate", json=request))
     assert got[0] == ("start", {"id": got[0][1]["id"], "run": "gpt", "warning": None})
     assert got[-1][0] == "end" and got[-1][1]["reason"] == "done" and got[-1][1]["pieces"] == 40
     text = "".join(data["text"] for name, data in got if name == "piece")
@@ -183,38 +164,38 @@ def test_generate_streams_the_librarys_sample(served, runs):
     assert text == expected and len(text) == 40
 
 
-def test_generate_from_a_char_run(served):
-    got = events(served.client.post("/api/generate", json={"run": "names", "prompt": "em", "seed": 3}))
+def test_generate_from_a_char_run(client):
+    got = events(client.post("/api/generate", json={"run": "names", "prompt": "em", "seed": 3}))
     pieces = [data["text"] for name, data in got if name == "piece"]
     assert len(pieces) == 1 and pieces[0].isalpha() and got[-1][1]["reason"] == "done"
 
 
-def test_stop_ends_the_work_and_one_at_a_time(served):
+def test_stop_ends_the_work_and_one_at_a_time(client):
     """With a limit of one generation, a second is refused while the first runs; stop ends it within a token."""
     request = {"run": "gpt", "max_new_tokens": 2000, "temperature": 1.0}
-    with served.client.stream("POST", "/api/generate", json=request) as stream:
+    with client.stream("POST", "/api/generate", json=request) as stream:
         lines = stream.iter_lines()
         assert next(lines) == "event: start"
         generation = json.loads(next(lines).removeprefix("data: "))["id"]
-        assert served.client.get("/api/status").json()["generations"] == 1
-        refused = served.client.post("/api/generate", json=request)
+        assert client.get("/api/status").json()["generations"] == 1
+        refused = client.post("/api/generate", json=request)
         assert refused.status_code == 429 and "stop one or wait" in refused.json()["error"]
-        assert served.client.post(f"/api/generate/{generation}/stop").json() == {"stopped": True}
+        assert client.post(f"/api/generate/{generation}/stop").json() == {"stopped": True}
         rest = "\n".join(lines)
     end = json.loads(rest.split("event: end\ndata: ")[1].split("\n")[0])
     assert end["reason"] == "stopped" and end["pieces"] < 2000
     deadline = time.monotonic() + 5
-    while served.client.get("/api/status").json()["generations"]:
+    while client.get("/api/status").json()["generations"]:
         assert time.monotonic() < deadline, "the stopped generation kept running"
         time.sleep(0.05)
-    assert served.client.post(f"/api/generate/{generation}/stop").json() == {"stopped": False}
+    assert client.post(f"/api/generate/{generation}/stop").json() == {"stopped": False}
 
 
-def test_closing_the_stream_stops_the_work(served):
-    with served.client.stream("POST", "/api/generate", json={"run": "gpt", "max_new_tokens": 2000}) as stream:
+def test_closing_the_stream_stops_the_work(client):
+    with client.stream("POST", "/api/generate", json={"run": "gpt", "max_new_tokens": 2000}) as stream:
         assert next(stream.iter_lines()) == "event: start"
     deadline = time.monotonic() + 5
-    while served.client.get("/api/status").json()["generations"]:
+    while client.get("/api/status").json()["generations"]:
         assert time.monotonic() < deadline, "a generation nobody reads kept running"
         time.sleep(0.05)
 
@@ -234,20 +215,20 @@ def test_closing_the_stream_stops_the_work(served):
     ("/api/generate", {"run": "gpt", "seed": -1}, 400, "seed"),
     ("/api/generate", {"run": "gpt", "prompt": "x" * 10_001}, 413, "prompt"),
 ])
-def test_bad_requests_get_a_clear_4xx(served, path, body, status, says):
-    response = served.client.post(path, json=body)
+def test_bad_requests_get_a_clear_4xx(client, path, body, status, says):
+    response = client.post(path, json=body)
     assert response.status_code == status, response.text
     assert says in response.json()["error"]
 
 
-def test_bodies_and_paths_outside_the_bounds(served, runs):
-    assert served.client.post("/api/encode", content=b"{not json").status_code == 400
-    assert served.client.post("/api/generate", content=b'{"run": "gpt", "temperature": NaN}').status_code == 400
-    assert served.client.post("/api/encode", content=b"x" * 8_000_001).status_code == 413
-    assert served.client.get("/api/curves", params={"run": "../runs/gpt"}).status_code == 404
+def test_bodies_and_paths_outside_the_bounds(client, runs):
+    assert client.post("/api/encode", content=b"{not json").status_code == 400
+    assert client.post("/api/generate", content=b'{"run": "gpt", "temperature": NaN}').status_code == 400
+    assert client.post("/api/encode", content=b"x" * 8_000_001).status_code == 413
+    assert client.get("/api/curves", params={"run": "../runs/gpt"}).status_code == 404
     for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fapp.py"):
-        assert served.client.get(path).status_code == 404
-    assert served.client.get("/static/app.js").status_code == 200
+        assert client.get(path).status_code == 404
+    assert client.get("/static/app.js").status_code == 200
 
 
 def test_a_bad_tokenizer_file_stops_the_server_before_it_starts(tmp_path):
