@@ -51,9 +51,15 @@ _LOOKBEHIND = 2  # the most characters any rule looks back
 T = TypeVar("T")
 
 
+def proven_cuts(pattern: str) -> str | None:
+    """The cut rule proven for this split pattern (GPT-2's, GPT-4's, minbpe's GPT-4), else None."""
+    return _PATTERN_CUTS.get(pattern)
+
+
 def safe_cuts(pattern: str) -> str:
-    """The cut rule for a split pattern: its own for GPT-2 / GPT-4, else ANY_PATTERN_CUTS."""
-    return _PATTERN_CUTS.get(pattern, ANY_PATTERN_CUTS)
+    """The cut rule for a split pattern: its own where proven, else ANY_PATTERN_CUTS (which a custom
+    pattern must not cross)."""
+    return proven_cuts(pattern) or ANY_PATTERN_CUTS
 
 
 @functools.cache

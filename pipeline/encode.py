@@ -29,8 +29,8 @@ from typing import NamedTuple
 import numpy as np
 import tiktoken
 
-from minbpe import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, CharTokenizer, Tokenizer, TokenizerError
-from minbpe.text import AFTER_ANY_LINE, safe_cuts, size_batches
+from minbpe import CharTokenizer, Tokenizer, TokenizerError
+from minbpe.text import AFTER_ANY_LINE, proven_cuts, size_batches
 
 BATCH_CHARS = 1 << 20  # text per batch handed to a worker
 BATCH_PIECES = 4096  # and at most this many pieces (many short documents)
@@ -90,15 +90,11 @@ def piece_cuts(tokenizer: Tokenizer) -> str | None:
     """Where a document may be cut into pieces that, encoded one by one, give the ids of the whole (a cut rule
     of minbpe.text), or None: encode each document whole.
 
-    Characters: after any line break. The GPT-2 / GPT-4 split patterns: their own safe cuts, which no chunk
-    crosses (minbpe's tests prove them). A custom pattern might cross any cut, and without a pattern a
-    document is one chunk, so those documents are encoded whole.
+    Characters: after any line break. The GPT-2 / GPT-4 split patterns (and minbpe's GPT-4): their own
+    cuts, which no chunk crosses (minbpe's tests prove them). A custom pattern might cross any cut, and
+    without a pattern a document is one chunk, so those documents are encoded whole.
     """
-    if isinstance(tokenizer, CharTokenizer):
-        return AFTER_ANY_LINE
-    if tokenizer.pattern in (GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN):
-        return safe_cuts(tokenizer.pattern)
-    return None
+    return AFTER_ANY_LINE if isinstance(tokenizer, CharTokenizer) else proven_cuts(tokenizer.pattern)
 
 
 def encode_pieces(pieces: Iterable[tuple[str, bool]], encoder: Encoder, workers: int) -> Iterator[EncodedBatch]:
