@@ -169,9 +169,10 @@ def main() -> None:
               help="Split pattern for --type regex: gpt2, gpt4, or a regular expression.")
 @click.option("--special", multiple=True, help="A special token, e.g. '<|endoftext|>' (repeatable); gets the last ids.")
 @click.option("--workers", type=int, default=None, help="Processes that split the text [default: all cores].")
+@click.option("--overwrite", is_flag=True, help="Replace PREFIX.model and PREFIX.vocab if they exist.")
 @errors_option
 @clean_errors
-def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers, errors) -> None:
+def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers, errors, overwrite) -> None:
     """Learn a byte-level BPE tokenizer from text files.
 
     \b
@@ -183,7 +184,7 @@ def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers,
     with warnings.catch_warnings(record=True) as caught:  # the library's warnings become notes
         warnings.simplefilter("always")
         tokenizer, stats = minbpe.train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers, errors,
-                                                  verbose=True)
+                                                  verbose=True, overwrite=overwrite)
     for w in caught:
         click.echo(f"note: {w.message}", err=True)
     click.echo(

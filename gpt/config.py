@@ -17,6 +17,7 @@ from .checkpoint import LATEST, CheckpointError, load_checkpoint
 from .model import GPTConfig
 
 C = TypeVar("C")
+DEFAULT_BLOCK_SIZE = 1024  # GPT-2's context
 
 
 @dataclass
@@ -27,7 +28,7 @@ class TrainConfig:
     n_layer: int = 12
     n_head: int = 12
     n_embd: int = 768
-    block_size: int = 1024
+    block_size: int | None = None  # None: 1024, or with init_from the pretrained model's own context
     dropout: float = 0.0
     bias: bool = False  # nanoGPT's training default: a little faster and as good
     # nanoGPT's exact GELU ("none"): as good as GPT-2's tanh form and 2.7x faster forward + backward
@@ -56,11 +57,13 @@ class TrainConfig:
     seed: int = 1337
     resume: bool = False
     # start from a pretrained GPT-2 (a Hugging Face directory, or gpt2 / gpt2-medium / gpt2-large / gpt2-xl): its
-    # shape and weights; block_size may only shorten its context
+    # shape and weights; block_size may only shorten its context (a longer one is refused)
     init_from: str | None = None
     overwrite: bool = False  # start afresh in a directory that holds a run (its checkpoints and log are replaced)
 
     def __post_init__(self) -> None:
+        if self.block_size is None and not self.init_from:
+            self.block_size = DEFAULT_BLOCK_SIZE
         for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -3,10 +3,12 @@
 One optimizer step = grad_accum micro-batches of batch_size windows (times the
 number of DDP processes). The learning rate warms up linearly for warmup_iters
 steps, then follows a cosine down to min_lr at lr_decay_iters, and stays there.
-Every eval_interval steps the run writes latest.pt (before evaluating, so a crash
-in evaluation loses nothing), evaluates the pinned validation split (loss and
-bits per byte), and copies the checkpoint to best.pt when the loss improved. A
-non-finite loss stops the run with a message; the last good checkpoint stays.
+Every eval_interval steps the run evaluates the pinned validation split (loss
+and bits per byte), then writes latest.pt, and copies it to best.pt when the loss
+improved. A state is written only once its loss is known to be finite (the val
+loss, or without a val split the loss of the first training windows), so latest.pt
+is always a state a run can resume from: a non-finite loss, in a training step or
+in that check, stops the run with a message naming the last good checkpoint.
 
 Precision "auto": bf16 autocast where the GPU supports it, else fp16 with a
 GradScaler; fp32 on CPU and MPS. Device "auto": cuda, then mps, then cpu.
@@ -211,7 +213,7 @@ def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> T
             try:
                 return trainer.run()
             except BaseException:
-                if launch.master and not cfg.resume and trainer.step == 0:
+                if launch.master and trainer.leaves_nothing:
                     trainer.discard()  # a run that could not take its first step leaves nothing like a result
                 raise
             finally:
@@ -329,12 +331,18 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.step, self.best_val = 0, float("inf")
+        self.saved_step: int | None = None  # the step of the latest.pt this process wrote or resumed from
 
     def _pretrained(self) -> dict[str, torch.Tensor]:
         """A fresh run from a pretrained GPT-2: its shape (the context cut to block_size if that is shorter) becomes
-        the run's, recorded in its settings as if given, and its weights are the start."""
+        the run's, recorded in its settings as if given, and its weights are the start. A block_size longer than
+        its context is refused: positions it never learned cannot be made up."""
         pretrained = load_hf(pretrained_directory(self.cfg.init_from))
-        block = min(self.cfg.block_size, pretrained.config.block_size)
+        context = pretrained.config.block_size
+        if self.cfg.block_size is not None and self.cfg.block_size > context:
+            raise CheckpointError(f"block_size {self.cfg.block_size} is longer than {self.cfg.init_from}'s context of "
+                                  f"{context} tokens: give --block-size {context} or less, or leave it out")
+        block = context if self.cfg.block_size is None else self.cfg.block_size
         self.model_config = replace(pretrained.config, block_size=block, dropout=self.cfg.dropout)
         self.cfg = replace(self.cfg, n_layer=pretrained.config.n_layer, n_head=pretrained.config.n_head,
                            n_embd=pretrained.config.n_embd, block_size=block, bias=True, gelu=pretrained.config.gelu)
@@ -349,6 +357,7 @@ class Trainer:
         if state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.best_val = state["step"], state["best_val_loss"]
+        self.saved_step = self.step
         if self.launch.rank == 0:  # the checkpoint holds rank 0's RNG; the others draw afresh from (seed, rank, step)
             torch.set_rng_state(state["rng"]["torch"])
             if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
@@ -409,25 +418,42 @@ class Trainer:
         }
 
     def checkpoint_and_evaluate(self, train_loss: float | None, start_time: float) -> float | None:
-        """Write latest.pt, evaluate, and keep best.pt; the validation loss (None without a val split)."""
-        master = self.launch.master
-        if master:
-            save_checkpoint(self.out / LATEST, self.snapshot())  # before evaluating: a crash in eval loses nothing
-        if self.val_data is None:
-            return None
-        result = evaluate(self.runner, self.val_data, self.cfg.batch_size, self.model_config.block_size, self.device,
-                          self.autocast, self.cfg.eval_iters)
-        val_loss = result["loss"]
-        self.log({"event": "eval", "step": self.step, "val_loss": val_loss, "val_bpb": result["bpb"],
-                  "train_loss": train_loss, "time": time.perf_counter() - start_time})
-        if val_loss < self.best_val:
+        """Evaluate, then write latest.pt (and best.pt when the loss improved); the validation loss (None without
+        a val split). A state whose loss is not finite is never written: TrainingError names the last good one."""
+        # without a val split, one batch of training windows checks the state: finite weights can still give nan
+        data, batches = (self.val_data, self.cfg.eval_iters) if self.val_data is not None else (self.train_data, 1)
+        result = evaluate(self.runner, data, self.cfg.batch_size, self.model_config.block_size, self.device,
+                          self.autocast, batches)
+        val_loss = result["loss"] if self.val_data is not None else None
+        if val_loss is not None:
+            self.log({"event": "eval", "step": self.step, "val_loss": val_loss, "val_bpb": result["bpb"],
+                      "train_loss": train_loss, "time": time.perf_counter() - start_time})
+        if not math.isfinite(result["loss"]):
+            raise TrainingError(f"the {data.split} loss became {result['loss']} at step {self.step}; stopped. "
+                                f"{self.last_good()}")
+        improved = val_loss is not None and val_loss < self.best_val
+        if improved:
             self.best_val = val_loss
-            if master:
-                save_checkpoint(self.out / LATEST, self.snapshot())  # now with the new best_val_loss
+        if self.launch.master:
+            save_checkpoint(self.out / LATEST, self.snapshot())
+            self.saved_step = self.step
+            if improved:
                 atomic_copy(self.out / LATEST, self.out / BEST)
-        if master:
-            write_loss_plot(self.out, self.metrics_rows)
+            if val_loss is not None:
+                write_loss_plot(self.out, self.metrics_rows)
         return val_loss
+
+    @property
+    def leaves_nothing(self) -> bool:
+        """A fresh run that has not taken its first step: if it stops, its directory is emptied (train())."""
+        return not self.cfg.resume and self.step == 0
+
+    def last_good(self) -> str:
+        """What a run that stops on a non-finite loss keeps, in words."""
+        if self.leaves_nothing or self.saved_step is None:
+            return "Nothing was kept: try a lower --lr, or --dtype float32"
+        return (f"The last good checkpoint, {self.out / LATEST} of step {self.saved_step}, is kept: resume from it "
+                "with a lower --lr, or --dtype float32")
 
     def train_step(self, lr: float) -> torch.Tensor:
         """One optimizer step of grad_accum micro-batches at learning rate lr; the summed loss, on the device."""
@@ -445,9 +471,7 @@ class Trainer:
             self.scaler.scale(loss).backward()
             loss_sum += loss.detach()
         if not torch.isfinite(loss_sum):
-            kept = (f"The last good checkpoint ({self.out / LATEST}) is kept: resume from it with a lower --lr, "
-                    "or --dtype float32" if self.step else "Nothing was kept: try a lower --lr, or --dtype float32")
-            raise TrainingError(f"the loss became {loss_sum.item()} at step {self.step}; stopped. {kept}")
+            raise TrainingError(f"the loss became {loss_sum.item()} at step {self.step}; stopped. {self.last_good()}")
         if cfg.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)

@@ -59,6 +59,7 @@ def train_tokenizer(
     workers: int | None = None,
     errors: Literal["strict", "replace"] = "strict",
     verbose: bool = False,
+    overwrite: bool = False,
 ) -> tuple[Tokenizer, TrainStats]:
     """Train a BPE tokenizer of n_vocab ids on UTF-8 files and save it as output.model / output.vocab
     (creating output's folder).
@@ -67,8 +68,12 @@ def train_tokenizer(
     the last ids in the order given. kind "regex" splits with `pattern` (a name in PATTERNS or a regex);
     "basic" merges over the raw text and takes no pattern (the default "gpt4" is ignored). workers, errors
     and verbose are Tokenizer.train_from_files's. Returns the tokenizer and what the run did; a corpus that
-    runs out of pairs warns (the vocabulary is then smaller).
+    runs out of pairs warns (the vocabulary is then smaller). An existing output.model or output.vocab is
+    replaced only with overwrite=True (FileExistsError, before any training, without it).
     """
+    existing = [path for path in (f"{output}.model", f"{output}.vocab") if os.path.lexists(path)]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} already exists: give another --output, or --overwrite to replace it")
     specials = list(dict.fromkeys(special))
     if n_vocab < 256 + len(specials):
         raise ValueError(

@@ -198,6 +198,7 @@ def prepare(config: PrepareConfig, progress: ProgressCallback | None = None) -> 
                     started_over = splits.resume(earlier.state)
                 resumed = splits.shards
                 _tokenize(corpus, tokenizer, delimiter, splits, state_file, config.workers, clock)
+                _check_unchanged(corpus, record)
                 val = splits.finish()
             manifest = Manifest(
                 tokenizer=info,
@@ -237,6 +238,20 @@ def _tokenize(corpus: Corpus, tokenizer: Tokenizer, delimiter: int | None, split
                 state_file.save(splits)
                 saved_at, saved_shards = time.perf_counter(), splits.shards
             clock.report("tokenize", splits.documents, splits.tokens, splits.text_bytes, counter.bytes)
+
+
+def _check_unchanged(corpus: Corpus, record: _Record) -> None:
+    """Refuse to record a source that changed while it was read (its size or modification time differ from the
+    start's): its shards could mix two versions of the file, and the manifest would describe neither."""
+    for source, before in zip(corpus.sources, record.sources, strict=True):
+        try:
+            now = source.describe()
+        except OSError as e:
+            raise PrepareError(f"{source.path} went away while it was being prepared ({e.strerror}); "
+                               "prepare again once the input stops changing") from None
+        if now != before:
+            raise PrepareError(f"{source.path} changed while it was being prepared ({before.get('bytes'):,} -> "
+                               f"{now.get('bytes'):,} bytes, modified again); prepare again once it stops changing")
 
 
 # ---------------------------------------------------------------------------

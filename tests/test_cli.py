@@ -57,6 +57,21 @@ def test_basic_type_and_input_file(tmp_path):
     assert run("decode", "--tokenizer", prefix + ".model", ",".join(out)).output == "hello\n"
 
 
+def test_an_existing_tokenizer_is_replaced_only_with_overwrite(tmp_path):
+    prefix = str(tmp_path / "tok")
+    assert run("train-tokenizer", "--input", TAYLOR, "--vocab-size", "300", "--output", prefix,
+               "--special", "<|endoftext|>", "--workers", "1").exit_code == 0
+    before = {name: (tmp_path / name).read_bytes() for name in ("tok.model", "tok.vocab")}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    line = error_line(run("train-tokenizer", "--input", str(empty), "--vocab-size", "300", "--output", prefix))
+    assert line == f"Error: {prefix}.model already exists: give another --output, or --overwrite to replace it"
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before  # the special token is still there
+    replaced = run("train-tokenizer", "--input", str(empty), "--vocab-size", "300", "--output", prefix, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert minbpe.load(prefix + ".model").special_tokens == {}
+
+
 def test_missing_input_file(tmp_path):
     line = error_line(run("train-tokenizer", "--input", str(tmp_path / "nope.txt"), "--vocab-size", "300",
                           "--output", str(tmp_path / "t")))

@@ -56,6 +56,9 @@ from .sample import sample
 
 SPLIT_FILE = "split.json"  # which examples each split holds (and the data's sha256)
 METRICS_FILE = "metrics.json"  # NLL of each split, the loss history
+# the longest context block_size 0 chooses by itself (GPT-2's): a file with one 2M-character line would otherwise
+# build a GPT whose attention over that context needs terabytes
+MAX_AUTO_CONTEXT = 1024
 
 @dataclass
 class CharConfig:
@@ -219,6 +222,11 @@ def _claim(out: Path, overwrite: bool) -> None:
 def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path) -> CharResult:
     data = StreamData(cfg.input, out / "data") if cfg.stream else LineData(cfg.input, cfg.split, cfg.seed)
     if cfg.block_size == 0:  # the recipe's automatic context: the longest example fits one sequence
+        if not cfg.stream and data.max_length + 1 > MAX_AUTO_CONTEXT:
+            raise ValueError(f"{cfg.input}: its longest example is {data.max_length:,} characters, so --block-size 0 "
+                             f"(the longest example + 1) would be a context of {data.max_length + 1:,}, over the "
+                             f"{MAX_AUTO_CONTEXT:,} it chooses alone: for one long text use --stream, or give "
+                             "--block-size explicitly")
         cfg = replace(cfg, block_size=data.max_length + 1 if not cfg.stream else 64)
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)

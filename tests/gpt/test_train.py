@@ -19,7 +19,7 @@ from cli import main
 from conftest import ROOT, TINYSHAKESPEARE, free_port, shakespeare_data
 from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, load_model
 from gpt.config import TrainConfig, config_from, resume_config
-from gpt.train import RunExists, TrainingError, learning_rate, train
+from gpt.train import RunExists, TrainingError, evaluate_checkpoint, learning_rate, train
 from minbpe.files import DirectoryBusy, exclusive_directory
 from pipeline.loader import TokenData
 from pipeline.prepare import PrepareConfig, prepare
@@ -253,9 +253,28 @@ def test_ddp_with_gloo_equals_one_process(data_dir, tmp_path):
 def test_non_finite_loss_stops_and_keeps_the_checkpoint(data_dir, tmp_path):
     cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=200, **{**TINY, "lr": 1e9,
                       "min_lr": 1e8, "grad_clip": 0.0, "eval_interval": 1000})
-    with pytest.raises(TrainingError, match=r"the loss became (nan|inf) at step \d+; stopped"):
+    with pytest.raises(TrainingError, match=r"the loss became (nan|inf) at step \d+; stopped\. The last good "
+                       r"checkpoint, .*latest\.pt of step 0, is kept"):
         train(cfg)
     assert load_checkpoint(tmp_path / "run")["step"] == 0  # the last good one
+
+
+@pytest.mark.parametrize("val_fraction", [0.1, 0.0])
+def test_a_diverged_state_never_replaces_the_last_good_checkpoint(tmp_path, val_fraction):
+    """A huge lr leaves finite weights whose loss is nan: that state must not become latest.pt."""
+    text = tmp_path / "t.txt"
+    text.write_text(TINYSHAKESPEARE.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
+    prepare(PrepareConfig([str(text)], str(tmp_path / "data"), "char", val_fraction=val_fraction, delimiter=None))
+    cfg = config_from(None, data=str(tmp_path / "data"), out=str(tmp_path / "run"), max_iters=50,
+                      **{**TINY, "lr": 1e6, "min_lr": 1e5, "warmup_iters": 0, "grad_clip": 0.0, "eval_interval": 1})
+    with pytest.raises(TrainingError) as stopped:
+        train(cfg)
+    kept = int(re.search(r"latest\.pt of step (\d+), is kept", str(stopped.value)).group(1))
+    assert load_checkpoint(tmp_path / "run")["step"] == kept
+    split = "val" if val_fraction else "train"  # the kept state scores a finite loss: a resume can go on from it
+    assert math.isfinite(evaluate_checkpoint(tmp_path / "run", tmp_path / "data", split, max_batches=4)["loss"])
+    resumed = train(resume_config(tmp_path / "run", max_iters=kept + 2, lr=1e-3, min_lr=1e-4))
+    assert resumed.step == kept + 2
 
 
 @pytest.mark.cuda
@@ -336,6 +355,25 @@ def test_bad_inputs(data_dir, tmp_path):
     assert "no checkpoint here" in error_line(run("generate", "--checkpoint", tmp_path / "empty"))
     with pytest.raises(ValueError, match="unknown preset"):
         config_from("gpt5")
+
+
+def test_init_from_takes_the_models_context_and_refuses_a_longer_one(data_dir, tmp_path):
+    pytest.importorskip("safetensors", reason="the hf extra: pip install 'gptkit[hf]'")
+    from gpt.hf import export_hf
+    from gpt.model import GPT, GPTConfig
+
+    vocab = TokenData(data_dir, "train").vocab_size
+    export_hf(GPT(GPTConfig(vocab_size=vocab, block_size=32, n_layer=1, n_head=2, n_embd=16)), tmp_path / "hf")
+    line = error_line(run("train-gpt", "--data", data_dir, "--init-from", tmp_path / "hf", "--block-size", 64,
+                          "--out", tmp_path / "long", "--device", "cpu", "--max-iters", 1))
+    assert line == (f"Error: block_size 64 is longer than {tmp_path / 'hf'}'s context of 32 tokens: give "
+                    "--block-size 32 or less, or leave it out")
+    assert not (tmp_path / "long").exists()
+    common = dict(data=str(data_dir), init_from=str(tmp_path / "hf"), max_iters=0, device="cpu", eval_iters=1)
+    for given, expected in ((None, 32), (16, 16)):
+        train(config_from(None, out=str(tmp_path / f"run{given}"), block_size=given, **common))
+        state = load_checkpoint(tmp_path / f"run{given}")
+        assert state["model_config"]["block_size"] == state["train_config"]["block_size"] == expected
 
 
 def test_training_without_a_validation_split(tmp_path):

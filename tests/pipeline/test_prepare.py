@@ -362,6 +362,27 @@ def test_unreadable_inputs(tmp_path, small_model, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("change", ["append", "remove"])
+def test_an_input_that_changes_during_the_run_fails_it(tmp_path, small_model, change):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TAYLOR.read_text(encoding="utf-8"), encoding="utf-8")
+    size = corpus.stat().st_size
+
+    def edit_once(progress) -> None:  # another program writes the file while it is being tokenized
+        if progress.phase == "tokenize" and corpus.exists() and corpus.stat().st_size == size:
+            if change == "append":
+                with open(corpus, "a", encoding="utf-8") as f:
+                    f.write("A verse written while prepare was reading.\n")
+            else:
+                corpus.unlink()
+
+    out = tmp_path / "out"
+    expected = "changed while it was being prepared" if change == "append" else "went away while"
+    with pytest.raises(PrepareError, match=f"^{re.escape(str(corpus))} {expected}"):
+        prepare(PrepareConfig([str(corpus)], str(out), small_model), edit_once)
+    assert not out.exists()  # no manifest over shards of a text it does not describe
+
+
 def test_non_utf8_input(tmp_path, small_model):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"good text\n" * 50 + b"caf\xe9\n")

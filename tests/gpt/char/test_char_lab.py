@@ -477,6 +477,18 @@ def test_bad_inputs(tmp_path):
     assert not (tmp_path / "wavenet").exists()  # a failed run leaves nothing behind
 
 
+def test_an_automatic_context_longer_than_it_may_choose_is_refused(tmp_path):
+    path = tmp_path / "one-line.txt"
+    path.write_text("ab" * 1_000_000 + "\n" + "ba\n" * 20, encoding="utf-8")  # a 2M-character line
+    result = CliRunner().invoke(main, ["train-char", "--model", "gpt", "--block-size", "0", "--input", str(path),
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (f"Error: {path}: its longest example is 2,000,000 characters, so --block-size 0 "
+                                     "(the longest example + 1) would be a context of 2,000,001, over the 1,024 it "
+                                     "chooses alone: for one long text use --stream, or give --block-size explicitly")
+    assert not (tmp_path / "run").exists()
+
+
 def test_stream_dataset(tmp_path):
     text = (ROOT / "data" / "tinyshakespeare.txt").read_text()[:50_000]
     path = tmp_path / "shake.txt"
