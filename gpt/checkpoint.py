@@ -17,15 +17,30 @@ values, so a checkpoint from elsewhere cannot execute code. It holds:
 
 A run directory holds latest.pt and best.pt, and tokenizer.model when the
 tokenizer is a file (so generation needs nothing but the run directory).
+
+Weights from a file are checked before a model is built for them (check_weights, which
+every loader uses: train-gpt's and train-char's checkpoints, Hugging Face directories).
+A config of a few numbers can ask for a model of any size, so the model is first built
+on PyTorch's meta device, which allocates nothing, to learn from its own constructor the
+exact names, shapes and dtypes of its tensors; the file must hold exactly those, each
+with its own data (not a meta tensor, nor a view that repeats a smaller storage or shares
+another tensor's), and finite. Only then is the real model built: what it allocates is
+what the file holds. The meta build itself is bounded too (a constructor's loop over a
+crafted n_layer of 10**9 would be the bomb): it may make only so many torch calls per
+tensor the file holds.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from minbpe import Tokenizer
 from minbpe.files import atomic_write
@@ -37,6 +52,8 @@ FORMAT = "gptkit-checkpoint"
 VERSION = 1
 LATEST = "latest.pt"
 BEST = "best.pt"
+# torch calls a model's constructor may make per tensor the file holds (measured: at most 9, CharGPT's)
+BUILD_CALLS_PER_TENSOR = 64
 
 
 class CheckpointError(ValueError):
@@ -106,9 +123,8 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -
 
 
 def checked_model_config(state: dict, source: str | os.PathLike) -> GPTConfig:
-    """A train-gpt checkpoint's GPTConfig, checked against the weights it holds before anything is built: the
-    number of layers and the embedding shapes must be the tensors', so a crafted config cannot ask for a model
-    far larger than the file (n_layer = 10**9 would otherwise allocate until the machine gives out)."""
+    """A train-gpt checkpoint's GPTConfig, once its weights are checked to be exactly that GPT's (check_weights):
+    a crafted config cannot ask for a model larger than the file."""
     raw, weights = state.get("model_config"), state.get("model")
     if not isinstance(raw, dict) or not isinstance(weights, dict):
         raise CheckpointError(f"{source}: not a train-gpt checkpoint")
@@ -116,26 +132,105 @@ def checked_model_config(state: dict, source: str | os.PathLike) -> GPTConfig:
         config = GPTConfig(**raw)
     except (TypeError, ValueError, AssertionError) as e:
         raise CheckpointError(f"{source}: its model_config is not a GPT's ({e})") from None
-    layers = {key.split(".")[2] for key in weights if isinstance(key, str) and key.startswith("transformer.h.")}
-    shapes = {name: tuple(t.shape) if isinstance(t, torch.Tensor) else None
-              for name, t in ((n, weights.get(f"transformer.{n}.weight")) for n in ("wte", "wpe"))}
-    expected = {"wte": (config.vocab_size, config.n_embd), "wpe": (config.block_size, config.n_embd)}
-    n_layer = config.n_layer  # compared by count first: a set of 10**9 names would be the bomb itself
-    if not isinstance(n_layer, int) or len(layers) != n_layer or layers != {str(i) for i in range(n_layer)}:
-        raise CheckpointError(f"{source}: model_config says {config.n_layer!r} layers, the weights hold "
-                              f"{len(layers)}; the file is corrupt or crafted")
-    if shapes != expected:
-        raise CheckpointError(f"{source}: model_config does not fit the embedding weights (config {expected}, "
-                              f"weights {shapes}); the file is corrupt or crafted")
+    check_weights(lambda: GPT(config), weights, source)
     return config
 
 
 def gpt_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
     """The GPT of a loaded train-gpt checkpoint, in eval mode; CheckpointError if it is not one or does not fit."""
     model = GPT(checked_model_config(state, source))
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        reason = str(e).splitlines()[0]
-        raise CheckpointError(f"{source}: the weights do not fit the model config ({reason})") from None
+    model.load_state_dict(state["model"])
     return model.to(device).eval()
+
+
+class _OverBudget(Exception):
+    """A meta build made more torch calls than its budget (not a ValueError: no constructor catches it)."""
+
+
+class _Budget(TorchFunctionMode):
+    """A meta build's torch calls: counted (tensor factories and initialisers alike), the build stopped when they run
+    out; and the in-place initialisers (normal_, kaiming_uniform_...) skipped, as they change nothing on the meta
+    device (the first one run would also import torch._dynamo, a second of every loader's start)."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.left = calls
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.left -= 1
+        kwargs = kwargs or {}
+        name, target = getattr(func, "__name__", ""), args[0] if args else next(iter(kwargs.values()), None)
+        if name.endswith("_") and not name.endswith("__") and isinstance(target, torch.Tensor) and target.is_meta:
+            result = target
+        else:
+            result = func(*args, **kwargs)
+        # stopped only at a call that makes a tensor: the calls that unwind the build (no_grad's exit
+        # restoring grad mode...) must still run
+        if self.left < 0 and isinstance(result, torch.Tensor):
+            raise _OverBudget
+        return result
+
+
+def check_weights(build: Callable[[], nn.Module], weights: Any, source: str | os.PathLike,
+                  error: type[ValueError] = CheckpointError) -> nn.Module:
+    """Check that `weights` are exactly the tensors of the model build() makes, before it is built for real (see
+    the module doc); the model built on the meta device, or `error` naming the source and the first tensor that
+    differs. Modules may declare, as attributes, `file_sized`: groups of their buffers whose length the file
+    gives (the same within a group), and `may_hold_minus_inf`: log-probability buffers where -inf means 0."""
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                for k, v in weights.items()):
+        raise error(f"{source}: its weights are not named tensors")
+    try:
+        with torch.device("meta"), _Budget(BUILD_CALLS_PER_TENSOR * (len(weights) + 1)):
+            model = build()
+    except _OverBudget:
+        raise error(f"{source}: its config asks for a far larger model than the {len(weights)} tensors the file "
+                    "holds; the file is corrupt or crafted") from None
+    except (TypeError, ValueError, KeyError, RuntimeError, ArithmeticError) as e:  # RecursionError is a RuntimeError
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise error(f"{source}: its config does not build a model ({reason})") from None
+    expected = model.state_dict()
+    sized, minus_inf = {}, set()
+    for prefix, module in model.named_modules():
+        dot = f"{prefix}." if prefix else ""
+        for group in getattr(module, "file_sized", ()):
+            sized.update({dot + name: dot + group[0] for name in group})
+        minus_inf.update(dot + name for name in getattr(module, "may_hold_minus_inf", ()))
+    tied = {name: id(t) for named in (model.named_parameters(remove_duplicate=False),
+                                      model.named_buffers(remove_duplicate=False)) for name, t in named}
+    lengths: dict[str, int] = {}
+    owners: dict[tuple, str] = {}
+    for name, want in expected.items():
+        have = weights.get(name)
+        if have is None:
+            raise error(f"{source}: the config makes {name} of shape {tuple(want.shape)}, the file does not hold it")
+        shape, made = tuple(have.shape), tuple(want.shape)
+        if name in sized and have.dim() == want.dim():  # its length is the file's, the same for its whole group
+            made = (lengths.setdefault(sized[name], shape[0]), *made[1:])
+        if shape != made:
+            raise error(f"{source}: the file holds {name} of shape {shape}, the config makes {made}; the file is "
+                        "corrupt or crafted")
+        if have.dtype != want.dtype and not (have.is_floating_point() and want.is_floating_point()):
+            raise error(f"{source}: the file holds {name} as {have.dtype}, the model needs "
+                        f"{'floating point' if want.is_floating_point() else want.dtype}")
+        storage = have.untyped_storage()
+        if have.is_meta or (have.numel() and storage.nbytes() < have.numel() * have.element_size()):
+            raise error(f"{source}: the file holds {name} of shape {shape} without its data ({storage.nbytes()} "
+                        "bytes); the file is corrupt or crafted")
+        if storage.nbytes():  # one storage serves two names only where the model ties them (a tied head)
+            owner = owners.setdefault((have.device, storage.data_ptr()), name)
+            if tied[owner] != tied[name]:
+                raise error(f"{source}: the file's {name} shares its data with {owner}, which the model does not "
+                            "tie to it; the file is corrupt or crafted")
+    extra = next((name for name in weights if name not in expected), None)
+    if extra is not None:
+        raise error(f"{source}: the file holds {extra}, which the config does not make; the file is corrupt or "
+                    "crafted")
+    for name, have in weights.items():
+        if have.is_floating_point() and have.numel():
+            # a NaN anywhere makes both the least and the greatest NaN (and this is 6x faster than isfinite)
+            bounds = [float(x) for x in torch.aminmax(have)]
+            if not all(math.isfinite(x) or (x == -math.inf and name in minus_inf) for x in bounds):
+                raise error(f"{source}: {name} holds NaN or infinite values; the run diverged or the file is "
+                            "damaged")
+    return model

@@ -19,9 +19,12 @@ sha256), so `generate` samples from the directory as from the run. A directory w
 GPT-2's 50,257 ids.
 
 Only safetensors are written or read (no pickle), and the directory's config.json is
-checked against what our GPT computes before anything is built: a GPT-2 variant we cannot
-reproduce exactly (another LayerNorm epsilon, an inner width other than 4 x n_embd, scaled
-or reordered attention...) is refused with the reason, never loaded as something else.
+checked against what our GPT computes before anything is built: each field it reads must
+have its JSON type (HF_FIELDS), and a GPT-2 variant we cannot reproduce exactly (another
+LayerNorm epsilon, an inner width other than 4 x n_embd, scaled or reordered attention...)
+is refused with the reason, never loaded as something else. The weights must then be
+exactly that GPT's tensors (gpt.checkpoint.check_weights), so a small directory whose
+config asks for a huge model is refused before the model is built.
 `safetensors` is the optional extra `.[hf]`; `transformers` itself is needed only to use the
 exported directory, not to write or read it.
 """
@@ -40,7 +43,7 @@ from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive
 from minbpe.hf_tokenizers import export_tokenizer
 from pipeline.manifest import TokenizerInfo
 
-from .checkpoint import checkpoint_tokenizer, gpt_from_state, load_checkpoint, tokenizer_info
+from .checkpoint import check_weights, checkpoint_tokenizer, gpt_from_state, load_checkpoint, tokenizer_info
 from .model import GPT, GPTConfig
 
 CONFIG_FILE = "config.json"
@@ -52,6 +55,15 @@ ENDOFTEXT = "<|endoftext|>"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 GELU_NAMES = {"none": "gelu", "tanh": "gelu_new"}  # ours -> HF's activation_function
 LAYER_NORM_EPS = 1e-5  # torch's LayerNorm default, and GPT-2's
+# the config.json fields read here: the JSON types each may hold (true / false are not numbers here), in words
+WHOLE, NUMBER, FLAG, TEXT = ((int,), "a whole number"), ((int, float), "a number"), ((bool,), "true or false"), \
+    ((str,), "text")
+HF_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "model_type": TEXT, "activation_function": TEXT, "n_inner": ((int, type(None)), "a whole number or null"),
+    "layer_norm_epsilon": NUMBER, "scale_attn_weights": FLAG, "scale_attn_by_inverse_layer_idx": FLAG,
+    "reorder_and_upcast_attn": FLAG, "add_cross_attention": FLAG, "tie_word_embeddings": FLAG,
+    "vocab_size": WHOLE, "n_positions": WHOLE, "n_layer": WHOLE, "n_head": WHOLE, "n_embd": WHOLE,
+}
 
 
 class HFError(ValueError):
@@ -67,9 +79,9 @@ def _safetensors():
 
 
 def is_hf_directory(path: str | os.PathLike) -> bool:
-    """A directory that holds a Hugging Face model (config.json and model.safetensors)."""
-    path = Path(path)
-    return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+    """A directory that holds a Hugging Face model's config.json (load_hf says what else it needs, so a directory
+    with only pickled weights gets that answer, not a run directory's)."""
+    return (Path(path) / CONFIG_FILE).is_file()
 
 
 def hf_config(config: GPTConfig, eos_token_id: int | None = None) -> dict:
@@ -139,6 +151,10 @@ def gpt_config_from_hf(raw: dict, source: str | os.PathLike) -> GPTConfig:
     def refuse(why: str) -> HFError:
         return HFError(f"{source}: {why}; gptkit computes GPT-2 exactly, so it does not load this model")
 
+    for name, (types, words) in HF_FIELDS.items():
+        value = raw.get(name)
+        if name in raw and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise HFError(f"{source}: {name} is {json.dumps(value)[:80]}, not {words}")
     if raw.get("model_type") != "gpt2":
         raise refuse(f"model_type is {raw.get('model_type')!r}, not 'gpt2'")
     gelu = {hf: ours for ours, hf in GELU_NAMES.items()}.get(raw.get("activation_function", "gelu_new"))
@@ -146,7 +162,7 @@ def gpt_config_from_hf(raw: dict, source: str | os.PathLike) -> GPTConfig:
         raise refuse(f"activation_function {raw.get('activation_function')!r} (gelu or gelu_new only)")
     if raw.get("n_inner") not in (None, 4 * raw.get("n_embd", 0)):
         raise refuse(f"n_inner {raw['n_inner']} is not 4 x n_embd")
-    if abs(raw.get("layer_norm_epsilon", LAYER_NORM_EPS) - LAYER_NORM_EPS) > 1e-12:
+    if not abs(raw.get("layer_norm_epsilon", LAYER_NORM_EPS) - LAYER_NORM_EPS) <= 1e-12:  # NaN too
         raise refuse(f"layer_norm_epsilon {raw['layer_norm_epsilon']} is not {LAYER_NORM_EPS}")
     for flag, expected in (("scale_attn_weights", True), ("scale_attn_by_inverse_layer_idx", False),
                            ("reorder_and_upcast_attn", False), ("add_cross_attention", False)):
@@ -164,7 +180,7 @@ def load_hf(directory: str | os.PathLike, device: str | torch.device = "cpu") ->
     """The GPT of a Hugging Face GPT-2 directory, in eval mode (safetensors only; HFError for anything else)."""
     st = _safetensors()
     directory = Path(directory)
-    if not is_hf_directory(directory):
+    if not (directory / CONFIG_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
         raise HFError(f"{directory}: not a Hugging Face model directory (it needs {CONFIG_FILE} and {WEIGHTS_FILE}; "
                       "pickled pytorch_model.bin files are not read)")
     try:
@@ -179,24 +195,13 @@ def load_hf(directory: str | os.PathLike, device: str | torch.device = "cpu") ->
     except Exception as e:  # safetensors raises its own SafetensorError for a damaged file
         raise HFError(f"{directory / WEIGHTS_FILE}: not a readable safetensors file ({e})") from None
     tensors = {name.removeprefix("model."): t for name, t in tensors.items()}  # some exports nest the model
-    expected = {"transformer.wte.weight": (config.vocab_size, config.n_embd),
-                "transformer.wpe.weight": (config.block_size, config.n_embd)}
-    for name, shape in expected.items():  # before building: a config far larger than its tensors is refused
-        if name not in tensors or tuple(tensors[name].shape) != shape:
-            got = tuple(tensors[name].shape) if name in tensors else "missing"
-            raise HFError(f"{directory}: {name} is {got}, the config says {shape}")
-    layers = {name.split(".")[2] for name in tensors if name.startswith("transformer.h.")}
-    if len(layers) != config.n_layer:
-        raise HFError(f"{directory}: the config says {config.n_layer} layers, the weights hold {len(layers)}")
-    state = {name: t.t() if name.endswith(CONV1D) else t for name, t in tensors.items()
+    state = {name: t.t() if name.endswith(CONV1D) and t.dim() == 2 else t for name, t in tensors.items()
              if not name.endswith((".attn.bias", ".attn.masked_bias"))}  # old exports' causal-mask buffers
-    if config.tie_weights:
+    if config.tie_weights and "transformer.wte.weight" in state:
         state["lm_head.weight"] = state["transformer.wte.weight"]
+    check_weights(lambda: GPT(config), state, directory, HFError)
     model = GPT(config)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise HFError(f"{directory}: the weights do not fit a GPT-2 of its config ({str(e).splitlines()[0]})") from None
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 

@@ -63,8 +63,12 @@ class GPTConfig:
 class KVCache:
     """Keys and values of every layer for the positions seen so far (up to block_size).
 
-    Allocated on first use with the dtype attention runs in (bf16 under autocast).
+    Allocated on first use with the dtype attention runs in (bf16 under autocast), for the
+    positions seen, and doubled (up to block_size) when they outgrow it: the memory follows
+    the tokens, not block_size, which a model's file may set far larger than any sample.
     """
+
+    MIN_POSITIONS = 64  # the first allocation's room, so that short samples never regrow it
 
     def __init__(self, config: GPTConfig) -> None:
         self.config = config
@@ -74,12 +78,18 @@ class KVCache:
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store the new positions' k, v of one layer; return all of that layer's k, v so far."""
-        if self.k is None or self.k.shape[1] != k.size(0) or self.k.dtype != k.dtype:
+        start, end = self.length, self.length + k.size(2)
+        fresh = self.k is None or self.k.shape[1] != k.size(0) or self.k.dtype != k.dtype
+        if fresh or end > self.k.size(3):
             cfg = self.config
-            shape = (cfg.n_layer, k.size(0), cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
+            room = min(cfg.block_size, max(end, self.MIN_POSITIONS, 0 if fresh else 2 * self.k.size(3)))
+            shape = (cfg.n_layer, k.size(0), cfg.n_head, room, cfg.n_embd // cfg.n_head)
+            old_k, old_v = self.k, self.v
             self.k = torch.empty(shape, device=k.device, dtype=k.dtype)
             self.v = torch.empty(shape, device=k.device, dtype=k.dtype)
-        start, end = self.length, self.length + k.size(2)
+            if not fresh:  # the positions already seen, in every layer
+                self.k[:, :, :, :start] = old_k[:, :, :, :start]
+                self.v[:, :, :, :start] = old_v[:, :, :, :start]
         self.k[layer, :, :, start:end] = k
         self.v[layer, :, :, start:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]

@@ -8,8 +8,10 @@
 
 Every shard is memory-mapped, never read whole, after checking it against the
 manifest: the magic number, the dtype (header version), the token count (header
-and file size) and, unless verify=False, its sha256. Any mismatch is a ShardError
-or ManifestError that names the file.
+and file size) and, unless verify=False, its sha256. The manifest's tokenizer record
+is checked first against the tokenizer it names (TokenizerInfo.load): its vocab_size
+sizes a model's embedding table, so an edited one must not get that far. Any
+mismatch is a ShardError or ManifestError that names the file.
 
 Training windows are random: a window is block_size + 1 consecutive tokens of
 one shard (x its first block_size, y its last), every start position of every
@@ -64,6 +66,7 @@ class TokenData:
     def __init__(self, directory: str | os.PathLike, split: str = "train", verify: bool = True) -> None:
         self.directory = Path(directory)
         self.manifest = Manifest.load(directory)
+        self.manifest.tokenizer.load(directory)  # the record must be its tokenizer's (vocab_size above all)
         if split not in self.manifest.splits:
             raise ManifestError(f"{directory}: no split {split!r} (splits: {', '.join(self.manifest.splits)})")
         self.split = split

@@ -16,6 +16,12 @@ size (every id, special tokens included: the ids a model must embed), special
 tokens and, for a tokenizer read from a file, the sha256 of that file, which is
 copied into the directory as tokenizer.model so that the shards can always be
 decoded. Two directories hold comparable tokens only if these agree.
+
+A record is data from anywhere (a manifest, a checkpoint, an exported model's
+gptkit.json), so TokenizerInfo.load reads nothing but gpt2 / gpt4 by name or the
+tokenizer.model beside the record, checked by its sha256, and the record must be
+that tokenizer's: its vocab_size, which sizes a model's embedding table, cannot be
+edited to anything else.
 `bytes` counts the UTF-8 bytes of the text the tokens spell (delimiters excluded),
 for bits per byte.
 """
@@ -38,6 +44,8 @@ FORMAT = "gptkit-token-shards"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TOKENIZER_PREFIX = "tokenizer"  # the tokenizer's file in a data directory: tokenizer.model
+TOKENIZER_FILE = f"{TOKENIZER_PREFIX}.model"  # and in a run directory and an exported model
+FILE_TYPES = ("char", "regex", "basic")  # the tokenizers read from TOKENIZER_FILE (gpt2 / gpt4 have none)
 
 
 class ManifestError(ValueError):
@@ -71,16 +79,28 @@ class TokenizerInfo:
         return self.type, self.vocab_size, sorted(self.special_tokens.items()), self.sha256
 
     def load(self, directory: str | os.PathLike) -> Tokenizer:
-        """This tokenizer: gpt2 / gpt4 by name, else its file in `directory`, checked by sha256.
-
-        A data directory and a training run directory both keep it as tokenizer.model.
-        """
-        if self.file is None:
-            return minbpe.get_tokenizer(self.type)
-        path = Path(directory) / self.file
-        if not path.is_file() or file_sha256(path) != self.sha256:
-            raise ManifestError(f"{path}: missing, or not the tokenizer recorded with it (sha256 {self.sha256})")
-        return minbpe.load(path)
+        """This tokenizer: gpt2 / gpt4 by name, else tokenizer.model in `directory`, checked by sha256 (a data
+        directory, a run directory and an exported model all keep it under that name). ManifestError if the
+        record names anything else, or is not the tokenizer's own (its type, vocab_size, special tokens)."""
+        tokenizer: Tokenizer
+        if isinstance(self.type, str) and self.type in PRETRAINED and self.file is None:
+            tokenizer = PRETRAINED[self.type]()
+        elif isinstance(self.type, str) and self.type in FILE_TYPES and self.file == TOKENIZER_FILE:
+            path = Path(directory) / self.file
+            if not path.is_file() or file_sha256(path) != self.sha256:
+                raise ManifestError(f"{path}: missing, or not the tokenizer recorded with it (sha256 {self.sha256})")
+            tokenizer = minbpe.load(path)
+        else:
+            raise ManifestError(f"{directory}: the tokenizer record (type {self.type!r}, file {self.file!r}) is not "
+                                f"one gptkit reads: {' or '.join(PRETRAINED)} by name, or {', '.join(FILE_TYPES)} "
+                                f"with its {TOKENIZER_FILE} beside the record")
+        found = TokenizerInfo(tokenizer_type(tokenizer, self.type), tokenizer.n_vocab, dict(tokenizer.special_tokens))
+        for name in ("type", "vocab_size", "special_tokens"):
+            if getattr(self, name) != getattr(found, name):
+                raise ManifestError(f"{directory}: the tokenizer record's {name} is {getattr(self, name)!r:.80}, but "
+                                    f"the tokenizer ({self.type}) has {getattr(found, name)!r:.80}; the record was "
+                                    "edited or damaged")
+        return tokenizer
 
     def describe(self) -> str:
         origin = "" if self.source in (None, self.type) else f"{self.source}, "

@@ -352,7 +352,7 @@ def _same_tokenizer(spec: str, out: Path, earlier: Manifest | _Interrupted) -> T
     info, what = earlier.tokenizer, _what(earlier)
     tokenizer: Tokenizer | None
     if spec == "char":
-        tokenizer = None if info.type != "char" else minbpe.load(out / info.file)
+        tokenizer = None if info.type != "char" else info.load(out)
         mine = None if tokenizer is None else tokenizer_info(tokenizer, spec, out / info.file)
     else:
         tokenizer = minbpe.get_tokenizer(spec)

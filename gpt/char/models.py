@@ -35,6 +35,12 @@ its own: gpt/char/train.py evaluates it, and gpt/char/sample.py samples it, thro
 Adding a model is one entry in REGISTRY (a ModelSpec: its recipe, its constructor's
 arguments from the run's config, its constructor, how it is trained); the CLI's
 --model choices, the baselines table and checkpoint loading all read it.
+
+A checkpoint's model is built only once its tensors are checked to be exactly the ones
+its recorded arguments make (gpt.checkpoint.check_weights: a model built on the meta
+device, which allocates nothing, says which), and once every model in it predicts the
+checkpoint's own characters: a crafted file cannot make a model larger than itself.
+Every model has a vocab_size for that; the n-gram's tables are as long as the file's.
 """
 
 from __future__ import annotations
@@ -44,15 +50,16 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import CheckpointError, checked_model_config
+from ..checkpoint import CheckpointError, check_weights
 from ..model import GPT, GPTConfig
-from .data import Layout
+from .data import CharVocab, Layout
 
 CHAR_KIND = "char-baseline"  # the "kind" of a train-char checkpoint
 
@@ -124,9 +131,11 @@ class CharModel(nn.Module, ABC):
 class BigramCounts(CharModel):
     """The smoothed count table; log-probabilities are a buffer, not parameters."""
 
+    may_hold_minus_inf = ("log_probs",)  # without smoothing, a pair never seen has probability 0
+
     def __init__(self, vocab_size: int, smoothing: float = 1.0) -> None:
         super().__init__()
-        self.block_size, self.smoothing = 1, smoothing
+        self.block_size, self.vocab_size, self.smoothing = 1, vocab_size, smoothing
         self.register_buffer("counts", torch.zeros(vocab_size, vocab_size, dtype=torch.long))
         self.register_buffer("log_probs", torch.full((vocab_size, vocab_size), -math.log(vocab_size)))
 
@@ -178,7 +187,8 @@ class KneserNey(CharModel):
 
     def __init__(self, vocab_size: int, block_size: int = 5) -> None:
         super().__init__()
-        if vocab_size ** (block_size + 1) >= 2**62:
+        # (the exponent is bounded first: 2 ** (10**9) would take the machine before the answer came)
+        if vocab_size > 1 and (block_size + 1 > 62 or vocab_size ** (block_size + 1) >= 2**62):
             raise ValueError(f"ngram: {vocab_size} symbols ^ {block_size + 1} do not fit 64-bit keys; "
                              f"use a smaller --block-size")
         self.block_size, self.vocab_size = block_size, vocab_size
@@ -186,6 +196,7 @@ class KneserNey(CharModel):
             self.register_buffer(f"keys_{k}", torch.zeros(0, dtype=torch.long))
             self.register_buffer(f"counts_{k}", torch.zeros(0, dtype=torch.float64))
         self.register_buffer("discounts", torch.zeros(block_size + 1, 3, dtype=torch.float64))  # D_1, D_2, D_3+
+        self.file_sized = tuple((f"keys_{k}", f"counts_{k}") for k in range(block_size + 1))  # for check_weights
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         # the tables' sizes come from the data they were counted on
@@ -244,7 +255,7 @@ class BigramNN(CharModel):
 
     def __init__(self, vocab_size: int) -> None:
         super().__init__()
-        self.block_size = 1
+        self.block_size, self.vocab_size = 1, vocab_size
         self.weight = nn.Parameter(torch.randn(vocab_size, vocab_size))
 
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
@@ -259,7 +270,7 @@ class MLP(CharModel):
     def __init__(self, vocab_size: int, block_size: int = 3, n_embd: int = 10, n_hidden: int = 200,
                  batch_norm: bool = False) -> None:
         super().__init__()
-        self.block_size = block_size
+        self.block_size, self.vocab_size = block_size, vocab_size
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.hidden = nn.Linear(block_size * n_embd, n_hidden, bias=not batch_norm)
         self.bn = BatchNorm(n_hidden, momentum=0.001) if batch_norm else nn.Identity()
@@ -330,7 +341,7 @@ class WaveNet(CharModel):
         super().__init__()
         if block_size < 2 or block_size & (block_size - 1):
             raise ValueError(f"wavenet needs block_size a power of two (>= 2), got {block_size}")
-        self.block_size = block_size
+        self.block_size, self.vocab_size = block_size, vocab_size
         self.wte = nn.Embedding(vocab_size, n_embd)
         layers: list[nn.Module] = []
         width = n_embd
@@ -367,6 +378,10 @@ class CharGPT(GPT):
     @property
     def layout(self) -> Layout:
         return Layout("sequences", self.config.block_size)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -469,28 +484,24 @@ def build_model(name: str, args: dict) -> nn.Module:
 
 
 def char_model_from_state(state: dict, source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """A train-char checkpoint's model, in eval mode; CheckpointError for anything else."""
+    """A train-char checkpoint's model, in eval mode, once its tensors are checked to be exactly its recorded
+    model's and every model in it predicts the checkpoint's characters; CheckpointError for anything else."""
     if state.get("kind") != CHAR_KIND or not isinstance(state.get("model"), dict):
         raise CheckpointError(f"{source}: not a train-char checkpoint")
     name, args, weights = state.get("model_name"), state.get("model_args"), state["model"]
-    _check_gpt_sizes(name, args, weights, source)
-    try:
-        model = build_model(name, args)
-        model.load_state_dict(weights)
-    except (TypeError, ValueError, KeyError, RuntimeError) as e:
-        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise CheckpointError(f"{source}: the weights do not fit the recorded model ({reason})") from None
+    chars, boundary = state.get("chars"), state.get("boundary")
+    if not isinstance(chars, str) or not isinstance(boundary, bool):
+        raise CheckpointError(f"{source}: the checkpoint's characters are missing or malformed")
+    if not isinstance(name, str) or not isinstance(args, dict):
+        raise CheckpointError(f"{source}: the checkpoint's model record is missing or malformed")
+
+    build = partial(build_model, name, args)
+    size = CharVocab(chars, boundary).size
+    for member in check_weights(build, weights, source).modules():
+        # the n-gram's tables do not bound its vocab_size, and sampling decodes every id a model draws
+        if isinstance(member, (CharModel, CharGPT)) and member.vocab_size != size:
+            raise CheckpointError(f"{source}: its model predicts {member.vocab_size!r:.40} symbols, its characters "
+                                  f"make {size}; the file is corrupt or crafted")
+    model = build()
+    model.load_state_dict(weights)
     return model.to(device).eval()
-
-
-def _check_gpt_sizes(name: object, args: object, weights: dict, source: str | os.PathLike, prefix: str = "") -> None:
-    """A GPT in a char checkpoint, alone or an ensemble's member, checked against its tensors before it is
-    built (gpt.checkpoint.checked_model_config: a crafted n_layer must not allocate without bound)."""
-    if name == "gpt":
-        own = {k[len(prefix):]: v for k, v in weights.items() if isinstance(k, str) and k.startswith(prefix)}
-        checked_model_config({"model_config": args, "model": own}, source)
-    elif isinstance(name, str) and name in REGISTRY and REGISTRY[name].training == "mix" and isinstance(args, dict):
-        for i, member in enumerate(args.get("members", [])):
-            if isinstance(member, dict):
-                _check_gpt_sizes(member.get("model_name"), member.get("model_args"), weights, source,
-                                 f"{prefix}members.{i}.")

@@ -22,10 +22,12 @@ def state(**model_config) -> dict:
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(n_layer=10**9), "model_config says 1000000000 layers, the weights hold 2"),
-    (dict(n_layer=3), "model_config says 3 layers"),
-    (dict(vocab_size=10**12), "does not fit the embedding weights"),
-    (dict(n_embd=10**6), "does not fit the embedding weights"),
+    (dict(n_layer=10**9), "its config asks for a far larger model than the 29 tensors the file holds"),
+    (dict(n_layer=3), r"the config makes transformer.h.2.ln_1.weight of shape \(32,\), the file does not hold it"),
+    (dict(vocab_size=10**12), r"the file holds transformer.wte.weight of shape \(65, 32\), the config makes "
+                              r"\(1000000000000, 32\)"),
+    (dict(n_embd=10**6), r"the file holds transformer.wte.weight of shape \(65, 32\), the config makes "
+                         r"\(65, 1000000\)"),
     (dict(block_size="16"), "its model_config is not a GPT's .GPTConfig.block_size must be a positive integer"),
     (dict(n_heads=4), "its model_config is not a GPT's"),
 ])
@@ -68,17 +70,18 @@ def test_a_char_checkpoint_is_checked_too(tmp_path):
 
     args = model_args(char_config("gpt", block_size=8, n_layer=1, n_head=1, n_embd=8), 27)
     weights = build_model("gpt", args).state_dict()
-    good = {"kind": CHAR_KIND, "model_name": "gpt", "model_args": args, "model": weights}
+    vocab = {"chars": "abcdefghijklmnopqrstuvwxyz", "boundary": True}  # 27 symbols
+    good = {"kind": CHAR_KIND, "model_name": "gpt", "model_args": args, "model": weights, **vocab}
     assert char_model_from_state(good, "ok.pt").config.n_layer == 1
-    for crafted, message in [({**args, "n_layer": 10**9}, "model_config says 1000000000 layers"),
-                             ({**args, "vocab_size": 10**12}, "does not fit the embedding weights")]:
+    for crafted, message in [({**args, "n_layer": 10**9}, "asks for a far larger model than the 17 tensors"),
+                             ({**args, "vocab_size": 10**12}, r"the config makes \(1000000000000, 8\)")]:
         with pytest.raises(CheckpointError, match=message):
             char_model_from_state({**good, "model_args": crafted}, "crafted.pt")
     ensemble = {"kind": CHAR_KIND, "model_name": "ensemble", "model": {f"members.0.{k}": v for k, v in weights.items()},
-                "model_args": {"members": [{"model_name": "gpt", "model_args": {**args, "n_layer": 10**9}}]}}
-    with pytest.raises(CheckpointError, match="1000000000 layers"):
+                "model_args": {"members": [{"model_name": "gpt", "model_args": {**args, "n_layer": 10**9}}]}, **vocab}
+    with pytest.raises(CheckpointError, match="asks for a far larger model"):
         char_model_from_state(ensemble, "crafted.pt")
-    with pytest.raises(CheckpointError, match="the weights do not fit the recorded model"):
+    with pytest.raises(CheckpointError, match=r"the config makes wte.weight of shape \(27, 10\), the file does not"):
         char_model_from_state({**good, "model_name": "mlp", "model_args": {"vocab_size": 27}}, "odd.pt")
 
 

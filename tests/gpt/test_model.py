@@ -108,9 +108,12 @@ def test_packed_documents_are_computed_as_if_alone():
 
 @pytest.mark.parametrize("sample", [SampleConfig(60, temperature=0), SampleConfig(60, 1.0, top_k=20, top_p=0.9)],
                          ids=["greedy", "sampled"])
-def test_kv_cache_gives_the_uncached_tokens(sample):
-    model = tiny_model()  # block 16: the 60 new tokens slide the window past it
-    prompt = torch.randint(0, 65, (3, 5))
+@pytest.mark.parametrize("block", [16, 150], ids=["sliding", "growing"])
+def test_kv_cache_gives_the_uncached_tokens(sample, block):
+    # block 16: the 60 new tokens slide the window past it; block 150: prompt and tokens outgrow the cache's first
+    # room (KVCache.MIN_POSITIONS) and it grows, then the window slides past 150
+    model = tiny_model(block_size=block)
+    prompt = torch.randint(0, 65, (3, 5 if block == 16 else 100))
     runs = []
     for use_cache in (True, False):
         sample.use_cache = use_cache

@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
+from cli import main
 from conftest import ROOT
 from pipeline.loader import RandomBatches, TokenData, eval_batches
 from pipeline.manifest import ManifestError
@@ -164,6 +166,28 @@ def test_wrong_checksum(copy):
     with pytest.raises(ShardError, match="train_000003.bin: sha256 differs from the manifest's"):
         TokenData(copy, "train")
     assert TokenData(copy, "train", verify=False).tokens > 0  # verify=False checks headers and sizes only
+
+
+@pytest.mark.parametrize("spec", ["char", "gpt2"])
+def test_an_edited_vocab_size_is_refused_before_a_model_is_sized_by_it(tmp_path, spec):
+    """train-gpt sizes its embedding table from the manifest's vocab_size: it must be the tokenizer's own."""
+    text = tmp_path / "t.txt"
+    text.write_text("Some words to train on. " * 200, encoding="utf-8")
+    prepare(PrepareConfig([str(text)], str(tmp_path / "data"), spec, val_fraction=0.2))
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    own = manifest["tokenizer"]["vocab_size"]
+    assert own == (50257 if spec == "gpt2" else 15) and TokenData(tmp_path / "data").vocab_size == own
+    for edited in (10, 10**9):
+        (tmp_path / "data" / "manifest.json").write_text(json.dumps(
+            {**manifest, "tokenizer": {**manifest["tokenizer"], "vocab_size": edited}}))
+        line = (f"{tmp_path / 'data'}: the tokenizer record's vocab_size is {edited}, but the tokenizer ({spec}) has "
+                f"{own}; the record was edited or damaged")
+        with pytest.raises(ManifestError) as refused:
+            TokenData(tmp_path / "data", "train")
+        assert str(refused.value) == line
+    result = CliRunner().invoke(main, ["train-gpt", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
+                                       "--device", "cpu"])
+    assert result.exit_code == 1 and result.stderr.strip().splitlines()[-1] == f"Error: {line}"
 
 
 def test_not_prepared(tmp_path):
