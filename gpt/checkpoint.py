@@ -111,9 +111,16 @@ def tokenizer_info(state: dict[str, Any], source: str | os.PathLike) -> Tokenize
 
 
 def checkpoint_tokenizer(run_dir: str | os.PathLike, state: dict[str, Any]) -> Tokenizer:
-    """The tokenizer a checkpoint was trained with: gpt2 / gpt4 by name, else the run's tokenizer.model."""
+    """The tokenizer a checkpoint was trained with: gpt2 / gpt4 by name, else the run's tokenizer.model.
+    CheckpointError if it has more ids than the model embeds (sampling would feed the model ids it has not)."""
     run_dir = Path(run_dir)
-    return tokenizer_info(state, run_dir).load(run_dir if run_dir.is_dir() else run_dir.parent)
+    tokenizer = tokenizer_info(state, run_dir).load(run_dir if run_dir.is_dir() else run_dir.parent)
+    config = state.get("model_config")
+    embedded = config.get("vocab_size") if isinstance(config, dict) else None
+    if type(embedded) is not int or tokenizer.n_vocab > embedded:
+        raise CheckpointError(f"{run_dir}: its tokenizer has {tokenizer.n_vocab} ids, the model embeds "
+                              f"{embedded!r:.40}; the file is corrupt or crafted")
+    return tokenizer
 
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, dict]:

@@ -61,7 +61,12 @@ def sample_next(logits: torch.Tensor, cfg: SampleConfig, generator: torch.Genera
         # drop a token when the ones before it already reach top_p (the most likely always stays)
         drop_sorted = cumulative - sorted_logits.softmax(dim=-1) >= cfg.top_p
         logits = logits.masked_fill(drop_sorted.scatter(1, order, drop_sorted), float("-inf"))
-    return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
+    probs = F.softmax(logits, dim=-1)
+    # finite weights can still overflow to inf logits, whose softmax is nan: multinomial then draws ids out of range
+    if not bool(torch.isfinite(probs).all()):
+        raise ValueError("the model's next-token probabilities are not numbers (its finite weights overflow to "
+                         "inf or nan): the run diverged or the file is damaged")
+    return torch.multinomial(probs, num_samples=1, generator=generator)
 
 
 @torch.inference_mode()

@@ -16,7 +16,7 @@ from gpt.generate import SampleConfig, generate
 from gpt.hf import HFError, export_run, load_hf, load_hf_for_sampling
 from gpt.model import GPT, GPTConfig
 from gpt.train import train
-from minbpe import GPT2Tokenizer
+from minbpe import GPT2Tokenizer, GPT4Tokenizer
 from pipeline.prepare import PrepareConfig, prepare
 
 transformers = pytest.importorskip("transformers", reason="the hf extra: pip install 'gptkit[hf]'")
@@ -75,14 +75,16 @@ def test_our_run_exported_is_the_same_model_in_transformers(run_dir, tmp_path):
 @pytest.mark.parametrize("gelu, tie, bias", [("tanh", False, True), ("none", True, False)])
 def test_every_variant_we_train_maps_to_gpt2(tmp_path, gelu, tie, bias):
     torch.manual_seed(0)
-    model = GPT(GPTConfig(70, 24, 2, 4, 32, bias=bias, tie_weights=tie, gelu=gelu)).eval()
+    model = GPT(GPTConfig(50257, 24, 2, 4, 32, bias=bias, tie_weights=tie, gelu=gelu)).eval()
     state = {"model_config": {**model.config.__dict__}, "model": model.state_dict(),
              "tokenizer": {"type": "gpt2", "vocab_size": 50257, "special_tokens": {"<|endoftext|>": 50256}}}
     save_checkpoint(tmp_path / "latest.pt", state)
     written, notes = export_run(tmp_path, tmp_path / "hf")
     assert {"tokenizer.json", "tokenizer_config.json", "tokenizer.tiktoken"} <= {p.name for p in written}
     assert notes == []
-    with pytest.raises(HFError, match="tokenizer has 50257 ids, the model 70"):  # a model too small for its tokens
+    gpt4 = {"type": "gpt4", "vocab_size": 100277, "special_tokens": dict(GPT4Tokenizer().special_tokens)}
+    (tmp_path / "hf" / "gptkit.json").write_text(json.dumps({"tokenizer": gpt4}))
+    with pytest.raises(HFError, match="tokenizer has 100277 ids, the model 50257"):  # a model too small for its tokens
         load_hf_for_sampling(tmp_path / "hf")
     theirs = their_model(tmp_path / "hf")
     idx = torch.randint(0, 70, (2, 24), generator=torch.Generator().manual_seed(1))

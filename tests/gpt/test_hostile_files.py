@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from gpt.char.models import CHAR_KIND, REGISTRY, build_model, char_model_from_st
 from gpt.char.runs import RunSampler
 from gpt.checkpoint import CheckpointError, check_weights, gpt_from_state, save_checkpoint
 from gpt.generate import SampleConfig
-from gpt.hf import HFError, export_hf, load_hf, load_hf_for_sampling
+from gpt.hf import HFError, export_hf, export_run, load_hf, load_hf_for_sampling
 from gpt.model import GPT, GPTConfig, KVCache
 from minbpe import CharTokenizer
 from minbpe.files import file_sha256
@@ -311,6 +311,27 @@ def test_weights_that_are_not_finite_are_one_line(tmp_path):
     assert torch.equal(char_model_from_state(state, "ok.pt").log_probs, counts.log_probs)
     with pytest.raises(CheckpointError, match="log_probs holds NaN or infinite values"):
         char_model_from_state({**state, "model": with_nan(counts.state_dict(), "log_probs")}, "nan.pt")
+
+
+def test_finite_weights_whose_logits_overflow_are_one_line(tmp_path):
+    big = replace(SMALL, vocab_size=50257)  # GPT2_RECORD's ids
+    weights = GPT(big).state_dict()
+    weights["transformer.wte.weight"] *= 1e37  # finite, and the tied head's logits overflow to inf
+    run = gpt_run(tmp_path / "gpt", big, weights)
+    result = CliRunner().invoke(main, ["generate", "--checkpoint", str(run), "--device", "cpu"])
+    assert error_line(result) == ("Error: the model's next-token probabilities are not numbers (its finite weights "
+                                  "overflow to inf or nan): the run diverged or the file is damaged")
+
+
+def test_a_tokenizer_with_more_ids_than_the_model_is_one_line(tmp_path):
+    run = gpt_run(tmp_path / "gpt", SMALL, GPT(SMALL).state_dict())  # 65 ids embedded, GPT-2's 50,257 recorded
+    line = f"{run}: its tokenizer has 50257 ids, the model embeds 65; the file is corrupt or crafted"
+    assert refusal(run) == line
+    assert error_line(CliRunner().invoke(main, ["generate", "--checkpoint", str(run), "--device", "cpu"])) == \
+        f"Error: {line}"
+    with pytest.raises(CheckpointError, match="its tokenizer has 50257 ids, the model embeds 65"):
+        export_run(run, tmp_path / "hf")  # an export would pair them in the Hugging Face world too
+    assert not (tmp_path / "hf").exists()
 
 
 def test_a_directory_of_pickled_weights_gets_the_hf_answer_in_generate_too(tmp_path, data):
