@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoint import CheckpointError
 from ..device import pick_device
 from ..generate import SampleConfig, sample_next
 from .data import BOUNDARY, CharVocab
@@ -109,6 +110,9 @@ def checkpoint_samples(checkpoint: str | os.PathLike, state: dict, prompt: str, 
     where = pick_device(device)
     model = char_model_from_state(state, checkpoint, where)
     vocab = CharVocab(state["chars"], state["boundary"])
-    length = state["sample_length"] if vocab.boundary else sampling.max_new_tokens
+    length = state.get("sample_length") if vocab.boundary else sampling.max_new_tokens
+    if type(length) is not int or length < 1:  # (sample() bounds a large one by sampling.max_new_tokens)
+        raise CheckpointError(f"{checkpoint}: its sample_length {length!r:.40} is not a whole number >= 1; the file "
+                              "is corrupt or crafted")
     generator = torch.Generator(where).manual_seed(seed)
     return sample(model, vocab, prompt, num, length, sampling, generator)

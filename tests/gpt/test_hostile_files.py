@@ -334,6 +334,20 @@ def test_a_tokenizer_with_more_ids_than_the_model_is_one_line(tmp_path):
     assert not (tmp_path / "hf").exists()
 
 
+@pytest.mark.parametrize("length", [None, "12", 0])
+def test_a_char_runs_sample_length_is_checked(tmp_path, length):
+    run = char_run(tmp_path / "char", "mlp", KINDS["mlp"][0], build_model("mlp", KINDS["mlp"][0]).state_dict())
+    state = torch.load(run / "latest.pt", weights_only=True)
+    if length is None:
+        del state["sample_length"]
+    else:
+        state["sample_length"] = length
+    torch.save(state, run / "latest.pt")
+    result = CliRunner().invoke(main, ["generate", "--checkpoint", str(run), "--device", "cpu"])
+    assert error_line(result) == (f"Error: {run}: its sample_length {length!r} is not a whole number >= 1; the file "
+                                  "is corrupt or crafted")
+
+
 def test_a_directory_of_pickled_weights_gets_the_hf_answer_in_generate_too(tmp_path, data):
     directory = hf_directory(tmp_path / "hf")
     (directory / "model.safetensors").rename(directory / "pytorch_model.bin")
