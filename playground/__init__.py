@@ -6,8 +6,9 @@
 
 The modules: tokens (the tokenizers offered, token spans, the tiktoken check), runs (the runs and
 their settings), cache (values loaded once per file version), generations
-(samples generated in worker threads, bounded and stoppable), app (the Starlette routes and the
-page under static/), server (binding and uvicorn). It is the layer above gpt.char and below the
+(samples generated in worker threads, bounded and stoppable), guard (which hosts, origins and
+requests are answered; the headers on every answer), app (the Starlette routes and the page under
+static/), server (binding and uvicorn). It is the layer above gpt.char and below the
 CLI, and needs the serve extra (starlette, uvicorn).
 """
 

@@ -16,7 +16,8 @@
 Nothing outside the runs and the tokenizer files is read: a run or tokenizer is looked up by the
 name the page was given, never by a path from the request. Every input is bounded (Limits) and a
 request past a bound, or malformed, gets a 4xx with {"error": "..."}; a run that cannot be read
-shows its error in its own entry while the rest of the page works.
+shows its error in its own entry while the rest of the page works. Only this server's host names,
+its own page's origin and JSON POSTs are answered (guard.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -44,6 +47,7 @@ from minbpe.core import POLICIES, AllowedSpecial
 
 from .cache import VersionCache
 from .generations import Busy, Generations
+from .guard import Guard
 from .runs import RunIndex
 from .tokens import TokenizerShelf, encode_spans, twin_check
 
@@ -59,6 +63,8 @@ class Limits:
     max_new_tokens: int = 2_000  # tokens of one sample
     prompt_chars: int = 10_000
     generations: int = 2  # samples being generated at once
+    heavy_requests: int = 2  # tiktoken checks and encodes of long texts being answered at once
+    heavy_text_chars: int = 100_000  # an encode of a longer text is a heavy request
     body_bytes: int = 8_000_000  # a request body (the text is JSON-escaped, so it may grow)
 
 
@@ -79,6 +85,26 @@ class RequestError(Exception):
         self.status = status
 
 
+class HeavyWork:
+    """The expensive requests being answered, at most `limit` at once; past it a 429 rather than a queue, so
+    nobody can stack up minutes of work. Taken and given back on the event loop, so no lock is needed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.running >= self.limit:
+            raise RequestError(429, f"{self.limit} heavy request(s) (tiktoken checks, long texts) are being answered, "
+                                    "the most this server allows: wait and try again")
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+
+
 class Samplers:
     """Models loaded for sampling, the most recently used few; a run whose checkpoint changed is loaded again."""
 
@@ -91,13 +117,15 @@ class Samplers:
                                 lambda: RunSampler(run_dir, self.device))
 
 
-def create_app(config: PlaygroundConfig) -> Starlette:
-    """The web app. Loads every --tokenizer file first: a bad one raises TokenizerError before serving."""
+def create_app(config: PlaygroundConfig, host: str = "127.0.0.1") -> Starlette:
+    """The web app, answering to the loopback names and `host` (the address it listens on). Loads every
+    --tokenizer file first: a bad one raises TokenizerError before serving."""
     index = RunIndex(config.runs)
     shelf = TokenizerShelf(config.tokenizers, index)
     shelf.check_files()
     limits = config.limits
     generations = Generations(limits.generations)
+    heavy = HeavyWork(limits.heavy_requests)
     samplers = Samplers(config.loaded_models, config.device)
 
     def find_run(name: Any) -> Path:
@@ -114,9 +142,13 @@ def create_app(config: PlaygroundConfig) -> Starlette:
             if len(data) > limits.body_bytes:
                 raise RequestError(413, f"the request is over {limits.body_bytes:,} bytes")
         try:
-            body = json.loads(data)
+            body = json.loads(data, parse_float=finite_float, parse_constant=not_a_number)
+        except RecursionError:
+            raise RequestError(400, "the request body is nested too deeply") from None
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise RequestError(400, "the request body is not JSON") from None
+        except ValueError:  # a whole number of more digits than Python converts (sys.get_int_max_str_digits)
+            raise RequestError(400, "the request body has a number too long to read") from None
         if not isinstance(body, dict):
             raise RequestError(400, "the request body must be a JSON object")
         return body
@@ -149,12 +181,14 @@ def create_app(config: PlaygroundConfig) -> Starlette:
 
     async def encode(request: Request) -> Response:
         name, text, policy = text_request(await body_of(request))
-        encoded = await run_in_threadpool(lambda: encode_spans(tokenizer(name), text, policy))
+        with heavy.slot() if len(text) > limits.heavy_text_chars else nullcontext():
+            encoded = await run_in_threadpool(lambda: encode_spans(tokenizer(name), text, policy))
         return JSONResponse({"tokenizer": name, **encoded.as_json()})
 
     async def check(request: Request) -> Response:
         name, text, policy = text_request(await body_of(request))
-        result = await run_in_threadpool(lambda: twin_check(tokenizer(name), text, policy, limits.check_chars))
+        with heavy.slot():
+            result = await run_in_threadpool(lambda: twin_check(tokenizer(name), text, policy, limits.check_chars))
         return JSONResponse({"tokenizer": name, **result.as_json()})
 
     async def run_list(request: Request) -> Response:
@@ -228,7 +262,8 @@ def create_app(config: PlaygroundConfig) -> Starlette:
         Route("/api/status", status),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={RequestError: refused, ValueError: bad_value})
+    app = Starlette(routes=routes, exception_handlers={RequestError: refused, ValueError: bad_value},
+                    middleware=[Middleware(Guard, host=host)])
     app.state.generations = generations
     return app
 
@@ -247,6 +282,19 @@ def run_entry(index: RunIndex, name: str, path: Path) -> dict:
     return {"name": name, **asdict(info)}
 
 
+def finite_float(literal: str) -> float:
+    """A JSON number of a request (json.loads reads 1e999 as inf, which no setting can take)."""
+    value = float(literal)
+    if not math.isfinite(value):
+        raise RequestError(400, f"the request has the number {literal[:40]}, too large to use: give a finite number")
+    return value
+
+
+def not_a_number(literal: str) -> float:
+    """NaN, Infinity and -Infinity, which json.loads reads though JSON has no such values."""
+    raise RequestError(400, f"the request has {literal}, which is not a JSON number: give a finite number")
+
+
 def sample_config(body: dict, max_tokens: int) -> SampleConfig:
     """The sampling settings of a generate request, each checked (RequestError 400 says which is wrong)."""
     def number(key: str, default: float | None, kind: type) -> Any:
@@ -255,7 +303,10 @@ def sample_config(body: dict, max_tokens: int) -> SampleConfig:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
             raise RequestError(400, f"{key} must be a {'whole number' if kind is int else 'number'}")
-        return kind(value)
+        try:
+            return kind(value)
+        except OverflowError:  # float() of a whole number of hundreds of digits
+            raise RequestError(400, f"{key} is too large") from None
 
     tokens = number("max_new_tokens", 200, int)
     if not 1 <= tokens <= max_tokens:

@@ -5,12 +5,13 @@ pulls it and hands each piece of text to the event loop through an asyncio queue
 stays free while the model runs. Stopping sets an Event that the worker checks before every token:
 the work ends within one token's time, whether the page pressed stop or went away. A generation
 holds its slot until its worker has really finished, so the bound counts work, not connections.
+Its id is random, so no other page can stop it by guessing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +37,6 @@ class Generations:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._active: dict[str, Generation] = {}
-        self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     @property
@@ -52,7 +52,7 @@ class Generations:
         with self._lock:
             if len(self._active) >= self.limit:
                 raise Busy(f"{self.limit} generation(s) are running, the most this server allows: stop one or wait")
-            generation = Generation(str(next(self._ids)))
+            generation = Generation(secrets.token_urlsafe(16))
             self._active[generation.id] = generation
         worker = threading.Thread(target=self._work, args=(generation, make_pieces, loop, queue), daemon=True,
                                   name=f"generation-{generation.id}")

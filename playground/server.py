@@ -29,7 +29,7 @@ class PlaygroundServer:
     """The app, bound to host:port (port 0: a free port, see .port). OSError if the address cannot be bound."""
 
     def __init__(self, config: PlaygroundConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
-        self.app = create_app(config)
+        self.app = create_app(config, host)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             self.socket = socket.create_server((host, port), family=family)

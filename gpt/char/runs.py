@@ -20,7 +20,9 @@ This lives in gpt.char because that is the lowest layer that knows every kind of
 from __future__ import annotations
 
 import json
+import math
 import os
+import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,13 +42,30 @@ from .train import METRICS_FILE as CHAR_METRICS
 
 @dataclass
 class RunInfo:
-    """What a run directory holds, read from its checkpoint without loading the weights."""
+    """What a run directory holds, read from its checkpoint without loading the weights.
+
+    A checkpoint is data from anywhere, and what is read here is shown (a web page, the CLI): so every field
+    is checked to be the plain value it says it is, and ValueError names the one that is not."""
 
     kind: str  # "gpt" (train-gpt) or "char" (train-char)
     step: int  # optimizer steps taken
     model: str  # the model, in words
     tokenizer: str  # the tokenizer's type (gpt2, gpt4, char, regex, basic), or "characters" for a char run
-    settings: dict[str, Any] = field(default_factory=dict)  # the run's training settings
+    settings: dict[str, Any] = field(default_factory=dict)  # the run's training settings: plain values or lists of them
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.step, int) or isinstance(self.step, bool) or self.step < 0:
+            raise ValueError(f"the checkpoint's step ({reprlib.repr(self.step)}) is not a whole number >= 0")
+        for name in ("kind", "model", "tokenizer"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"the checkpoint's {name} ({reprlib.repr(getattr(self, name))}) is not text")
+        for key, value in self.settings.items():
+            # a number that is not finite has no JSON form, and a nested record has no place in a settings table
+            plain = all(isinstance(v, (str, int, type(None))) or (isinstance(v, float) and math.isfinite(v))
+                        for v in (value if isinstance(value, list) else [value]))
+            if not isinstance(key, str) or not plain:
+                raise ValueError(f"the checkpoint's setting {reprlib.repr(key)} ({reprlib.repr(value)}) is not "
+                                 "a plain value (text, a finite number, true/false, null, or a list of them)")
 
 
 def find_runs(root: str | os.PathLike) -> list[Path]:
@@ -58,29 +77,49 @@ def find_runs(root: str | os.PathLike) -> list[Path]:
 
 
 def run_info(run_dir: str | os.PathLike) -> RunInfo:
-    """The kind, step, model, tokenizer and settings of a run (CheckpointError for a bad checkpoint)."""
+    """The kind, step, model, tokenizer and settings of a run (CheckpointError for a bad checkpoint, or one whose
+    fields are not the plain values RunInfo holds)."""
     state = load_checkpoint(run_dir, mmap=True)  # the settings only: the weights stay on disk
     settings = state.get("train_config")
     if not isinstance(settings, dict):
         raise CheckpointError(f"{run_dir}: the checkpoint has no training settings")
-    step = state.get("step", 0)
     if state.get("kind") == CHAR_KIND:
-        return RunInfo("char", step, f"{state.get('model_name')} ({len(state.get('chars', ''))} characters)",
-                       "characters", settings)
-    shape = state.get("model_config")
-    if not isinstance(shape, dict):
-        raise CheckpointError(f"{run_dir}: the checkpoint has no model_config")
-    model = f"GPT {shape.get('n_layer')} layers x {shape.get('n_embd')} wide, context {shape.get('block_size')}"
-    return RunInfo("gpt", step, model, tokenizer_info(state, run_dir).type, settings)
+        chars = state.get("chars", "")
+        if not isinstance(chars, str):
+            raise CheckpointError(f"{run_dir}: the checkpoint's characters are not text")
+        kind, model, tokenizer = "char", f"{state.get('model_name')} ({len(chars)} characters)", "characters"
+    else:
+        shape = state.get("model_config")
+        if not isinstance(shape, dict):
+            raise CheckpointError(f"{run_dir}: the checkpoint has no model_config")
+        model = f"GPT {shape.get('n_layer')} layers x {shape.get('n_embd')} wide, context {shape.get('block_size')}"
+        kind, tokenizer = "gpt", tokenizer_info(state, run_dir).type
+    try:
+        return RunInfo(kind, state.get("step", 0), model, tokenizer, settings)
+    except ValueError as e:
+        raise CheckpointError(f"{run_dir}: {e}") from None
 
 
 def run_curves(run_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
     """The run's loss curves as (step, value) pairs: "train" and "val" loss (nats per token) and, for a GPT,
     "val_bpb" (bits per byte). A train-gpt run's grow while it trains; a train-char run has them once it ends
     (empty before). ValueError names the file and line of a damaged log."""
+    def is_curve_row(row: dict) -> bool:
+        """A row the curves can draw: a whole-number step, and each loss a number (NaN too) or null. (type() is
+        exact: json reads true as a bool, which isinstance would take for an int.)"""
+        losses = [row.get(key) for key in ("train_loss", "val_loss", "val_bpb")]
+        return type(row.get("step")) is int and all(loss is None or type(loss) in (int, float) for loss in losses)
+
     run_dir = Path(run_dir)
     if (run_dir / METRICS).is_file():
         rows = read_metrics(run_dir / METRICS)
+        for index, row in enumerate(rows):
+            if row.get("event") in ("step", "eval") and not is_curve_row(row):
+                # read_metrics skips blank lines: the row's line is the index-th line that is not blank
+                lines = (run_dir / METRICS).read_text(encoding="utf-8").split("\n")
+                line = [number for number, text in enumerate(lines, 1) if text.strip()][index]
+                raise ValueError(f"{run_dir / METRICS} line {line}: a {row['event']} row needs a whole-number step "
+                                 "and losses that are numbers or null; repair or remove that line")
         steps = [row for row in rows if row.get("event") == "step" and row.get("train_loss") is not None]
         evals = [row for row in rows if row.get("event") == "eval"]
         return {"train": [(row["step"], row["train_loss"]) for row in steps],

@@ -2,7 +2,19 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const escapeHtml = (s) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+
+// Every node is built as elements and text nodes, never parsed from HTML: a run's name, its settings or an error
+// shows as the characters it holds, whatever they are (and the server's CSP forbids inline script besides).
+// el("li", { class: "error" }, "text", node): attributes set one by one, strings appended as text.
+const el = (tag, attributes = {}, ...children) => fill(document.createElement(tag), attributes, children);
+const svgEl = (tag, attributes = {}, ...children) =>
+  fill(document.createElementNS("http://www.w3.org/2000/svg", tag), attributes, children);
+
+function fill(node, attributes, children) {
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
 
 // fetch JSON; a refusal ({"error": ...} with a 4xx) becomes an Error carrying the server's message
 async function api(path, body, signal) {
@@ -12,6 +24,22 @@ async function api(path, body, signal) {
   const data = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
   if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
   return data;
+}
+
+// The server answers at most limits.heavy_requests heavy requests at once (a tiktoken check, a long text to
+// encode) and refuses more with a 429: the page queues its own, so it never trips that bound by itself.
+// A request whose answer is no longer wanted by the time its turn comes is not sent (null).
+const heavy = { free: 1, waiting: [] };
+
+async function heavyApi(path, body, wanted) {
+  if (heavy.free > 0) heavy.free -= 1;
+  else await new Promise((turn) => heavy.waiting.push(turn));
+  try {
+    return wanted() ? await api(path, body) : null;
+  } finally {
+    const next = heavy.waiting.shift();
+    if (next) next(); else heavy.free += 1;
+  }
 }
 
 // --- views ----------------------------------------------------------------------------------------------------
@@ -25,11 +53,13 @@ function show(view) {
 for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => show(tab.dataset.view));
 
 // --- tokens ---------------------------------------------------------------------------------------------------
-const tokens = { seq: 0, inputAt: 0, results: new Map(), timer: null, checkTimer: null };
+const tokens = { seq: 0, inputAt: 0, results: new Map(), timer: null, checkTimer: null, limits: null };
 
 async function initTokens() {
   const info = await api("/api/tokenizers");
-  $("#policy").innerHTML = info.policies.map((p) => `<option${p === "all" ? " selected" : ""}>${p}</option>`).join("");
+  tokens.limits = info.limits;
+  heavy.free = info.limits.heavy_requests;
+  $("#policy").replaceChildren(...info.policies.map((p) => el("option", p === "all" ? { selected: "" } : {}, p)));
   listTokenizers(info.tokenizers);
   scheduleEncode();
 }
@@ -40,10 +70,9 @@ function listTokenizers(names) {
   let changed = false;
   for (const [name, box] of shown) if (!names.includes(name)) { box.parentElement.remove(); changed = true; }
   for (const name of names.filter((n) => !shown.has(n))) {
-    const label = document.createElement("label");
-    label.innerHTML = `<input type="checkbox" value="${escapeHtml(name)}" checked> ${escapeHtml(name)}`;
-    label.querySelector("input").addEventListener("change", scheduleEncode);
-    list.append(label);
+    const box = el("input", { type: "checkbox", value: name, checked: "" });
+    box.addEventListener("change", scheduleEncode);
+    list.append(el("label", {}, box, ` ${name}`));
     changed = true;
   }
   return changed;
@@ -54,8 +83,13 @@ async function refreshTokenizers() {
   if (info && listTokenizers(info.tokenizers)) scheduleEncode();
 }
 
+// seq numbers the inputs, not the encodes, and the panels are busy from the input on: an encode still running for
+// an earlier input is stale from the moment a new one comes, and must not mark the panels painted (data-state done)
+// while the newer input waits for its timer
 function scheduleEncode() {
+  tokens.seq += 1;
   tokens.inputAt = performance.now();
+  $("#panels").dataset.state = "busy";
   clearTimeout(tokens.timer);
   clearTimeout(tokens.checkTimer);
   tokens.timer = setTimeout(encodeAll, 60);
@@ -65,34 +99,33 @@ function panelFor(name) {
   const panels = $("#panels");
   let panel = [...panels.children].find((p) => p.dataset.tokenizer === name);
   if (!panel) {
-    panel = document.createElement("section");
-    panel.className = "panel";
-    panel.dataset.tokenizer = name;
-    panel.innerHTML = `<h2>${escapeHtml(name)}</h2><div class="stats"></div><div class="twin stats"></div><div class="tokens"></div>`;
+    panel = el("section", { class: "panel", "data-tokenizer": name }, el("h2", {}, name), el("div", { class: "stats" }),
+      el("div", { class: "twin stats" }), el("div", { class: "tokens" }));
     panels.append(panel);
   }
   return panel;
 }
 
 async function encodeAll() {
-  const seq = ++tokens.seq, started = tokens.inputAt;
+  const seq = tokens.seq, started = tokens.inputAt;
   const text = $("#text").value, policy = $("#policy").value;
   const chosen = [...document.querySelectorAll("#tokenizer-list input:checked")].map((box) => box.value);
   const panels = $("#panels");
-  panels.dataset.state = "busy";
   for (const panel of [...panels.children]) if (!chosen.includes(panel.dataset.tokenizer)) panel.remove();
   await Promise.all(chosen.map(async (name) => {
-    const panel = panelFor(name);
+    const panel = panelFor(name), request = { tokenizer: name, text, allowed_special: policy };
     try {
-      const result = await api("/api/encode", { tokenizer: name, text, allowed_special: policy });
+      // the server's count is of code points, never more than JavaScript's UTF-16 length: this never misses one
+      const result = text.length > tokens.limits.heavy_text_chars ?
+        await heavyApi("/api/encode", request, () => seq === tokens.seq) : await api("/api/encode", request);
       if (seq !== tokens.seq) return;
       tokens.results.set(name, result);
       drawTokens(panel, result);
     } catch (error) {
       if (seq !== tokens.seq) return;
       tokens.results.delete(name);
-      panel.querySelector(".stats").innerHTML = `<span class="error">${escapeHtml(error.message)}</span>`;
-      panel.querySelector(".tokens").innerHTML = "";
+      panel.querySelector(".stats").replaceChildren(el("span", { class: "error" }, error.message));
+      panel.querySelector(".tokens").replaceChildren();
       panel.querySelector(".twin").textContent = "";
       panel.querySelector(".more")?.remove();
     }
@@ -122,7 +155,7 @@ function drawTokens(panel, result) {
   panel.querySelector(".stats").textContent =
     `${result.count.toLocaleString()} tokens · ${result.bytes.toLocaleString()} bytes · ${bpt} bytes/token`;
   const box = panel.querySelector(".tokens");
-  box.innerHTML = "";
+  box.replaceChildren();
   box.scrollTop = 0;
   panel.dataset.shown = "0";
   appendTokens(panel, result);
@@ -131,16 +164,18 @@ function drawTokens(panel, result) {
 
 function appendTokens(panel, result) {
   const start = Number(panel.dataset.shown), end = Math.min(start + CHUNK, result.ids.length);
-  const parts = new Array(end - start);
+  const chunk = document.createDocumentFragment();  // one insertion into the page, one layout
   for (let i = start; i < end; i++) {
-    const span = result.spans[i];
-    parts[i - start] = `<span class="t c${i % 8}${span === "" ? " part" : ""}" data-token-id="${result.ids[i]}" ` +
-      `data-i="${i}">${escapeHtml(span)}</span>`;
+    const span = document.createElement("span"), text = result.spans[i];
+    span.className = text === "" ? `t c${i % 8} part` : `t c${i % 8}`;
+    span.setAttribute("data-token-id", result.ids[i]);
+    span.setAttribute("data-i", i);
+    span.textContent = text;
+    chunk.append(span);
   }
-  panel.querySelector(".tokens").insertAdjacentHTML("beforeend", parts.join(""));
+  panel.querySelector(".tokens").append(chunk);
   panel.dataset.shown = String(end);
-  const more = panel.querySelector(".more") || panel.appendChild(Object.assign(document.createElement("div"),
-    { className: "more stats" }));
+  const more = panel.querySelector(".more") || panel.appendChild(el("div", { class: "more stats" }));
   more.textContent = end < result.ids.length ?
     `showing the first ${end.toLocaleString()} of ${result.ids.length.toLocaleString()} tokens: scroll for more` : "";
 }
@@ -150,7 +185,8 @@ async function checkTwin(panel, name, text, policy, seq) {
   line.className = "twin stats";
   line.textContent = "tiktoken: checking…";
   try {
-    const check = await api("/api/check", { tokenizer: name, text, allowed_special: policy });
+    const check = await heavyApi("/api/check", { tokenizer: name, text, allowed_special: policy },
+      () => seq === tokens.seq);
     if (seq !== tokens.seq) return;
     if (!check.checked) {
       line.textContent = check.twin ? `tiktoken ${check.twin}: ${check.why}` : check.why;
@@ -194,21 +230,17 @@ async function refreshRuns() {
   try {
     const data = await api("/api/runs");
     runs.list = data.runs;
-    const list = $("#run-list");
-    list.innerHTML = data.runs.length ? "" :
-      `<li class="muted">No runs under ${escapeHtml(data.root || "(no --runs)")}: train one (gptkit train-gpt).</li>`;
-    for (const run of data.runs) {
-      const item = document.createElement("li");
-      item.dataset.run = run.name;
-      item.setAttribute("aria-selected", run.name === runs.selected);
-      item.innerHTML = `<div>${escapeHtml(run.name)}</div><div class="kind">` +
-        (run.error ? `<span class="error">${escapeHtml(run.error)}</span>` : `${run.kind} · step ${run.step}`) + "</div>";
+    const items = data.runs.map((run) => {
+      const item = el("li", { "data-run": run.name, "aria-selected": run.name === runs.selected }, el("div", {}, run.name),
+        el("div", { class: "kind" }, run.error ? el("span", { class: "error" }, run.error) : `${run.kind} · step ${run.step}`));
       item.addEventListener("click", () => selectRun(run.name));
-      list.append(item);
-    }
+      return item;
+    });
+    $("#run-list").replaceChildren(...(items.length ? items :
+      [el("li", { class: "muted" }, `No runs under ${data.root || "(no --runs)"}: train one (gptkit train-gpt).`)]));
     if (runs.selected) await drawRun();
   } catch (error) {
-    $("#run-list").innerHTML = `<li class="error">${escapeHtml(error.message)}</li>`;
+    $("#run-list").replaceChildren(el("li", { class: "error" }, error.message));
   }
 }
 
@@ -222,47 +254,52 @@ async function drawRun() {
   const detail = $("#run-detail"), run = runs.list.find((r) => r.name === runs.selected);
   if (!run) return;
   detail.dataset.run = run.name;
-  if (run.error) { detail.innerHTML = `<h2>${escapeHtml(run.name)}</h2><p class="error">${escapeHtml(run.error)}</p>`; return; }
+  const heading = el("h2", {}, run.name);
+  if (run.error) { detail.replaceChildren(heading, el("p", { class: "error" }, run.error)); return; }
   let curves;
   try {
     curves = await api(`/api/curves?run=${encodeURIComponent(run.name)}`);
   } catch (error) {
-    detail.innerHTML = `<h2>${escapeHtml(run.name)}</h2><p class="error">${escapeHtml(error.message)}</p>`;
+    if (runs.selected === run.name) detail.replaceChildren(heading, el("p", { class: "error" }, error.message));
     return;
   }
   if (runs.selected !== run.name) return;
-  const rows = Object.entries(run.settings).filter(([, v]) => v !== null && typeof v !== "object")
-    .map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(String(v))}</td></tr>`).join("");
-  detail.innerHTML = `<h2>${escapeHtml(run.name)}</h2><div class="muted">${escapeHtml(run.model)} · tokenizer ` +
-    `${escapeHtml(run.tokenizer)} · step ${run.step}</div>` +
-    chart("loss (nats per token)", [["train", "#2f6fdb", curves.train], ["val", "#e8590c", curves.val]]) +
-    (curves.val_bpb && curves.val_bpb.length ? chart("val bits per byte", [["val_bpb", "#067647", curves.val_bpb]]) : "") +
-    `<table class="settings">${rows}</table>`;
+  // a setting is a plain value or a list of them (the server checks)
+  const rows = Object.entries(run.settings).filter(([, v]) => v !== null)
+    .map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, Array.isArray(v) ? v.join(", ") : String(v))));
+  detail.replaceChildren(heading, el("div", { class: "muted" }, `${run.model} · tokenizer ${run.tokenizer} · step ${run.step}`),
+    ...chart("loss (nats per token)", [["train", "#2f6fdb", curves.train], ["val", "#e8590c", curves.val]]),
+    ...(curves.val_bpb && curves.val_bpb.length ? chart("val bits per byte", [["val_bpb", "#067647", curves.val_bpb]]) : []),
+    el("table", { class: "settings" }, ...rows));
 }
 
-// an inline SVG line chart of [name, colour, [[step, value], ...]] series
+// an inline SVG line chart of [name, colour, [[step, value], ...]] series: its legend and the chart, as nodes
 function chart(title, allSeries) {
   const W = 640, H = 220, L = 52, R = 12, T = 24, B = 28;
   // a diverged run's nan / inf losses come as null: they are left out
   const series = allSeries.map(([name, colour, p]) => [name, colour, p.filter(([, y]) => y !== null)]);
   const points = series.flatMap(([, , p]) => p);
-  if (!points.length) return `<p class="muted">${escapeHtml(title)}: nothing logged yet.</p>`;
+  if (!points.length) return [el("p", { class: "muted" }, `${title}: nothing logged yet.`)];
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1), y0 = Math.min(...ys), y1 = Math.max(...ys, y0 + 1e-9);
   const px = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R), py = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
-  const lines = series.filter(([, , p]) => p.length).map(([name, colour, p]) =>
-    `<polyline data-series="${name}" data-points="${p.length}" fill="none" stroke="${colour}" stroke-width="1.6" ` +
-    `points="${p.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ")}"/>`).join("");
-  const legend = series.filter(([, , p]) => p.length).map(([name, colour, p]) =>
-    `<span style="color:${colour}">■ ${name} (last ${p[p.length - 1][1].toFixed(4)})</span>`).join("");
-  return `<div class="legend"><b>${escapeHtml(title)}</b> ${legend}</div>` +
-    `<svg class="chart" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}">` +
-    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#d9dce3"/>` +
-    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#d9dce3"/>` +
-    `<text x="${L - 6}" y="${T + 4}" text-anchor="end">${y1.toFixed(3)}</text>` +
-    `<text x="${L - 6}" y="${H - B}" text-anchor="end">${y0.toFixed(3)}</text>` +
-    `<text x="${L}" y="${H - 8}">step ${x0}</text><text x="${W - R}" y="${H - 8}" text-anchor="end">step ${x1}</text>` +
-    `${lines}</svg>`;
+  const drawn = series.filter(([, , p]) => p.length);
+  const keys = drawn.map(([name, colour, p]) => {
+    const key = el("span", {}, `■ ${name} (last ${p[p.length - 1][1].toFixed(4)})`);
+    key.style.color = colour;  // set through the DOM, which the CSP allows (a style="" attribute it blocks)
+    return key;
+  });
+  const lines = drawn.map(([name, colour, p]) => svgEl("polyline", { "data-series": name, "data-points": p.length,
+    fill: "none", stroke: colour, "stroke-width": 1.6, points: p.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ") }));
+  return [el("div", { class: "legend" }, el("b", {}, title), " ", ...keys),
+    svgEl("svg", { class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title },
+      svgEl("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#d9dce3" }),
+      svgEl("line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#d9dce3" }),
+      svgEl("text", { x: L - 6, y: T + 4, "text-anchor": "end" }, y1.toFixed(3)),
+      svgEl("text", { x: L - 6, y: H - B, "text-anchor": "end" }, y0.toFixed(3)),
+      svgEl("text", { x: L, y: H - 8 }, `step ${x0}`),
+      svgEl("text", { x: W - R, y: H - 8, "text-anchor": "end" }, `step ${x1}`),
+      ...lines)];
 }
 
 // a run that is training grows its log: redraw the open run every 2 s while the runs view is shown
@@ -276,7 +313,7 @@ async function fillRunSelect() {
     const data = await api("/api/runs");
     const select = $("#run-select"), current = select.value;
     const usable = data.runs.filter((r) => !r.error);
-    select.innerHTML = usable.map((r) => `<option value="${escapeHtml(r.name)}">${escapeHtml(r.name)} (${r.kind}, step ${r.step})</option>`).join("");
+    select.replaceChildren(...usable.map((r) => el("option", { value: r.name }, `${r.name} (${r.kind}, step ${r.step})`)));
     if (usable.some((r) => r.name === current)) select.value = current;
     if (!usable.length) $("#gen-status").textContent = "No runs to sample from: train one (gptkit train-gpt).";
   } catch (error) {
@@ -291,11 +328,10 @@ function numberOf(selector) {
 
 async function generate() {
   const output = $("#output"), status = $("#gen-status"), prompt = $("#prompt").value;
-  output.innerHTML = `<span class="prompt">${escapeHtml(prompt)}</span>`;
+  const text = document.createTextNode("");
+  output.replaceChildren(el("span", { class: "prompt" }, prompt), text);
   delete output.dataset.firstPieceMs;
   output.dataset.state = "streaming";
-  const text = document.createTextNode("");
-  output.append(text);
   const body = { run: $("#run-select").value, prompt, temperature: numberOf("#temperature"), top_k: numberOf("#top-k"),
     top_p: numberOf("#top-p"), max_new_tokens: numberOf("#max-tokens"), seed: numberOf("#seed") };
   sampling.controller = new AbortController();
@@ -328,12 +364,12 @@ async function generate() {
           text.appendData(data.text);
         }
         if (name === "end") { ended = data.reason; status.textContent = `${data.reason} · ${data.pieces} pieces · first after ${data.first_piece_ms} ms on the server`; }
-        if (name === "error") { ended = "error"; status.innerHTML = `<span class="error">${escapeHtml(data.error)}</span>`; }
+        if (name === "error") { ended = "error"; status.replaceChildren(el("span", { class: "error" }, data.error)); }
       }
     }
   } catch (error) {
     if (error.name === "AbortError") { ended = "stopped"; status.textContent = "stopped"; }
-    else { ended = "error"; status.innerHTML = `<span class="error">${escapeHtml(error.message)}</span>`; }
+    else { ended = "error"; status.replaceChildren(el("span", { class: "error" }, error.message)); }
   } finally {
     output.dataset.state = ended;
     sampling.id = null;
@@ -345,7 +381,7 @@ async function generate() {
 
 async function stopGeneration() {
   $("#stop").disabled = true;
-  if (sampling.id !== null) await api(`/api/generate/${sampling.id}/stop`, {}).catch(() => null);
+  if (sampling.id !== null) await api(`/api/generate/${encodeURIComponent(sampling.id)}/stop`, {}).catch(() => null);
   // the server ends the stream with "stopped"; if it does not within a second, close it (that stops it too)
   const controller = sampling.controller;
   setTimeout(() => { if (controller && sampling.controller === controller) controller.abort(); }, 1000);
@@ -354,4 +390,4 @@ async function stopGeneration() {
 $("#generate").addEventListener("click", generate);
 $("#stop").addEventListener("click", stopGeneration);
 
-initTokens().catch((error) => { $("#panels").innerHTML = `<p class="error">${escapeHtml(error.message)}</p>`; });
+initTokens().catch((error) => { $("#panels").replaceChildren(el("p", { class: "error" }, error.message)); });

@@ -1,14 +1,18 @@
 """Runs for the playground's tests: a character-level GPT, a GPT on a trained BPE tokenizer, a train-char run and a
-damaged run, all under one root, plus the trained tokenizer's .model file."""
+damaged run, all under one root, plus the trained tokenizer's .model file; and hostile runs, whose names, settings,
+checkpoint fields and logs carry markup that would run as script if a page put it in as HTML."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import minbpe
 from conftest import TINYSHAKESPEARE, shakespeare_data
 from gpt.char.train import char_config, train_char
+from gpt.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from gpt.config import config_from
 from gpt.train import train
 from pipeline.prepare import PrepareConfig, prepare
@@ -44,3 +48,38 @@ def make_runs(base: Path) -> PlaygroundRuns:
     (root / "broken").mkdir()
     (root / "broken" / "latest.pt").write_bytes(b"not a checkpoint")
     return PlaygroundRuns(root, base / "tok" / "shakes.model")
+
+
+# markup that runs script as soon as it is parsed as HTML: it sets a flag and opens a dialog
+PAYLOAD = '<img src=x onerror="window.__pwned=1;alert(1)">'
+
+
+def make_hostile_runs(gpt_run: Path, base: Path) -> Path:
+    """A root of copies of a train-gpt run, each changed one way (the names are the runs'):
+
+    PAYLOAD          a readable run named PAYLOAD, with PAYLOAD as a setting's name and as a setting's value
+    step-markup      its checkpoint's step is PAYLOAD
+    step-negative    its step is -1
+    setting-nested   a setting is a record ({"a": 1})
+    setting-nan      a setting is NaN (which JSON cannot carry)
+    loss-markup      its metrics.jsonl's last row has PAYLOAD as its train_loss
+    no-step          its metrics.jsonl's last row has no step
+    """
+    root = base / "hostile"
+    changes = {PAYLOAD: lambda state: state["train_config"].update({"data": PAYLOAD, PAYLOAD: 1}),
+               "step-markup": lambda state: state.update(step=PAYLOAD),
+               "step-negative": lambda state: state.update(step=-1),
+               "setting-nested": lambda state: state["train_config"].update(nested={"a": 1}),
+               "setting-nan": lambda state: state["train_config"].update(lr=float("nan"))}
+    rows = {"loss-markup": {"event": "step", "step": 25, "train_loss": PAYLOAD, "lr": 1e-3},
+            "no-step": {"event": "eval", "val_loss": 2.0, "val_bpb": 3.0}}
+    for name in [*changes, *rows]:
+        shutil.copytree(gpt_run, root / name)
+    for name, change in changes.items():
+        state = load_checkpoint(root / name)
+        change(state)
+        save_checkpoint(root / name / LATEST, state)
+    for name, row in rows.items():
+        with open(root / name / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+    return root

@@ -26,6 +26,7 @@ from minbpe.core import show_piece
 from minbpe.pretrained import bundled_encoding
 from playground import Limits, PlaygroundConfig, PlaygroundServer
 
+JSON = {"Content-Type": "application/json"}  # what a body sent as content= needs (json= sets it)
 TEXT = "Hello world! naïve café 日本語 🎉\n\n  indented\tcode = 42 <|endoftext|> ROMEO: the end"
 
 
@@ -180,7 +181,7 @@ def test_stop_ends_the_work_and_one_at_a_time(client):
         assert client.get("/api/status").json()["generations"] == 1
         refused = client.post("/api/generate", json=request)
         assert refused.status_code == 429 and "stop one or wait" in refused.json()["error"]
-        assert client.post(f"/api/generate/{generation}/stop").json() == {"stopped": True}
+        assert client.post(f"/api/generate/{generation}/stop", json={}).json() == {"stopped": True}
         rest = "\n".join(lines)
     end = json.loads(rest.split("event: end\ndata: ")[1].split("\n")[0])
     assert end["reason"] == "stopped" and end["pieces"] < 2000
@@ -188,7 +189,7 @@ def test_stop_ends_the_work_and_one_at_a_time(client):
     while client.get("/api/status").json()["generations"]:
         assert time.monotonic() < deadline, "the stopped generation kept running"
         time.sleep(0.05)
-    assert client.post(f"/api/generate/{generation}/stop").json() == {"stopped": False}
+    assert client.post(f"/api/generate/{generation}/stop", json={}).json() == {"stopped": False}
 
 
 def test_closing_the_stream_stops_the_work(client):
@@ -222,13 +223,30 @@ def test_bad_requests_get_a_clear_4xx(client, path, body, status, says):
 
 
 def test_bodies_and_paths_outside_the_bounds(client, runs):
-    assert client.post("/api/encode", content=b"{not json").status_code == 400
-    assert client.post("/api/generate", content=b'{"run": "gpt", "temperature": NaN}').status_code == 400
-    assert client.post("/api/encode", content=b"x" * 8_000_001).status_code == 413
+    assert client.post("/api/encode", content=b"{not json", headers=JSON).status_code == 400
+    assert client.post("/api/encode", content=b"x" * 8_000_001, headers=JSON).status_code == 413
     assert client.get("/api/curves", params={"run": "../runs/gpt"}).status_code == 404
     for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fapp.py"):
         assert client.get(path).status_code == 404
     assert client.get("/static/app.js").status_code == 200
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    (b'{"run": "gpt", "max_new_tokens": Infinity}', "Infinity, which is not a JSON number"),
+    (b'{"run": "gpt", "max_new_tokens": 1e999}', "1e999, too large to use"),
+    (b'{"run": "gpt", "temperature": NaN}', "NaN, which is not a JSON number"),
+    (b'{"run": "gpt", "top_p": -Infinity}', "-Infinity, which is not a JSON number"),
+    (b'{"run": "gpt", "temperature": 1' + b"0" * 400 + b"}", "temperature is too large"),
+    (b'{"run": "gpt", "max_new_tokens": 1' + b"0" * 5000 + b"}", "a number too long to read"),  # Python reads 4,300
+    (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+    (b'{"text": ' * 100_000 + b"1" + b"}" * 100_000, "nested too deeply"),
+])
+def test_bodies_python_reads_but_no_setting_can_take_are_one_line(client, body, says):
+    """json.loads reads NaN, Infinity and 1e999 (as inf) and recurses on nesting: each is a 400 that says why, not
+    a 500 from OverflowError (int(inf)) or RecursionError."""
+    response = client.post("/api/generate", content=body, headers=JSON)
+    assert response.status_code == 400, response.text
+    assert says in response.json()["error"]
 
 
 def test_a_bad_tokenizer_file_stops_the_server_before_it_starts(tmp_path):

@@ -4,6 +4,9 @@ Each view is used as a person would: type a text and read every panel's token sp
 and watch its curve grow while its log grows; generate a sample and see it stream in; stop one. A screenshot
 of each view is saved under build/test-artifacts/playground/. Without Playwright or a Chromium these skip,
 saying which is missing (.ci/run installs Debian's chromium when it is absent).
+
+And as an attacker would: runs whose names, settings and logs are markup must show as text and run nothing,
+the page must keep to its Content-Security-Policy, and a page on another host name (DNS rebinding) is refused.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import time
 
 import pytest
 import torch
+from playground_runs import PAYLOAD, make_hostile_runs
 
 import minbpe
 from conftest import ROOT, TINYSHAKESPEARE
 from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint, load_model
 from gpt.generate import SampleConfig, stream_text
+from playground import PlaygroundConfig, PlaygroundServer
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))),
@@ -29,9 +34,15 @@ CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrom
 pytestmark = pytest.mark.skipif(CHROMIUM is None,
                                 reason="no Chromium on this machine (Debian: apt-get install chromium)")
 ARTIFACTS = ROOT / "build" / "test-artifacts" / "playground"
-# a root Chromium needs --no-sandbox; the rest keeps it off this machine's closed network
+# a root Chromium needs --no-sandbox; the rest keeps it off this machine's closed network; evil.example is a DNS
+# rebinding attacker's name, already re-pointed at this machine
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
+         "--disable-sync", "--no-first-run", "--disable-quic", "--host-resolver-rules=MAP evil.example 127.0.0.1"]
+# run in every page before its own script: what the CSP blocked (the page's script never sees these)
+RECORD_VIOLATIONS = """window.__violations = [];
+document.addEventListener("securitypolicyviolation",
+                          (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+TEXTS = "(nodes) => nodes.map((node) => node.textContent)"
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +69,9 @@ def page(address):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        context.add_init_script(RECORD_VIOLATIONS)
+        page = context.new_page()
         page.set_default_timeout(30_000)
         page.goto(address)
         yield page
@@ -181,3 +194,77 @@ def test_stop_button_stops_the_generation(page, address):
         assert time.monotonic() < deadline, "the generation went on after stop"
         time.sleep(0.05)
     assert page.is_enabled("#generate") and not page.is_enabled("#stop")
+
+
+def test_the_page_keeps_to_its_content_security_policy(page):
+    """Every view, drawn, breaks no rule of the CSP (no inline script, no style="" attribute: the chart's legend
+    is coloured through the DOM); and the CSP holds: a script put into the page as text does not run."""
+    page.click("button[data-view=runs]")
+    page.click("#run-list li[data-run='gpt']")
+    page.wait_for_selector("#run-detail .legend span")
+    # in one evaluation: the view is redrawn every 2 s, and a key no longer in the page has no computed colour
+    assert page.evaluate("getComputedStyle(document.querySelector('#run-detail .legend span')).color") == \
+        "rgb(47, 111, 219)"  # the train curve's colour, #2f6fdb
+    page.click("button[data-view=samples]")
+    page.click("button[data-view=tokens]")
+    painted_ids(page, "hello")
+    assert page.evaluate("window.__violations") == []
+    assert page.evaluate("""() => { const script = document.createElement('script');
+        script.textContent = 'window.__inline = 1'; document.body.append(script); return window.__inline; }""") is None
+    page.wait_for_function("window.__violations.length > 0")
+    assert page.evaluate("window.__violations") == ["script-src-elem inline"]
+
+
+@pytest.fixture(scope="module")
+def hostile_address(runs, tmp_path_factory):
+    """A server on the hostile runs (playground_runs.make_hostile_runs)."""
+    server = PlaygroundServer(PlaygroundConfig(make_hostile_runs(runs.root / "gpt", tmp_path_factory.mktemp("hostile")),
+                                               device="cpu"), "127.0.0.1", 0)
+    with server.in_background():
+        yield server.address
+
+
+def test_markup_from_runs_shows_as_text_and_runs_nothing(page, hostile_address):
+    """A run named PAYLOAD, with PAYLOAD in its settings, a step that is PAYLOAD, a log row whose loss is PAYLOAD: each
+    view shows them as the characters they are (or the run's error), no element is made from them, nothing runs."""
+    tab = page.context.new_page()
+    dialogs = []
+    tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    tab.goto(hostile_address)
+    tab.wait_for_selector("#panels[data-state='done']")
+    assert "run:" + PAYLOAD in tab.eval_on_selector_all("#panels .panel h2", TEXTS)
+    assert " run:" + PAYLOAD in tab.eval_on_selector_all("#tokenizer-list label", TEXTS)
+
+    tab.click("button[data-view=runs]")
+    assert "is not a whole number >= 0" in tab.inner_text("#run-list li[data-run='step-markup'] .error")
+    tab.evaluate("(name) => [...document.querySelectorAll('#run-list li')].find((li) => li.dataset.run === name)"
+                 ".click()", PAYLOAD)
+    tab.wait_for_selector("#run-detail polyline[data-series='train']")
+    assert tab.text_content("#run-detail h2") == PAYLOAD
+    settings = dict(tab.eval_on_selector_all("#run-detail table tr",
+                                             "(rows) => rows.map((row) => [...row.cells].map((c) => c.textContent))"))
+    assert settings["data"] == PAYLOAD and settings[PAYLOAD] == "1"
+    tab.click("#run-list li[data-run='loss-markup']")
+    tab.wait_for_selector("#run-detail[data-run='loss-markup'] p.error")
+    assert "metrics.jsonl line" in tab.inner_text("#run-detail p.error")
+
+    tab.click("button[data-view=samples]")
+    tab.wait_for_selector("#run-select option", state="attached")
+    assert PAYLOAD in tab.eval_on_selector_all("#run-select option", "(options) => options.map((o) => o.value)")
+    # had any of it been parsed as HTML, there would be an <img> (and, without the CSP, a dialog and the flag)
+    assert tab.evaluate("() => [document.querySelectorAll('img').length, window.__pwned, window.__violations]") == \
+        [0, None, []]
+    assert dialogs == [] and tab.title() == "gptkit playground"
+    tab.close()
+
+
+def test_a_page_on_another_host_name_is_refused(page, address):
+    """DNS rebinding: evil.example now resolves to 127.0.0.1 (the browser's --host-resolver-rules), so its page could
+    read this server as its own origin; the server answers neither the page nor its requests."""
+    port = address.rstrip("/").rsplit(":", 1)[1]
+    tab = page.context.new_page()
+    response = tab.goto(f"http://evil.example:{port}/")
+    assert response.status == 403 and response.json()["error"].startswith("this server answers only to 127.0.0.1")
+    assert tab.evaluate("fetch('/api/runs').then((r) => r.status)") == 403
+    assert tab.goto(f"http://localhost:{port}/").status == 200  # the same server, by one of its own names
+    tab.close()
