@@ -63,6 +63,7 @@ import regex
 from tqdm.auto import tqdm
 
 from .text import BLOCK_CHARS, fix_surrogates, size_batches
+from .workers import forking, in_worker
 
 # text per worker task: blocks of files (text.py cuts them where no chunk changes) or whole documents
 BATCH_CHARS = BLOCK_CHARS
@@ -168,9 +169,11 @@ def count_chunks(
         return total
     ctx = get_context()
     tasks, results = ctx.Queue(maxsize=2 * workers), ctx.Queue()
-    procs = [ctx.Process(target=_count_worker, args=(pattern, special, tasks, results)) for _ in range(workers)]
-    for p in procs:
-        p.start()
+    with forking() as mask:  # (workers.py: a worker must end on the SIGTERM that terminate() sends)
+        procs = [ctx.Process(target=in_worker, args=(mask, _count_worker, pattern, special, tasks, results))
+                 for _ in range(workers)]
+        for p in procs:
+            p.start()
     try:
         for batch in batches:
             tasks.put(batch)

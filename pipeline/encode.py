@@ -20,7 +20,6 @@ How it works
 
 from __future__ import annotations
 
-import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from multiprocessing import get_context
@@ -31,6 +30,7 @@ import tiktoken
 
 from minbpe import CharTokenizer, Tokenizer, TokenizerError
 from minbpe.text import AFTER_ANY_LINE, proven_cuts, size_batches
+from minbpe.workers import forking, in_worker
 
 BATCH_CHARS = 1 << 20  # text per batch handed to a worker
 BATCH_PIECES = 4096  # and at most this many pieces (many short documents)
@@ -103,7 +103,9 @@ def encode_pieces(pieces: Iterable[tuple[str, bool]], encoder: Encoder, workers:
     if workers <= 1:
         yield from map(encoder, batches)
         return
-    with get_context().Pool(workers, _init_worker, (encoder,)) as pool:  # leaving it terminates the workers
+    with forking() as mask:  # (minbpe.workers: a worker must end on the SIGTERM that leaving the pool sends)
+        pool = get_context().Pool(workers, in_worker, (mask, _set_worker_encoder, encoder))
+    with pool:  # leaving it terminates the workers
         pending: deque = deque()
         for batch in batches:
             pending.append(pool.apply_async(_encode_in_worker, (batch,)))
@@ -118,10 +120,9 @@ def encode_pieces(pieces: Iterable[tuple[str, bool]], encoder: Encoder, workers:
 _worker_encoder: Encoder | None = None
 
 
-def _init_worker(encoder: Encoder) -> None:
+def _set_worker_encoder(encoder: Encoder) -> None:
     global _worker_encoder
     _worker_encoder = encoder
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
 
 
 def _encode_in_worker(pieces: list[tuple[str, bool]]) -> EncodedBatch:
