@@ -1,7 +1,7 @@
 """The GPU proof: one command that shows mixed-precision training works and is fast on a real GPU.
 
-    python3 -m pip install -q --no-deps --no-build-isolation -e .   # on the device machine (offline)
-    python3 benchmarks/gpu_check.py --out "$OUT"                      # ~8 minutes on one H100/H200
+    python3 -m pip install -q --no-deps --no-build-isolation -e .   # on a GPU machine whose PyTorch is a CUDA build
+    python3 benchmarks/gpu_check.py --out DIR                         # ~8 minutes on one H100/H200
     python3 benchmarks/gpu_check.py --out /tmp/dry --dry-run          # the same code on CPU, tiny, < 1 minute
 
 What it runs, each part's figures into OUT/gpu_check.json and OUT/report.md:
@@ -189,8 +189,8 @@ def main() -> int:
     dry = args.dry_run
     verdict = Verdict()
     if not dry and not torch.cuda.is_available():
-        verdict.not_measured("every part", "no CUDA GPU here: run this through the device tool on a lent GPU "
-                                           "(or --dry-run)")
+        verdict.not_measured("every part", "needs a CUDA GPU and a CUDA build of PyTorch: run it on a machine "
+                                           "with one (--dry-run runs every part on the CPU, tiny)")
         return verdict.exit_status()
     device = "cpu" if dry else "cuda"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,10 @@ Importing this module puts the repository root first on sys.path, so the scripts
 measure this checkout's code whether or not it is installed.
 
 The bench corpus is two xz files, prose.txt.xz and code.txt.xz (49 MB of text once
-decompressed), which are not shipped with the repository. The directory that holds
-them is $GPTKIT_BENCH_DIR, else `shared/data/bench` beside the repository's own
-directory (the development machine's layout). They are decompressed and concatenated,
+decompressed), which are not shipped with the repository: `benchmarks/make_corpus.py`
+makes a corpus of the same kind and size from texts every machine has. The directory that
+holds them is $GPTKIT_BENCH_DIR, else `shared/data/bench` beside the repository's own
+directory (where the project's own machines keep theirs). They are decompressed and concatenated,
 prose then code, into one cached file in the temp directory, rewritten only when its
 size does not match the archives' (read from the xz index, without decompressing).
 A benchmark that needs the corpus and cannot find it reports its targets as not measured
@@ -54,6 +55,8 @@ BENCH_DIR = Path(os.environ.get("GPTKIT_BENCH_DIR") or ROOT.parent / "shared" / 
 BENCH_PARTS = ("prose.txt.xz", "code.txt.xz")  # concatenated in this order
 CACHE_DIR = Path(tempfile.gettempdir()) / "gptkit-bench"
 CORPUS = CACHE_DIR / "corpus.txt"
+# what a run without the corpus says (the tests' skips too)
+MAKE_CORPUS = "make one with `python benchmarks/make_corpus.py --out DIR` and set GPTKIT_BENCH_DIR=DIR"
 MB = 1 << 20
 RESULT_PREFIX = "RESULT "
 
@@ -109,7 +112,7 @@ def prepare_corpus() -> tuple[Path | None, str]:
     parts = [BENCH_DIR / p for p in BENCH_PARTS]
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
-        return None, f"bench data not found: {', '.join(missing)} (set GPTKIT_BENCH_DIR)"
+        return None, f"needs a bench corpus ({', '.join(missing)}: not found): {MAKE_CORPUS}"
     expected = sum(xz_uncompressed_size(p) for p in parts)
     if CORPUS.is_file() and CORPUS.stat().st_size == expected:
         return CORPUS, f"cached {CORPUS}"

@@ -1,4 +1,4 @@
-"""The GPU proof script runs end to end on the CPU (--dry-run), so a lent GPU's minutes go to measuring."""
+"""The GPU proof script runs end to end on the CPU (--dry-run), so a GPU machine's minutes go to measuring."""
 
 import json
 import subprocess

@@ -1,8 +1,8 @@
 """A wheel, not the clone: `pip install .` into a fresh environment, then the no-argument demos from elsewhere.
 
-The venv sees the machine's packages (torch, tiktoken...) so nothing is downloaded, but gptkit itself
-comes only from the wheel: the bundled texts must be package data and the commands must not reach
-for files beside cli.py in a clone.
+The venv sees the packages of the interpreter running the tests (torch, tiktoken...) so nothing is
+downloaded, but gptkit itself comes only from the wheel: the bundled texts must be package data and the
+commands must not reach for files beside cli.py in a clone.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 import urllib.request
@@ -25,8 +26,9 @@ from conftest import ROOT
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     env_dir = tmp_path_factory.mktemp("venv")
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    see_outer_packages(python)
     # build from a copy: setuptools writes build/ and *.egg-info beside the sources, and a stale build/lib
     # in the clone would slip removed modules into the wheel
     source = tmp_path_factory.mktemp("source") / "gptkit"
@@ -39,6 +41,19 @@ def installed(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
                    check=True, cwd=build, timeout=300)
     return env_dir
+
+
+def see_outer_packages(python: Path) -> None:
+    """Put this interpreter's site-packages on the venv's path, after its own.
+
+    A venv's system_site_packages are its *base* interpreter's, which do not hold what a user installed
+    into their own venv (torch...). A .pth file of plain paths adds the directories without running their
+    own .pth files, so an editable install of this clone there (a .pth or an import hook) stays out.
+    """
+    outer = site.getsitepackages() + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
+    inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    Path(inner, "outer-site-packages.pth").write_text("".join(f"{p}\n" for p in outer if Path(p).is_dir()))
 
 
 def run(env_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
