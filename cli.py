@@ -10,10 +10,12 @@ import functools
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,23 +28,25 @@ import minbpe
 from gpt.char.baselines import TRAINED, markdown_table, run_baselines
 from gpt.char.models import MODELS as CHAR_MODELS
 from gpt.char.runs import RunSampler
-from gpt.char.train import char_config
+from gpt.char.train import char_config, resume_char_config
 from gpt.char.train import train_char as train_char_model
-from gpt.checkpoint import latest_run
+from gpt.checkpoint import LATEST, latest_run, load_checkpoint
 from gpt.config import PRESETS, SHAPE, config_from, preset_for, resume_config
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig
 from gpt.hf import export_run
+from gpt.model import GELUS, OLD_GELU_NAMES
+from gpt.progress import TimeLeft
 from gpt.train import TrainingError, evaluate_checkpoint, prepare_run_data, train
 from minbpe import TokenizerError
 from minbpe.compare import compare as compare_texts
 from minbpe.compare import comparison_table, mismatch_report
-from minbpe.core import BACKENDS, parse_allowed_special, show_piece
+from minbpe.core import BACKENDS, counted, parse_allowed_special, show_piece
 from minbpe.files import require_new_directory
 from minbpe.hf_tokenizers import export_tokenizer
 from minbpe.text import read_text
 from pipeline.loader import TokenData
-from pipeline.manifest import load_tokenizer
+from pipeline.manifest import gptkit_version, load_tokenizer
 from pipeline.prepare import PrepareConfig, Progress, prepare
 
 T = TypeVar("T")
@@ -60,15 +64,36 @@ def clean_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def with_progress(work: Callable[[Any], T], bar: Any, kept: str) -> T:
-    """Run work(bar) with a progress bar; on Ctrl-C say what was kept and exit 130 (the shell's code for SIGINT)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a scheduler stopping the job), raised where the program is: it stops as on Ctrl-C, its
+    with-blocks unwinding (a run keeps its last checkpoint, prepare its finished shards, and the lock file goes)."""
+
+
+def stop_on_sigterm() -> Callable[[], None]:
+    """Raise Terminated in this process on SIGTERM (until the returned function puts the old handler back)."""
+    pid = os.getpid()
+
+    def terminate(signum: int, frame: Any) -> None:
+        if os.getpid() != pid:  # a forked worker (multiprocessing) inherited this: it ends as SIGTERM ends it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def with_progress(work: Callable[[Any], T], bar: Any, kept: str | Callable[[], str]) -> T:
+    """Run work(bar) with a progress bar; on Ctrl-C say what was kept (kept, or what kept() says then) and exit
+    130, on SIGTERM 143 (the shell's codes for them)."""
     try:
-        return work(bar)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: {kept}", err=True)
-        sys.exit(130)
-    finally:
-        bar.close()
+        with closing(bar):  # closed before anything is said below: the bar's line ends, the message has its own
+            return work(bar)
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        click.echo(f"{'terminated' if terminated else 'interrupted'}: {kept() if callable(kept) else kept}", err=True)
+        sys.exit(143 if terminated else 130)
 
 
 allowed_special_option = click.option(
@@ -108,17 +133,37 @@ def _duration(seconds: float) -> str:
         f"{seconds / 3600:.1f} h"
 
 
+def _start_line(event: dict) -> str:
+    """What a run trains, where, and for how long, from its "start" event (train-gpt's or train-char's)."""
+    params = event["params"]
+    size = f"{params / 1e6:,.2f}M" if params >= 100_000 else f"{params:,}"
+    if "n_layer" in event:
+        shape = f"{event['n_layer']} layers x {event['n_embd']}, context {event['block_size']}"
+    else:  # train-char's smaller models: the parts they have
+        shape = ", ".join(f"{label} {event[key]}" for key, label in (("block_size", "context"),
+                          ("n_embd", "embedding"), ("n_hidden", "hidden")) if key in event)
+    per_step = (f"{event['tokens_per_step']:,} tokens" if "tokens_per_step" in event
+                else f"{event['rows_per_step']:,} {event['rows']}")
+    model = f"{event['model']} " if "model" in event else ""
+    return (f"training {model}on {event['device']} in {event['dtype']}: {size} parameters"
+            f"{f' ({shape})' if shape else ''}, {per_step} per step, steps {event['step']:,} to "
+            f"{event['max_iters']:,}")
+
+
 class _StepBar:
     """One tqdm bar for a training run (train-gpt's and train-char's events): steps move it, the latest
-    step's figures sit beside it, evaluations and messages print above it. Opened at the first event,
-    once the data has loaded."""
+    step's figures and the time left (gpt.progress.TimeLeft) sit beside it, evaluations and messages print
+    above it. Opened at the first event, once the data has loaded."""
 
     POSTFIX = (("train_loss", "loss", "{:.4f}"), ("lr", "lr", "{:g}"), ("tokens_per_s", "tok_s", "{:,.0f}"),
                ("mfu", "mfu", "{:.1%}"))
+    # tqdm's own remaining time and rate are left out: they count the warm-up and the evaluations as steps
+    FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
     def __init__(self, total: int, disable: bool = False) -> None:
         self.total, self.disable, self.bar = total, disable, None
-        self.started: tuple[float, int] | None = None  # (time, step) at the start event, until the first estimate
+        self.time_left = TimeLeft()
+        self.told = False  # the first estimate has been printed on a line of its own
 
     def _say(self, text: str) -> None:
         self.bar.write(text, file=sys.stderr)  # above the bar, which is on stderr too; stdout is for results
@@ -127,27 +172,30 @@ class _StepBar:
         if self.disable:  # a DDP rank other than 0: rank 0 speaks for the run
             return
         if self.bar is None:
-            self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True)
+            self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, bar_format=self.FORMAT)
         if event["event"] == "message":
             self._say(event["text"])
             return
+        left = self.time_left.update(event, time.perf_counter())
         if event["event"] == "start":  # say what runs where before the first step, so nothing stalls unexplained
-            self.started = (time.perf_counter(), event["step"])
-            self._say(f"training on {event['device']} in {event['dtype']}: {event['params'] / 1e6:,.2f}M "
-                           f"parameters ({event['n_layer']} layers x {event['n_embd']}, context "
-                           f"{event['block_size']}), {event['tokens_per_step']:,} tokens per step, "
-                           f"steps {event['step']} to {event['max_iters']}")
-        elif event["event"] == "step" and self.started and event["step"] > self.started[1]:
-            seconds = (time.perf_counter() - self.started[0]) / (event["step"] - self.started[1])
-            self._say(f"about {_duration(seconds * (self.total - event['step']))} to go")
-            self.started = None
+            self._say(_start_line(event))
+        elif left is not None and not self.told and event["event"] != "eval":  # an eval's line says it anyway
+            self._say(f"about {_duration(left)} to go")
+            self.told = True
         self.bar.update(event["step"] - self.bar.n)
         shown = {label: form.format(event[key]) for key, label, form in self.POSTFIX if event.get(key) is not None}
+        if left is not None:
+            shown["left"] = _duration(left)
         if shown:
             self.bar.set_postfix(shown)
         if event["event"] == "eval":
             bpb = f", {event['val_bpb']:.4f} bits/byte" if "val_bpb" in event else ""
-            self._say(f"step {event['step']}: val loss {event['val_loss']:.4f}{bpb}")
+            then = ""
+            if left is not None and event["step"] < self.total:
+                then, self.told = f"; about {_duration(left)} to go", True
+            # train-gpt scores the first --eval-iters batches of val, `gptkit eval` the whole split: say which
+            scored = f" (first {event['val_tokens']:,} val tokens)" if "val_tokens" in event else ""
+            self._say(f"step {event['step']}: val loss {event['val_loss']:.4f}{scored}{bpb}{then}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -155,8 +203,10 @@ class _StepBar:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(gptkit_version(), prog_name="gptkit")
 def main() -> None:
     """gptkit: train a BPE tokenizer on your text, prepare token shards, train a GPT and sample from it."""
+    click.get_current_context().call_on_close(stop_on_sigterm())
 
 
 @main.command("train-tokenizer")
@@ -188,8 +238,9 @@ def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers,
     for w in caught:
         click.echo(f"note: {w.message}", err=True)
     click.echo(
-        f"learned {stats.merges} merges in {stats.seconds:.2f} s ({stats.merges / max(stats.seconds, 1e-9):,.0f} "
-        f"merges/s) from {stats.distinct_chunks:,} distinct chunks of {stats.input_bytes:,} bytes; "
+        f"learned {counted(stats.merges, 'merge')} in {stats.seconds:.2f} s "
+        f"({stats.merges / max(stats.seconds, 1e-9):,.0f} merges/s) from {stats.distinct_chunks:,} distinct chunks "
+        f"of {stats.input_bytes:,} bytes; "
         f"{stats.bytes_per_token:.3f} bytes/token on the input"
     )
     click.echo(f"wrote {output}.model and {output}.vocab ({tokenizer.n_vocab} tokens)")
@@ -236,7 +287,7 @@ def encode(spec, input_file, allowed_special, backend, show, errors, text) -> No
     else:
         out = "".join(f"[{p}]" for p in pieces)
     click.echo(out)
-    click.echo(f"({len(ids)} tokens, {len(text)} characters)", err=True)
+    click.echo(f"({counted(len(ids), 'token')}, {counted(len(text), 'character')})", err=True)
 
 
 @main.command()
@@ -402,7 +453,7 @@ def inspect(directory, split, shard_index, n_tokens, verify) -> None:
     data = TokenData(directory, split, verify=verify)
     m = data.manifest
     if not 0 <= shard_index < len(data.shards):
-        raise click.ClickException(f"{split} has {len(data.shards)} shards; --shard must be below that")
+        raise click.ClickException(f"{split} has {counted(len(data.shards), 'shard')}; --shard must be below that")
     for line in m.summary(directory):
         click.echo(line)
     ids = data.shards[shard_index][:n_tokens].tolist()
@@ -422,7 +473,8 @@ TRAIN_FLAGS = [
     ("warmup-iters", int, "Steps of linear warmup."), ("lr-decay-iters", int, "Step where the cosine ends."),
     ("beta2", float, "AdamW beta2."), ("weight-decay", float, "AdamW weight decay (matrices only)."),
     ("dropout", float, "Dropout on embeddings, attention and residuals."),
-    ("gelu", click.Choice(["none", "tanh"]), "GELU: none = exact (nanoGPT's; faster on CPU), tanh = GPT-2's."),
+    ("gelu", click.Choice([*GELUS, *OLD_GELU_NAMES]), "GELU: exact = the erf form (nanoGPT's; faster on CPU), "
+     "tanh = GPT-2's approximation; none = exact (its old name)."),
     ("eval-interval", int, "Steps between checkpoint + evaluation."),
     ("eval-iters", int, "Validation batches per evaluation."),
     ("device", str, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."),
@@ -433,6 +485,15 @@ TRAIN_FLAGS = [
 
 
 DEMO_PRESET = "shakespeare-char-cpu"  # train-gpt with no data: this recipe on the bundled Tiny Shakespeare
+# the recipes made for Tiny Shakespeare (preset_for's): with no data, train-gpt takes only these (gpt2-124m there
+# would train an 85M-parameter GPT on 1 MB of characters, for days on a CPU)
+DEMO_PRESETS = (DEMO_PRESET, "shakespeare-char")
+
+
+def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
+    """train-gpt's and train-char's --resume (go on with OUT's run) and --overwrite (replace it) exclude each other."""
+    if resume and overwrite:
+        raise click.UsageError("give --resume or --overwrite, not both")
 
 
 def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Callable]:
@@ -482,9 +543,15 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, init
     """
     if data is not None and inputs:
         raise click.UsageError("give --data (a prepared directory) or --input (text to prepare), not both")
-    if resume and overwrite:
-        raise click.UsageError("give --resume or --overwrite, not both")
+    check_resume_or_overwrite(resume, overwrite)
     bare = data is None and not inputs
+    if bare and not resume and preset not in (None, *DEMO_PRESETS):
+        raise click.UsageError(f"{preset} is a recipe for a large corpus, not for the bundled Tiny Shakespeare: give "
+                               "--data DIR (made by gptkit prepare) or --input FILE")
+    if bare and not resume and init_from:
+        raise click.UsageError("--init-from goes on training GPT-2 on GPT-2's tokens, not on the bundled text's "
+                               "characters: give --data DIR (made by gptkit prepare --tokenizer gpt2) or --input FILE "
+                               "--tokenizer gpt2")
     if bare and not resume:  # the embedded default
         inputs, spec, preset = (str(gptkit_data.TINYSHAKESPEARE),), "char", preset or DEMO_PRESET
     out = out or f"out/{preset or (DEMO_PRESET if bare else 'run')}"
@@ -511,9 +578,10 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, init
         return
     written = ", ".join(name for name in ("latest.pt", "best.pt", "metrics.jsonl", "loss.png")
                         if (result.out / name).exists())
-    val = ("no val split" if result.val_loss is None
-           else f"val loss {result.val_loss:.4f}, best {result.best_val_loss:.4f}")
-    click.echo(f"trained {result.step} steps in {result.seconds:.1f} s; {val}; wrote {written} in {result.out}")
+    val = ("no val split" if result.val_loss is None else
+           f"val loss {result.val_loss:.4f} on --eval-iters {cfg.eval_iters} batches, best {result.best_val_loss:.4f}")
+    click.echo(f"trained {counted(result.step, 'step')} in {result.seconds:.1f} s; {val}; wrote {written} in "
+               f"{result.out}")
     for i in range(samples):
         click.echo(f"--- sample {i + 1} ---")
         stream_samples(result.out, None, SampleConfig(max_new_tokens=300, temperature=0.8, top_k=200),
@@ -547,7 +615,7 @@ def parse_lr(value: str | None) -> list[float] | None:
 
 
 @main.command("train-char")
-@click.option("--model", type=click.Choice(CHAR_MODELS), default="mlp", show_default=True)
+@click.option("--model", type=click.Choice(CHAR_MODELS), default=None, help="[default: mlp; with --resume: the run's]")
 @click.option("--input", "input_file", default=None, help="One example per line [default: the bundled names.txt].")
 @click.option("--stream", is_flag=True, help="The input is one long text (e.g. Tiny Shakespeare), not examples.")
 @click.option("--split", type=click.Choice(["80/10/10", "none"]), default="80/10/10", show_default=True,
@@ -561,15 +629,21 @@ def parse_lr(value: str | None) -> list[float] | None:
 @click.option("--plots", is_flag=True, help="Also write PNGs: counts, loss, embeddings, activations, update ratios.")
 @click.option("--num-samples", type=click.IntRange(min=0), default=20, show_default=True, help="Samples to print.")
 @click.option("--overwrite", is_flag=True, help="Replace the run already in OUT.")
+@click.option("--resume", is_flag=True,
+              help="Continue OUT's run from its latest.pt (saved at each evaluation, and at the last step done when "
+              "stopped), with its settings; flags may change max-steps, lr, lr-decay-at, eval-interval, "
+              "num-samples, plots and device, not the model, its shape, the data, split, seed, batch-size, "
+              "weight-decay or ema.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto (these models are tiny).")
 @clean_errors
-def train_char(model, input_file, stream, split, lr, seed, out, members, plots, num_samples, overwrite, device,
+def train_char(model, input_file, stream, split, lr, seed, out, members, plots, num_samples, overwrite, resume, device,
                **flags) -> None:
     """Train a character-level baseline (makemore): bigram counts, bigram net, MLP, BatchNorm MLP, WaveNet, GPT.
 
     Reports the NLL of the train / val / test splits, writes OUT/latest.pt (for
     `generate`), split.json and metrics.json, and prints samples; * marks the ones
-    that are not in the training set.
+    that are not in the training set. A model trained by steps saves latest.pt at
+    each evaluation and when stopped (Ctrl-C, kill); --resume goes on from it.
 
     \b
     Examples:
@@ -579,27 +653,43 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
       python cli.py train-char --model wavenet --plots
       python cli.py train-char --model gpt --input cities.txt --max-steps 5000
       python cli.py train-char --model mlp --stream --input data/tinyshakespeare.txt --block-size 8
+      python cli.py train-char --model gpt --resume --max-steps 20000
     """
-    flags = {k: v for k, v in flags.items() if v is not None}
-    cfg = char_config(model, input=input_file or str(gptkit_data.NAMES), stream=stream, split=split, lr=parse_lr(lr),
-                      seed=seed, out=out or f"out/char/{model}", plots=plots,
-                      members=[m.strip() for m in members.split(",") if m.strip()] if members else None,
-                      num_samples=num_samples, overwrite=overwrite, device=device, **flags)
-    if model != "gpt":
+    check_resume_or_overwrite(resume, overwrite)
+    out = out or f"out/char/{model or 'mlp'}"
+    settings = dict(input=input_file, stream=stream, split=split, lr=parse_lr(lr), seed=seed, plots=plots,
+                    members=[m.strip() for m in members.split(",") if m.strip()] if members else None,
+                    num_samples=num_samples, device=device, **flags)
+    if resume:  # the run's own settings, changed only by the flags given
+        ctx = click.get_current_context()
+        given = {k: v for k, v in {"model": model, **settings}.items()
+                 if ctx.get_parameter_source("input_file" if k == "input" else k) != click.core.ParameterSource.DEFAULT}
+        cfg = resume_char_config(out, **given)
+    else:
+        cfg = char_config(model or "mlp", **{**settings, "input": input_file or str(gptkit_data.NAMES)}, out=out,
+                          overwrite=overwrite)
+    if cfg.model != "gpt":
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
-    result = with_progress(lambda bar: train_char_model(cfg, bar), _StepBar(cfg.max_steps),
-                           f"nothing of this run was saved (a char run is written at its end); {cfg.out} is as it was")
-    click.echo(f"{model}: {result.params:,} parameters, {result.steps:,} steps in {result.seconds:.1f} s")
-    if split == "none":
+
+    def kept() -> str:
+        latest = Path(cfg.out) / LATEST
+        if cfg.takes_steps and latest.exists():
+            step = load_checkpoint(latest, mmap=True)["step"]
+            return f"{latest} holds step {step:,}; continue with: gptkit train-char --out {cfg.out} --resume"
+        return "nothing of this run was saved"
+
+    result = with_progress(lambda bar: train_char_model(cfg, bar), _StepBar(cfg.max_steps), kept)
+    click.echo(f"{cfg.model}: {result.params:,} parameters, {counted(result.steps, 'step')} in {result.seconds:.1f} s")
+    if cfg.split == "none":
         click.echo(f"nll {result.nll['train']:.4f}")
     else:
         for name, value in result.nll.items():
             click.echo(f"{name:<5} nll {value:.4f}")
     if result.samples:
-        click.echo("samples (* = not in the training set):" if not stream else "samples:")
+        click.echo("samples (* = not in the training set):" if not cfg.stream else "samples:")
         for text, new in zip(result.samples, result.new, strict=True):
-            click.echo(f"  {'*' if new and not stream else ' '} {text}")
-    click.echo(f"wrote {result.out}/latest.pt, split.json, metrics.json" + (" and the plots" if plots else ""))
+            click.echo(f"  {'*' if new and not cfg.stream else ' '} {text}")
+    click.echo(f"wrote {result.out}/latest.pt, split.json, metrics.json" + (" and the plots" if cfg.plots else ""))
 
 
 @main.command("baselines")
@@ -668,8 +758,9 @@ def eval_command(checkpoint, data, split, max_batches, batch_size, device, as_js
     if as_json:
         click.echo(json.dumps({"checkpoint": str(checkpoint), "data": str(data), **result}))
     else:
+        scored = "the whole split" if max_batches is None else f"its first {counted(max_batches, 'batch', 'batches')}"
         click.echo(f"{checkpoint} (step {result['step']}) on {data} {split}: loss {result['loss']:.4f} nats/token, "
-                   f"{result['bpb']:.4f} bits/byte, over {result['tokens']:,} tokens")
+                   f"{result['bpb']:.4f} bits/byte, over {scored} ({counted(result['tokens'], 'token')})")
 
 
 @main.command("export")
@@ -766,7 +857,11 @@ def serve_command(runs, tokenizers, host, port, device) -> None:
         missing = (e.name or "a module").split(".")[0]
         raise click.ClickException(f"the playground needs the web stack ({missing} is not installed): "
                                    "pip install 'gptkit[serve]'") from None
-    pick_device(device)  # a device this machine lacks is an error now, not at the first sample
+    if pick_device(device).type == "cpu":  # (and a device this machine lacks is an error now, not at the first sample)
+        # a sample is drawn a token at a time, in products too small to share: a second thread only waits for its
+        # turn, and on a busy machine each operation waits (measured beside 2 busy processes on 2 cores: 120 tokens
+        # of a small char GPT 10 s with 2 threads, 0.2 s with 1; GPT-2 124M 400 against 50 ms a token)
+        torch.set_num_threads(1)
     server = PlaygroundServer(PlaygroundConfig(runs, list(tokenizers), device), host, port)
     if not is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the playground "

@@ -66,6 +66,20 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
         torch.save({"format": FORMAT, "version": VERSION, **state}, f)
 
 
+def rng_states(device: torch.device) -> dict[str, torch.Tensor | None]:
+    """torch's RNG states, for a checkpoint a run resumes from bit for bit (dropout draws from them): the CPU's,
+    and the GPU's on a GPU."""
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def set_rng_states(states: dict[str, torch.Tensor | None], device: torch.device) -> None:
+    """Put back the RNG states rng_states() saved."""
+    torch.set_rng_state(states["torch"])
+    if device.type == "cuda" and states["cuda"] is not None:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
                     mmap: bool = False) -> dict[str, Any]:
     """Read a checkpoint (no pickled code runs); CheckpointError says what is wrong with a bad one.

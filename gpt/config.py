@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .checkpoint import LATEST, CheckpointError, load_checkpoint
-from .model import GPTConfig
+from .model import GPTConfig, gelu_name
 
 C = TypeVar("C")
 DEFAULT_BLOCK_SIZE = 1024  # GPT-2's context
@@ -31,9 +31,9 @@ class TrainConfig:
     block_size: int | None = None  # None: 1024, or with init_from the pretrained model's own context
     dropout: float = 0.0
     bias: bool = False  # nanoGPT's training default: a little faster and as good
-    # nanoGPT's exact GELU ("none"): as good as GPT-2's tanh form and 2.7x faster forward + backward
-    # on CPU (about 15% of a step of the CPU recipe); "tanh" matches GPT-2's weights exactly
-    gelu: str = "none"
+    # nanoGPT's exact GELU: as good as GPT-2's tanh form and 2.7x faster forward + backward on CPU (about
+    # 15% of a step of the CPU recipe); "tanh" matches GPT-2's weights exactly (model.GELUS)
+    gelu: str = "exact"
     # optimisation
     batch_size: int = 12
     grad_accum: int = 1
@@ -62,6 +62,7 @@ class TrainConfig:
     overwrite: bool = False  # start afresh in a directory that holds a run (its checkpoints and log are replaced)
 
     def __post_init__(self) -> None:
+        self.gelu = gelu_name(self.gelu)  # checkpoints store the current name
         if self.block_size is None and not self.init_from:
             self.block_size = DEFAULT_BLOCK_SIZE
         for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
@@ -125,33 +126,57 @@ def config_from(preset: str | None = None, **overrides: Any) -> TrainConfig:
     return build_config(TrainConfig, PRESETS[preset] if preset else {}, overrides)
 
 
+@dataclass(frozen=True)
+class RunKind:
+    """What resuming a kind of run needs to know (train-gpt's here, train-char's in gpt.char.train): the class of
+    its settings, the "kind" its checkpoints are tagged with (None: train-gpt's carry none), the command that
+    trains it, and the settings a resume keeps."""
+
+    settings: type
+    tag: str | None
+    command: str
+    kept: tuple[str, ...]
+
+
+GPT_RUN = RunKind(TrainConfig, None, "train-gpt", KEPT_ON_RESUME)
+
+
 def resume_config(out: str | os.PathLike, preset: str | None = None, **overrides: Any) -> TrainConfig:
     """The settings that continue the run in `out`: its checkpoint's, then a preset's values and the
     overrides that are not None. Changing a setting in KEPT_ON_RESUME is refused (CheckpointError)."""
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    return resumed_config(GPT_RUN, out, {**(PRESETS[preset] if preset else {}), **overrides})
+
+
+def resumed_config(run: RunKind, out: str | os.PathLike, given: dict[str, Any]) -> Any:
+    """The settings that continue a run of that kind in `out`: its checkpoint's, then the `given` ones that are not
+    None; a change to one of run.kept is refused (CheckpointError), naming it."""
     path = Path(out) / LATEST
-    saved = saved_train_config(load_checkpoint(path, map_location="cpu", mmap=True), path)
-    given = {**(PRESETS[preset] if preset else {}), **overrides, "out": str(out), "resume": True, "overwrite": False}
-    cfg = build_config(TrainConfig, saved, given)
-    check_kept(saved, cfg, path)
+    saved = saved_train_config(load_checkpoint(path, map_location="cpu", mmap=True), path, run)
+    cfg = build_config(run.settings, saved, {**given, "out": str(out), "resume": True, "overwrite": False})
+    check_kept(saved, cfg, path, run.kept)
     return cfg
 
 
-def saved_train_config(state: dict, source: str | os.PathLike) -> dict[str, Any]:
-    """A checkpoint's training settings, those this version knows (CheckpointError if they are not a dict)."""
+def saved_train_config(state: dict, source: str | os.PathLike, run: RunKind = GPT_RUN) -> dict[str, Any]:
+    """A checkpoint's training settings, those this version knows (CheckpointError if it is not a checkpoint of
+    that kind of run, or they are not a dict)."""
     saved = state.get("train_config")
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{source}: not a train-gpt checkpoint (no training settings)")
-    known = {f.name for f in fields(TrainConfig)}
-    return {k: v for k, v in saved.items() if k in known}
+    if state.get("kind") != run.tag or not isinstance(saved, dict):
+        raise CheckpointError(f"{source}: not a {run.command} checkpoint"
+                              + (" (no training settings)" if state.get("kind") == run.tag else ""))
+    known = {f.name for f in fields(run.settings)}
+    # in this version's names: a run saved with gelu "none" resumed with "exact" is the same run
+    return {k: gelu_name(v) if k == "gelu" else v for k, v in saved.items() if k in known}
 
 
-def check_kept(saved: dict[str, Any], cfg: TrainConfig, source: str | os.PathLike) -> dict[str, tuple]:
-    """Refuse a resume that changes a KEPT_ON_RESUME setting; the settings it does change, {name: (old, new)}."""
+def check_kept(saved: dict[str, Any], cfg: Any, source: str | os.PathLike,
+               kept: tuple[str, ...] = KEPT_ON_RESUME) -> dict[str, tuple]:
+    """Refuse a resume that changes a `kept` setting; the settings it does change, {name: (old, new)}."""
     now = asdict(cfg)
     changed = {k: (saved[k], now[k]) for k in saved if saved[k] != now[k] and k not in ("resume", "overwrite")}
-    refused = [f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items() if k in KEPT_ON_RESUME]
+    refused = [f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items() if k in kept]
     if refused:
         raise CheckpointError(
             f"{source}: --resume continues the run as it was trained and cannot change {', '.join(refused)}; "

@@ -7,7 +7,7 @@ a few exact equivalences:
   (in, out), ours are nn.Linear (out, in): c_attn, c_proj and c_fc weights are transposed.
 - HF's GPT-2 always has biases. A model trained without them (bias=False, nanoGPT's
   training default) is exported with zero biases, which computes exactly the same.
-- GELU: ours "none" (the exact erf form) is HF's activation_function "gelu"; ours "tanh"
+- GELU: ours "exact" (the erf form) is HF's activation_function "gelu"; ours "tanh"
   is GPT-2's own "gelu_new". A tied head is tie_word_embeddings true (lm_head.weight is then
   not stored: HF ties it on load); an untied one is stored.
 - Packed-document masks are a training-time feature: a model is the same without them.
@@ -53,7 +53,7 @@ GPTKIT_FILE = "gptkit.json"  # the tokenizer's identity (pipeline.manifest.Token
 GPT2_VOCAB = 50257
 ENDOFTEXT = "<|endoftext|>"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-GELU_NAMES = {"none": "gelu", "tanh": "gelu_new"}  # ours -> HF's activation_function
+GELU_NAMES = {"exact": "gelu", "tanh": "gelu_new"}  # ours (model.GELUS) -> HF's activation_function
 LAYER_NORM_EPS = 1e-5  # torch's LayerNorm default, and GPT-2's
 # the config.json fields read here: the JSON types each may hold (true / false are not numbers here), in words
 WHOLE, NUMBER, FLAG, TEXT = ((int,), "a whole number"), ((int, float), "a number"), ((bool,), "true or false"), \

@@ -27,10 +27,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# The GELUs, by name, as torch's nn.GELU(approximate=...) computes them: "exact", the erf form (nanoGPT's nn.GELU,
+# about 2x faster on CPU), and "tanh", GPT-2's approximation (Hugging Face's gelu_new)
+GELUS = {"exact": "none", "tanh": "tanh"}
+# "none" named the exact GELU until it was renamed (it is torch's word for "no approximation", which reads as "no
+# GELU"): flags, saved configs and checkpoints that say "none" still mean "exact"
+OLD_GELU_NAMES = {"none": "exact"}
+
+
+def gelu_name(value: Any) -> Any:
+    """A GELU's name, the old spelling read as the new one; anything else as it is (GPTConfig checks it)."""
+    return OLD_GELU_NAMES.get(value, value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -43,9 +56,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in Linear layers and LayerNorms, as GPT-2
     tie_weights: bool = True  # the output layer shares the token embedding, as GPT-2
-    # GELU: "tanh", GPT-2's approximation (Hugging Face's gelu_new), or "none", the exact erf form
-    # (nanoGPT's nn.GELU), which is about 2x faster on CPU
-    gelu: str = "tanh"
+    gelu: str = "tanh"  # a name in GELUS ("none" is read as "exact")
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -54,8 +65,9 @@ class GPTConfig:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
-        if self.gelu not in ("tanh", "none"):
-            raise ValueError(f"gelu must be 'tanh' or 'none', got {self.gelu!r}")
+        self.gelu = gelu_name(self.gelu)
+        if not (isinstance(self.gelu, str) and self.gelu in GELUS):
+            raise ValueError(f"gelu must be {' or '.join(map(repr, GELUS))}, got {self.gelu!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -129,7 +141,7 @@ class MLP(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU(approximate=config.gelu)
+        self.gelu = nn.GELU(approximate=GELUS[config.gelu])
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 

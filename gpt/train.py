@@ -35,6 +35,8 @@ import gc
 import json
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -58,7 +60,9 @@ from .checkpoint import (
     checked_model_config,
     gpt_from_state,
     load_checkpoint,
+    rng_states,
     save_checkpoint,
+    set_rng_states,
     tokenizer_info,
 )
 from .config import TrainConfig, check_kept, saved_train_config
@@ -109,6 +113,67 @@ class RunExists(ValueError):
 
 class TrainingError(RuntimeError):
     """The run cannot go on (a non-finite loss); the message says what was kept."""
+
+
+def claim_run_directory(out: Path, overwrite: bool, held: Sequence[str], replaced: Sequence[str],
+                        resumable: bool = True) -> None:
+    """A fresh run (train-gpt's or train-char's): refuse a directory that holds a run (any file in `held`), unless
+    told to overwrite it; then the old run's files (`replaced`) go at once, so none of them mixes with the new."""
+    found = [name for name in held if (out / name).exists()]
+    if not found:
+        return
+    if not overwrite:
+        resume = "continue it with --resume, " if resumable else ""
+        raise RunExists(f"{out} already holds a run ({', '.join(found)}); {resume}start it over with --overwrite, "
+                        "or give another --out")
+    for name in replaced:
+        (out / name).unlink(missing_ok=True)
+
+
+def report_changes(report: Callable[[dict], None], changed: dict[str, tuple]) -> None:
+    """Say which settings a resumed run changes (check_kept's answer), as a "message" event."""
+    if changed:
+        report({"event": "message", "text": "resumed with changed settings: " + ", ".join(
+            f"{k} {old} -> {new}" for k, (old, new) in changed.items())})
+
+
+class HeldSignals:
+    """Ctrl-C (SIGINT) and SIGTERM held, while the block runs, until the loop is at a step boundary.
+
+    A signal that lands mid-step would leave a state no step ever made (weights updated, their moving
+    average not yet): so the loop asks `pending` after each step, saves the last completed one, then
+    `deliver()`s the signal to the handler it had (Python's KeyboardInterrupt, the CLI's Terminated,
+    or the default end of the process). Only the main thread can take signals, so elsewhere (and for
+    a signal that is ignored) nothing is held.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self.pending = self.pending or signum
+
+    def __enter__(self) -> HeldSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                if signal.getsignal(signum) not in (signal.SIG_IGN, None):
+                    self.previous[signum] = signal.signal(signum, self._hold)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def deliver(self) -> None:
+        """Put the handlers back and raise the held signal again, for its own handler."""
+        signum, self.pending = self.pending, None
+        self.__exit__()
+        if signum is not None:
+            signal.raise_signal(signum)  # its Python handler runs before this returns
 
 
 @dataclass
@@ -200,7 +265,7 @@ def prepare_run_data(inputs: Sequence[str], out: str | os.PathLike, tokenizer: s
 
 def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> TrainResult:
     """Train (or resume) a GPT; callback gets a dict per event: "start" (device, dtype, parameters, shape,
-    tokens per step), "resumed", "step" (logged steps), "eval" and "message"."""
+    tokens per step, steps, evaluation interval), "resumed", "step" (logged steps), "eval" and "message"."""
     report = callback or (lambda event: None)
     launch = Launch.from_env()
     if launch.ddp:
@@ -256,16 +321,7 @@ class Trainer:
     # --- setup -------------------------------------------------------------------------------------------
     def _claim_directory(self) -> None:
         """A fresh run: refuse a directory that holds a run, unless told to overwrite it."""
-        held = [name for name in (LATEST, METRICS) if (self.out / name).exists()]
-        if not held:
-            return
-        if not self.cfg.overwrite:
-            raise RunExists(
-                f"{self.out} already holds a run ({', '.join(held)}); continue it with --resume, "
-                "start it over with --overwrite, or give another --out"
-            )
-        for name in (LATEST, BEST, METRICS, LOSS_PLOT):
-            (self.out / name).unlink(missing_ok=True)
+        claim_run_directory(self.out, self.cfg.overwrite, (LATEST, METRICS), (LATEST, BEST, METRICS, LOSS_PLOT))
 
     def _setup_device(self) -> None:
         device = pick_device(self.cfg.device)
@@ -303,10 +359,8 @@ class Trainer:
                     f"{self.out / LATEST} was trained on other data than {cfg.data} holds (its manifest differs); "
                     "resume on the same data directory"
                 )
-            changed = check_kept(saved_train_config(state, self.out / LATEST), cfg, self.out / LATEST)
-            if changed:
-                self.report({"event": "message", "text": "resumed with changed settings: " + ", ".join(
-                    f"{k} {old} -> {new}" for k, (old, new) in changed.items())})
+            report_changes(self.report, check_kept(saved_train_config(state, self.out / LATEST), cfg,
+                                                   self.out / LATEST))
             self.model_config = checked_model_config(state, self.out / LATEST)
             init = None
         elif cfg.init_from:
@@ -359,9 +413,7 @@ class Trainer:
         self.step, self.best_val = state["step"], state["best_val_loss"]
         self.saved_step = self.step
         if self.launch.rank == 0:  # the checkpoint holds rank 0's RNG; the others draw afresh from (seed, rank, step)
-            torch.set_rng_state(state["rng"]["torch"])
-            if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
-                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+            set_rng_states(state["rng"], self.device)
         else:
             torch.manual_seed(self.cfg.seed + self.launch.rank + 1_000_003 * self.step)
         self.report({"event": "resumed", "step": self.step})
@@ -410,8 +462,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "step": self.step,
             "best_val_loss": self.best_val,
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None},
+            "rng": rng_states(self.device),
             "train_config": asdict(self.cfg),
             "tokenizer": self.tokenizer,
             "data_manifest_sha256": self.manifest_sha,
@@ -427,7 +478,8 @@ class Trainer:
         val_loss = result["loss"] if self.val_data is not None else None
         if val_loss is not None:
             self.log({"event": "eval", "step": self.step, "val_loss": val_loss, "val_bpb": result["bpb"],
-                      "train_loss": train_loss, "time": time.perf_counter() - start_time})
+                      "val_tokens": result["tokens"], "train_loss": train_loss,
+                      "time": time.perf_counter() - start_time})
         if not math.isfinite(result["loss"]):
             raise TrainingError(f"the {data.split} loss became {result['loss']} at step {self.step}; stopped. "
                                 f"{self.last_good()}")
@@ -495,7 +547,8 @@ class Trainer:
         peak = next((v for k, v in PEAK_FLOPS.items()
                      if self.device.type == "cuda" and k in torch.cuda.get_device_name()), None)
         flops_per_step = self.model.flops_per_token() * tokens_per_step
-        self.report({"event": "start", "step": self.step, "max_iters": cfg.max_iters, "device": str(self.device),
+        self.report({"event": "start", "step": self.step, "max_iters": cfg.max_iters,
+                     "eval_interval": cfg.eval_interval, "device": str(self.device),
                      "dtype": str(self.dtype).removeprefix("torch."), "params": self.model.num_params(),
                      "n_layer": self.model_config.n_layer, "n_embd": self.model_config.n_embd,
                      "block_size": self.model_config.block_size, "tokens_per_step": tokens_per_step})

@@ -17,10 +17,10 @@ Decoding joins the bytes of the ids and decodes them as UTF-8 (bad bytes become 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import chain
 from multiprocessing import get_context
-from typing import Literal
+from typing import Literal, TypeVar
 
 import regex
 import tiktoken
@@ -39,6 +39,9 @@ from .model_file import read_model_file, write_model_file
 from .text import BLOCK_CHARS, fix_surrogates, read_blocks, read_text, safe_cuts, split_blocks
 from .tiktoken_bridge import build_encoding, incompatibility
 from .trainer import TrainStats, train_bpe
+from .workers import forking, in_worker
+
+T = TypeVar("T")
 
 # chunks longer than this are not cached (a BasicTokenizer's whole text is one chunk)
 _CACHE_CHUNK_CHARS = 256
@@ -233,13 +236,18 @@ class Tokenizer:
         encoding = self._fast_path(backend)
         if encoding is not None:
             return encoding.encode(text, allowed_special=set(special), disallowed_special=())
-        if not special:
+        return self._encode_around(text, special)
+
+    def _encode_around(self, text: str, apart: Mapping[str, T]) -> list[int | T]:
+        """The ids of the text, where each occurrence of a string in `apart` (the longest first) gives its value
+        instead: the allowed special tokens' ids (encode), a character a CharTokenizer lacks (encode_known)."""
+        if not apart:
             return self.encode_ordinary(text, "python")
-        split = regex.compile("(" + "|".join(regex.escape(s) for s in sorted(special, key=len, reverse=True)) + ")")
-        out: list[int] = []
+        split = regex.compile("(" + "|".join(regex.escape(s) for s in sorted(apart, key=len, reverse=True)) + ")")
+        out: list[int | T] = []
         for i, part in enumerate(split.split(text)):
             if i % 2:
-                out.append(special[part])
+                out.append(apart[part])
             elif part:
                 out.extend(self.encode_ordinary(part, "python"))
         return out
@@ -264,7 +272,9 @@ class Tokenizer:
         if workers <= 1 or len(texts) < 2:
             return [self.encode(t, allowed_special, "python") for t in texts]
         chunksize = max(1, len(texts) // (workers * 8))
-        with get_context().Pool(workers, _set_worker_tokenizer, (self, allowed_special)) as pool:
+        with forking() as mask:  # (workers.py: a worker must end on the SIGTERM that leaving the pool sends)
+            pool = get_context().Pool(workers, in_worker, (mask, _set_worker_tokenizer, self, allowed_special))
+        with pool:
             return pool.map(_worker_encode, texts, chunksize)
 
     # --- tiktoken ------------------------------------------------------------

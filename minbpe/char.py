@@ -3,8 +3,9 @@
 The vocabulary is the sorted set of characters of the training text (ids 0..n-1
 in code-point order), plus any special tokens after them. There is nothing to
 merge, so encoding is a table lookup; a character that the training text did not
-have is an error that names it. The same encode/decode/save/load surface as the
-BPE tokenizers, and the same special-token policy; the file format is in model_file.py.
+have is an error that names it (encode_known marks it instead). The same
+encode/decode/save/load surface as the BPE tokenizers, and the same special-token
+policy; the file format is in model_file.py.
 
 Sizes: n_vocab is the characters plus the special tokens. train's vocab_size
 argument (minbpe's parameter name, kept for the shared signature) is only an upper
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from .base import Tokenizer
-from .core import TokenizerError, check_special_tokens
+from .core import AllowedSpecial, TokenizerError, allowed_tokens, check_disallowed, check_special_tokens
 from .model_file import read_char_file, write_char_file
 from .text import AFTER_ANY_LINE, fix_surrogates, read_blocks
 
@@ -86,6 +87,14 @@ class CharTokenizer(Tokenizer):
                 f"character {c!r} (U+{ord(c):04X}) at position {text.index(c)} is not in this "
                 f"CharTokenizer's vocabulary of {len(self.chars)} characters"
             ) from None
+
+    def encode_known(self, text: str, allowed_special: AllowedSpecial = "none_raise") -> list[int | str]:
+        """encode's ids, except that a character outside the vocabulary stands as itself (a str) where encode
+        refuses the text: what a model on this tokenizer reads of a text, and what it cannot (the playground)."""
+        special = allowed_tokens(allowed_special, self.special_tokens)
+        check_disallowed(text, self.special_tokens, special, allowed_special)
+        text = fix_surrogates(text)  # as the vocabulary's characters are
+        return self._encode_around(text, {**{c: c for c in set(text) - self._stoi.keys()}, **special})
 
     def save(self, file_prefix: str) -> None:
         """Write file_prefix.model (header line, then JSON) and a readable file_prefix.vocab."""

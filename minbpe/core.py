@@ -156,6 +156,11 @@ def render_token(t: bytes) -> str:
     return "".join(ch if unicodedata.category(ch)[0] != "C" else f"\\u{ord(ch):04x}" for ch in s)
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """n and the noun in n's number: "1 document", "0 documents", "1,024 tokens", "2 batches" (plural given)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def show_piece(token: bytes) -> str:
     """A token's text for a person reading an encoding (`encode --show`, `compare`): bytes that are
     not whole UTF-8 characters as \\xNN, control characters escaped, and a real line break after an

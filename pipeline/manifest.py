@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import minbpe
 from minbpe import PRETRAINED, Tokenizer
+from minbpe.core import counted
 from minbpe.files import atomic_write_text, file_sha256
 
 from .shards import DTYPE_NAMES, ShardInfo
@@ -53,10 +55,18 @@ class ManifestError(ValueError):
 
 
 def gptkit_version() -> str:
+    """The installed package's version, or in a clone that was never installed (python cli.py) its
+    pyproject.toml's; "unknown" when there is neither."""
     try:
         return version("gptkit")
     except PackageNotFoundError:
-        return "unknown"
+        pass
+    try:
+        found = re.search(r'^version = "([^"]+)"$', (Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"),
+                          re.MULTILINE)
+    except OSError:
+        found = None
+    return found.group(1) if found else "unknown"
 
 
 @dataclass
@@ -145,8 +155,8 @@ class SplitInfo:
     def summary(self, name: str) -> str:
         """One line: the split's tokens, documents, shards and bytes per token."""
         per_token = f", {self.bytes / self.tokens:.3f} bytes/token" if self.tokens else ""
-        shards = f"{len(self.shards)} shard" + ("s" if len(self.shards) != 1 else "")
-        return f"{name}: {self.tokens:,} tokens, {self.documents:,} documents, {shards}{per_token}"
+        return (f"{name}: {counted(self.tokens, 'token')}, {counted(self.documents, 'document')}, "
+                f"{counted(len(self.shards), 'shard')}{per_token}")
 
 
 @dataclass

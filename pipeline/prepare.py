@@ -53,6 +53,7 @@ import numpy as np
 
 import minbpe
 from minbpe import PRETRAINED, CharTokenizer, Tokenizer
+from minbpe.core import counted
 from minbpe.files import LOCK_FILE, atomic_copy, atomic_write_text, exclusive_directory
 from minbpe.text import AFTER_ANY_LINE
 
@@ -131,10 +132,10 @@ class PrepareResult:
         text = sum(s.bytes for s in splits)
         documents = sum(s.documents for s in splits)
         rate = "" if self.resumed_shards else f", {text / 1e6 / max(self.seconds, 1e-9):,.1f} MB/s"
-        lines = [f"prepared {self.directory} in {self.seconds:.2f} s: {text / 1e6:,.1f} MB of text in {documents:,} "
-                 f"documents{rate}"]
+        lines = [f"prepared {self.directory} in {self.seconds:.2f} s: {text / 1e6:,.1f} MB of text in "
+                 f"{counted(documents, 'document')}{rate}"]
         if self.resumed_shards:
-            lines.append(f"resumed an interrupted run: kept its {self.resumed_shards} completed shards")
+            lines.append(f"resumed an interrupted run: kept its {counted(self.resumed_shards, 'completed shard')}")
         return lines + self.manifest.split_lines()
 
     def notes(self) -> list[str]:

@@ -8,7 +8,9 @@ A text's tokens are shown as spans: each token gets the characters that its byte
 with an incremental UTF-8 decoder, so the spans put together are the text again even where a
 token ends inside a character (that token's span is empty, and the next one holds the character).
 When every token of the text is whole characters (most text), each token's span is simply its
-text, which is what the decoder would give, without running it token by token.
+text, which is what the decoder would give, without running it token by token. A character-level
+run's tokenizer has no id for a character its training text lacked: that character is a span of
+its own with no id (null), which the page shows as unreadable to the model, not as an error.
 
 The tiktoken check is independent of the fast path: our ids come from the exact Python merge loop
 (backend="python", minbpe's algorithm) and tiktoken's from its own encoder over the same ranks, so
@@ -27,7 +29,7 @@ import tiktoken
 
 import minbpe
 from gpt.checkpoint import LATEST, checkpoint_tokenizer, load_checkpoint
-from minbpe import Tokenizer
+from minbpe import CharTokenizer, Tokenizer
 from minbpe.compare import compare
 from minbpe.core import AllowedSpecial, show_piece
 
@@ -42,29 +44,36 @@ RUN_PREFIX = "run:"
 class Encoded:
     """A text's tokens, as the page draws them."""
 
-    ids: list[int]
+    ids: list[int | None]  # None: a character the tokenizer has no id for (a CharTokenizer's unknown character)
     spans: list[str]  # the characters each token completes; "".join(spans) is the text
     pieces: dict[int, str]  # each distinct id's bytes, shown (\\xNN for bytes that are not whole characters)
     n_bytes: int
 
     def as_json(self) -> dict:
+        count = sum(i is not None for i in self.ids)  # tokens; the rest are characters without an id
         return {"ids": self.ids, "spans": self.spans, "pieces": {str(k): v for k, v in self.pieces.items()},
-                "count": len(self.ids), "bytes": self.n_bytes,
-                "bytes_per_token": self.n_bytes / len(self.ids) if self.ids else None}
+                "count": count, "unknown": len(self.ids) - count, "bytes": self.n_bytes,
+                "bytes_per_token": self.n_bytes / count if count else None}
 
 
 def encode_spans(tokenizer: Tokenizer, text: str, allowed_special: AllowedSpecial) -> Encoded:
-    """The text's ids (the library's default path) and the span of text each one draws."""
-    ids = tokenizer.encode(text, allowed_special)
+    """The text's ids (the library's default path) and the span of text each one draws; a character that a
+    CharTokenizer has no id for is a span with the id None."""
     vocab = tokenizer.vocab
-    whole = {i: whole_characters(vocab[i]) for i in set(ids)}
-    if all(piece is not None for piece in whole.values()):  # every token is whole characters: each is its own span
-        spans = [whole[i] for i in ids]
+    if isinstance(tokenizer, CharTokenizer):  # its tokens are whole characters; an unknown one stands as itself
+        marked = tokenizer.encode_known(text, allowed_special)
+        ids: list[int | None] = [None if isinstance(m, str) else m for m in marked]
+        spans = [m if isinstance(m, str) else vocab[m].decode("utf-8") for m in marked]
     else:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        spans = [decoder.decode(vocab[i]) for i in ids]
-        spans[-1] += decoder.decode(b"", final=True)
-    pieces = {i: show_piece(vocab[i]) for i in whole}
+        ids = tokenizer.encode(text, allowed_special)
+        whole = {i: whole_characters(vocab[i]) for i in set(ids)}
+        if all(piece is not None for piece in whole.values()):  # every token is whole characters: its own span
+            spans = [whole[i] for i in ids]
+        else:
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            spans = [decoder.decode(vocab[i]) for i in ids]
+            spans[-1] += decoder.decode(b"", final=True)
+    pieces = {i: show_piece(vocab[i]) for i in set(ids) - {None}}
     return Encoded(ids, spans, pieces, len(text.encode("utf-8", "replace")))
 
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# last: benchmarks/playground.py must not shadow the playground package
+sys.path.append(str(ROOT / "benchmarks"))
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +56,7 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked cuda skip, with the reason, where there is no CUDA GPU."""
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (benchmarks/gpu_check.py runs these on a lent one)")
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (where there is one: pytest -m cuda, or benchmarks/gpu_check.py)")
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)

@@ -1,5 +1,7 @@
 """The CLI: commands that work end to end, and bad input that ends in one clear error line."""
 
+import re
+
 import pytest
 import tiktoken
 import torch
@@ -8,6 +10,7 @@ from click.testing import CliRunner
 import minbpe
 from cli import main
 from conftest import ROOT
+from pipeline.prepare import PrepareConfig, Progress
 
 TAYLOR = str(ROOT / "data" / "taylorswift.txt")
 
@@ -30,6 +33,22 @@ def test_help_lists_commands_with_examples():
     for command in ("train-tokenizer", "encode", "decode", "compare"):
         assert command in out
         assert "Example" in run(command, "--help").output
+
+
+def test_version_is_the_packages(monkeypatch):
+    """--version: the installed package's version, or in a clone never installed (python cli.py) pyproject.toml's."""
+    from importlib.metadata import PackageNotFoundError
+
+    from pipeline import manifest
+
+    declared = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    assert run("--version").output == f"gptkit, version {declared}\n"
+
+    def not_installed(name):
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(manifest, "version", not_installed)
+    assert manifest.gptkit_version() == declared
 
 
 def test_train_encode_decode_round_trip(tmp_path):
@@ -143,6 +162,7 @@ def test_encode_show_brackets_tokens_when_piped():
     # a newline is shown escaped and kept; bytes of a split character are shown as \xNN
     assert result.stdout == "[Hello][ world][!!][\\n\n][\\t][DON]['][T][ \\xf0\\x9f\\x98][\\x89]\n"
     assert result.stderr == "(10 tokens, 22 characters)\n"
+    assert run("encode", "--tokenizer", "gpt2", "--show", "a").stderr == "(1 token, 1 character)\n"
 
 
 def test_compare_identical(tmp_path):
@@ -220,20 +240,25 @@ def test_generate_refuses_counts_that_mean_nothing(tmp_path, flag, value):
 
 
 def test_ctrl_c_exits_130_and_says_what_was_kept(tmp_path, monkeypatch):
+    """On a line of its own: the progress bar is on screen when Ctrl-C comes."""
     import cli
 
-    def interrupted(*args, **kwargs):
+    def interrupted(config, bar):
+        bar(Progress("tokenize", 1, 1, 1, 1, 10, 1.0) if isinstance(config, PrepareConfig) else
+            {"event": "step", "step": 1, "train_loss": 2.0})
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "prepare", interrupted)
     result = CliRunner().invoke(main, ["prepare", "--input", TAYLOR, "--tokenizer", "gpt2", "--output",
                                        str(tmp_path / "d")])
-    assert result.exit_code == 130
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert result.exit_code == 130 and "docs" in result.stderr  # the bar was drawn
+    assert result.stderr.split("\n")[-2] == (
         f"interrupted: {tmp_path / 'd'} keeps the work done: run this again to resume")
     monkeypatch.setattr(cli, "train", interrupted)
     result = CliRunner().invoke(main, ["train-gpt", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
-    assert result.exit_code == 130 and f"--out {tmp_path / 'run'} --resume" in result.stderr
+    assert result.exit_code == 130 and "loss=2.0000" in result.stderr
+    assert result.stderr.split("\n")[-2].startswith("interrupted: ")
+    assert result.stderr.split("\n")[-2].endswith(f"--out {tmp_path / 'run'} --resume")
 
 
 def test_encode_and_decode_work_in_a_pipe():

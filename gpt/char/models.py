@@ -421,7 +421,7 @@ def _gpt(**args: Any) -> CharGPT:
 
 def _gpt_args(cfg: Any, vocab_size: int) -> dict:
     return asdict(GPTConfig(vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.dropout, bias=True,
-                            tie_weights=False, gelu="none"))
+                            tie_weights=False, gelu="exact"))
 
 
 def _mlp_args(cfg: Any, vocab_size: int) -> dict:

@@ -24,12 +24,25 @@ train/val/test, with the seed), metrics.json (the NLLs, the loss curve, and what
 the plots need), and with plots the PNGs of gpt/char/plots.py. (Runs written before
 the held-out split was called val say "dev" in these files; nothing reads those keys
 back, so such a run still serves as an ensemble member.)
+
+A model trained by steps is saved as it goes: latest.pt at each evaluation, and, when
+the run is stopped (Ctrl-C, SIGTERM, or a callback's KeyboardInterrupt), at the last
+completed step. Besides what generate reads, such a checkpoint holds what the steps
+need to go on: the weights being trained (not their moving average), the optimizer,
+the RNG states and the batch generator's, and the history so far. resume=True
+continues from it exactly: a run stopped and resumed ends bit for bit as the run that
+was not stopped (on the CPU). It continues the run as it was: the settings in
+CHAR_RUN.kept (the model and its shape, the split, the seed, the batch size...) and the
+data (its sha256) must be the checkpoint's, or it refuses, naming them; max_steps, the
+learning rates, the evaluation interval, the samples, the plots and the device may
+change. The count models and the ensemble take no steps: they have nothing to resume.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -44,11 +57,19 @@ from torch.optim.swa_utils import AveragedModel
 import gptkit_data
 from minbpe.files import atomic_write_text, exclusive_directory
 
-from ..checkpoint import LATEST, load_checkpoint, save_checkpoint
-from ..config import build_config
+from ..checkpoint import (
+    LATEST,
+    CheckpointError,
+    check_weights,
+    load_checkpoint,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
+from ..config import RunKind, build_config, check_kept, resumed_config, saved_train_config
 from ..device import pick_device
 from ..generate import SampleConfig
-from ..train import RunExists, TrainingError
+from ..train import HeldSignals, TrainingError, claim_run_directory, report_changes
 from .data import BOUNDARY, SPLITS, LineData, StreamData, pack
 from .models import CHAR_KIND, MODELS, REGISTRY, Mixture, build_model, char_model_from_state, mixture_weights
 from .plots import PLOTS, write_plots
@@ -86,6 +107,7 @@ class CharConfig:
     num_samples: int = 20
     plots: bool = False
     overwrite: bool = False  # replace the run already in `out` (without it, such a directory is refused)
+    resume: bool = False  # continue the run in `out` from its latest.pt (see the module doc)
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -113,6 +135,35 @@ class CharConfig:
             raise ValueError(f"weight decay applies to gpt (AdamW) and bigram-nn (an L2 penalty), not {self.model}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1) (0: off; 0.999 is usual), got {self.ema}")
+        if self.resume:
+            if self.overwrite:
+                raise ValueError("give resume or overwrite, not both")
+            require_steps(self.model)
+
+    @property
+    def takes_steps(self) -> bool:
+        """Trained by steps (saved between them, resumable), not counted or mixed in one go."""
+        return REGISTRY[self.model].training in STEPPED
+
+
+STEPPED = ("sgd", "adamw")  # the trainings that take steps, and so can be saved between them and resumed
+
+
+def require_steps(model: str) -> None:
+    """Refuse to resume a model that takes no steps, in one line."""
+    if REGISTRY[model].training not in STEPPED:
+        how = "mixes finished runs" if REGISTRY[model].training == "mix" else "is counted"
+        raise ValueError(f"{model} takes no steps (it {how} in one go): there is nothing to resume; train it again, "
+                         "with --overwrite")
+
+
+# what a resumed run keeps: the model and its shape, and what decides its data, its initial weights and its batches;
+# weight_decay and ema too, as AdamW's state and the moving average carry them (a change would train another run)
+CHAR_KEPT = ("model", "stream", "split", "seed", "block_size", "n_embd", "n_hidden", "n_layer", "n_head", "dropout",
+             "batch_size", "weight_decay", "ema")
+
+
+CHAR_RUN = RunKind(CharConfig, CHAR_KIND, "train-char", CHAR_KEPT)
 
 
 def char_config(model: str, **overrides: Any) -> CharConfig:
@@ -120,6 +171,14 @@ def char_config(model: str, **overrides: Any) -> CharConfig:
     if model not in REGISTRY:
         raise ValueError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
     return build_config(CharConfig, {"model": model, **REGISTRY[model].recipe}, overrides)
+
+
+def resume_char_config(out: str | os.PathLike, **overrides: Any) -> CharConfig:
+    """The settings that continue the train-char run in `out`: its checkpoint's, then the overrides that are not
+    None. A model that takes no steps, or a change to a setting in CHAR_KEPT, is refused naming it."""
+    if overrides.get("model") is not None:
+        require_steps(overrides["model"])  # before looking for a checkpoint a counted model never has
+    return resumed_config(CHAR_RUN, out, overrides)
 
 
 def model_args(cfg: CharConfig, vocab_size: int) -> dict:
@@ -201,25 +260,25 @@ class CharResult:
 
 
 def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) -> CharResult:
-    """Train one model on cfg.input, evaluate every split, sample, and write the run directory.
+    """Train one model on cfg.input (or, with cfg.resume, go on with the run in cfg.out), evaluate every split,
+    sample, and write the run directory.
 
-    callback gets the progress: {"event": "eval", "step", "train_loss", "val_loss", "lr"} at each
-    evaluation and {"event": "step", "step", "train_loss", "lr"} every 100 steps in between.
+    callback gets the progress of a model trained by steps: {"event": "start", "step", "max_iters",
+    "eval_interval", "device", "dtype", "params", "model", its shape, "rows_per_step", "rows"} before the
+    first step, {"event": "eval", "step", "train_loss", "val_loss", "lr"} at each evaluation,
+    {"event": "step", "step", "train_loss", "lr"} every 100 steps in between, and "message" events.
     """
     report = callback or (lambda event: None)
     out = Path(cfg.out)
     with exclusive_directory(out):  # one writer; a run that fails before writing leaves no directory
-        _claim(out, cfg.overwrite)
-        return _train_char(cfg, report, out)
+        state = load_checkpoint(out / LATEST) if cfg.resume else None
+        if state is None:
+            claim_run_directory(out, cfg.overwrite, (LATEST, METRICS_FILE), (LATEST, METRICS_FILE, SPLIT_FILE, *PLOTS),
+                                resumable=cfg.takes_steps)
+        return _train_char(cfg, report, out, state)
 
 
-def _claim(out: Path, overwrite: bool) -> None:
-    """Refuse a directory that holds a run, unless told to overwrite it (it is replaced when the new run ends)."""
-    if (out / LATEST).exists() and not overwrite:
-        raise RunExists(f"{out} already holds a run (latest.pt); give another --out, or --overwrite to replace it")
-
-
-def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path) -> CharResult:
+def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path, state: dict | None) -> CharResult:
     data = StreamData(cfg.input, out / "data") if cfg.stream else LineData(cfg.input, cfg.split, cfg.seed)
     if cfg.block_size == 0:  # the recipe's automatic context: the longest example fits one sequence
         if not cfg.stream and data.max_length + 1 > MAX_AUTO_CONTEXT:
@@ -228,43 +287,74 @@ def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path) -> C
                              f"{MAX_AUTO_CONTEXT:,} it chooses alone: for one long text use --stream, or give "
                              "--block-size explicitly")
         cfg = replace(cfg, block_size=data.max_length + 1 if not cfg.stream else 64)
+    if state is not None:  # checked once the data says what block_size 0 means
+        _check_resume(state, cfg, data, out / LATEST, report)
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     history: dict[str, Any] = {"loss": [], "eval": [], "update_ratio": {}}
 
     start = time.perf_counter()
-    model, args = _fit(cfg, data, device, history, report)
-    seconds = time.perf_counter() - start
+    earlier = state["training"].get("seconds", 0.0) if state is not None else 0.0
+
+    def clock() -> float:
+        """The run's training time so far, the sessions before a resume included."""
+        return earlier + time.perf_counter() - start
+
+    model, args, descent = _fit(cfg, data, device, history, report, out, state, clock)
+    seconds = clock()
 
     nll = {s: evaluate(model, data, s, device) for s in SPLITS if not (cfg.stream and s == "test")}
     generator = torch.Generator(device=device).manual_seed(cfg.seed)  # for the samples only
     samples = sample(model, data.vocab, "", cfg.num_samples, data.sample_length, SampleConfig(), generator)
     known = set(data.examples["train"]) if isinstance(data, LineData) else set()
-    steps = cfg.max_steps if REGISTRY[cfg.model].training in ("sgd", "adamw") else 0
+    steps = descent.step if descent is not None else 0
     result = CharResult(cfg.model, model.num_params(), nll, samples, [s not in known for s in samples], seconds,
                         steps, out)
 
-    for name in PLOTS:  # an overwritten run's plots are not this run's
+    for name in PLOTS:  # plots of this run's earlier end (a resumed run's) are not this result's
         (out / name).unlink(missing_ok=True)
-    _save(out, cfg, model, args, data, result, history)
+    _save(out, cfg, model, args, data, result, history, descent)
     if cfg.plots:
         _plot(out, cfg, model, data, history)
     return result
 
 
+def _check_resume(state: dict, cfg: CharConfig, data: LineData | StreamData, path: Path,
+                  report: Callable[[dict], None]) -> None:
+    """Refuse to resume from a checkpoint that is not this run's (another kind, model or shape, other data...)."""
+    report_changes(report, check_kept(saved_train_config(state, path, CHAR_RUN), cfg, path, CHAR_KEPT))
+    if state.get("data_sha256") != data.sha256:
+        raise CheckpointError(f"{path} was trained on other data than {cfg.input} holds (its sha256 differs); "
+                              "resume on the same data")
+    if not isinstance(state.get("training"), dict):
+        raise CheckpointError(f"{path} holds no training state to resume from (written before train-char saved "
+                              "one); train it again, with --overwrite")
+    step = state.get("step")
+    if type(step) is not int or step < 0:
+        raise CheckpointError(f"{path}: its step ({step!r:.40}) is not a whole number; the file is damaged")
+    if cfg.max_steps < step:
+        raise CheckpointError(f"{path} holds step {step:,}: max_steps {cfg.max_steps:,} is fewer; give --max-steps "
+                              f"{step} or more")
+
+
 def _fit(cfg: CharConfig, data: LineData | StreamData, device: torch.device, history: dict,
-         report: Callable[[dict], None]) -> tuple[nn.Module, dict]:
-    """The trained model (mixed, counted or by gradient descent, as its REGISTRY entry says) and its model_args."""
+         report: Callable[[dict], None], out: Path, state: dict | None,
+         clock: Callable[[], float]) -> tuple[nn.Module, dict, _Descent | None]:
+    """The trained model (mixed, counted or by gradient descent, as its REGISTRY entry says), its model_args, and
+    the descent that trained it (None for a model without steps)."""
     training = REGISTRY[cfg.model].training
     if training == "mix":
-        return _mixture(cfg, data, device)
+        return (*_mixture(cfg, data, device), None)
     args = model_args(cfg, data.vocab.size)
     model = build_model(cfg.model, args).to(device)
     x_train, y_train = data.rows("train", model.layout)
     if training == "count":
         model.fit(x_train.to(device), y_train.to(device))
-        return model, args
-    return _gradient_descent(model, cfg, x_train, y_train, data, device, history, report), args
+        return model, args, None
+    descent = _Descent(model, args, cfg, data, device, out, report, clock)
+    if state is not None:
+        descent.restore(state, history, out / LATEST)
+    return descent.run(x_train, y_train, history), args, descent
 
 
 def _mixture(cfg: CharConfig, data: LineData, device: torch.device) -> tuple[Mixture, dict]:
@@ -287,45 +377,121 @@ def _mixture(cfg: CharConfig, data: LineData, device: torch.device) -> tuple[Mix
     return mixture, {"members": args}
 
 
-def _gradient_descent(model: nn.Module, cfg: CharConfig, x_train: torch.Tensor, y_train: torch.Tensor,
-                      data: LineData | StreamData, device: torch.device, history: dict,
-                      report: Callable[[dict], None]) -> nn.Module:
-    """Train model in place; return it, or with cfg.ema the moving average of its weights (and buffers)."""
-    optimizer, penalty = _optimizer(model, cfg)
-    averaged = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True) if cfg.ema else None
-    evaluated = model if averaged is None else averaged.module
-    # a GPT's batch of examples is packed into fewer rows, each example starting at its boundary
-    packed = model.layout.kind == "sequences" and isinstance(data, LineData)
-    eval_interval = cfg.eval_interval or max(cfg.max_steps // 20, 1)
-    ratio_interval = max(cfg.max_steps // 1000, 1)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    losses: list[float] = []
-    model.train()
-    for step, (x, y) in enumerate(_batches(x_train, y_train, cfg, packed, device, generator)):
+class _Descent:
+    """Gradient descent on one model, saved as it goes (see the module doc): run() trains it in place and returns it,
+    or with cfg.ema the moving average of its weights (and buffers)."""
+
+    def __init__(self, model: nn.Module, args: dict, cfg: CharConfig, data: LineData | StreamData,
+                 device: torch.device, out: Path, report: Callable[[dict], None], clock: Callable[[], float]) -> None:
+        self.model, self.args, self.cfg, self.data, self.device = model, args, cfg, data, device
+        self.out, self.report, self.clock = out, report, clock
+        self.optimizer, self.penalty = _optimizer(model, cfg)
+        self.averaged = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True) if cfg.ema else None
+        self.evaluated = model if self.averaged is None else self.averaged.module
+        self.generator = torch.Generator().manual_seed(cfg.seed)  # the batches'
+        self.losses: list[float] = []
+        self.step = 0  # steps completed
+        self.saved_step = 0  # the step latest.pt holds (0: none of this run)
+
+    def restore(self, state: dict, history: dict, path: Path) -> None:
+        """Continue exactly where the checkpoint stopped: weights, their average, optimizer, RNGs, history."""
+        training = state["training"]
+        try:
+            for weights in (training["model"], state["model"]):  # a crafted file builds nothing larger than itself
+                check_weights(lambda: build_model(self.cfg.model, self.args), weights, path)
+            self.model.load_state_dict(training["model"])
+            if self.averaged is not None:
+                self.averaged.module.load_state_dict(state["model"])
+                self.averaged.n_averaged.copy_(training["ema_updates"])
+            self.optimizer.load_state_dict(training["optimizer"])
+            set_rng_states(training["rng"], self.device)
+            self.generator.set_state(training["batches"])
+            self.losses = training["losses"].tolist()
+            if not isinstance(training["eval"], list) or not isinstance(training["update_ratio"], dict):
+                raise TypeError("its history is not a list and a dict")
+            history["eval"], history["update_ratio"] = training["eval"], training["update_ratio"]
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise CheckpointError(f"{path}: its training state is damaged ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:200] if str(e) else 'missing'})") from None
+        self.step = self.saved_step = state["step"]
+
+    def training_state(self, history: dict) -> dict:
+        """What the steps need to go on, beside the weights generate samples (the average, with ema)."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "ema_updates": self.averaged.n_averaged.clone() if self.averaged is not None else None,
+                "rng": rng_states(self.device), "batches": self.generator.get_state(),
+                "losses": torch.tensor(self.losses, dtype=torch.float64), "eval": history["eval"],
+                "update_ratio": history["update_ratio"], "seconds": self.clock()}
+
+    def save(self, history: dict) -> None:
+        """latest.pt of the last completed step (unless it holds it already, or no step of this run is done)."""
+        if self.step == self.saved_step:
+            return
+        save_checkpoint(self.out / LATEST, {**_run_state(self.cfg, self.evaluated, self.args, self.data, self.step),
+                                            "training": self.training_state(history)})
+        self.saved_step = self.step
+
+    def run(self, x_train: torch.Tensor, y_train: torch.Tensor, history: dict) -> nn.Module:
+        cfg, model = self.cfg, self.model
+        # a GPT's batch of examples is packed into fewer rows, each example starting at its boundary
+        packed = model.layout.kind == "sequences" and isinstance(self.data, LineData)
+        eval_interval = cfg.eval_interval or max(cfg.max_steps // 20, 1)
+        ratio_interval = max(cfg.max_steps // 1000, 1)
+        start = {"event": "start", "step": self.step, "max_iters": cfg.max_steps, "eval_interval": eval_interval,
+                 "device": str(self.device), "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+                 "params": model.num_params(), "model": cfg.model,
+                 **{k: v for k, v in self.args.items() if k in ("n_layer", "n_embd", "n_hidden", "block_size")},
+                 "rows_per_step": min(cfg.batch_size or len(x_train), len(x_train)),
+                 "rows": "examples" if packed else model.layout.kind}
+        batches = _batches(x_train, y_train, cfg, packed, self.device, self.generator, cfg.max_steps - self.step)
+        model.train()
+        with HeldSignals() as signals:  # from the start event on: a run that says it trains saves when stopped
+            try:
+                self.report(start)
+                for step, (x, y) in enumerate(batches, start=self.step):
+                    self._step(step, x, y, packed, ratio_interval, history)
+                    if self.step % eval_interval == 0 or self.step == cfg.max_steps:
+                        val = evaluate(self.evaluated, self.data, "val", self.device)
+                        history["eval"].append({"step": self.step, "val": val})
+                        self.save(history)
+                        self.report({"event": "eval", "step": self.step, "train_loss": self.losses[-1],
+                                     "val_loss": val, "lr": lr_at(step, cfg)})
+                    elif self.step % 100 == 0:
+                        self.report({"event": "step", "step": self.step, "train_loss": self.losses[-1],
+                                     "lr": lr_at(step, cfg)})
+                    if signals.pending:
+                        break
+            except KeyboardInterrupt:  # a callback's, between two steps (signals wait for the step to end: below)
+                self.save(history)
+                raise
+            if signals.pending:
+                self.save(history)
+                signals.deliver()
+        history["loss"] = _loss_curve(self.losses)
+        return self.evaluated
+
+    def _step(self, step: int, x: torch.Tensor, y: torch.Tensor, packed: bool, ratio_interval: int,
+              history: dict) -> None:
+        """Step `step` (from 0): the loss, its gradient, the update, the moving average; self.step becomes step + 1."""
+        model, cfg = self.model, self.cfg
         _, loss = model(x, y, bos=BOUNDARY) if packed else model(x, y)
-        objective = loss + penalty * model.penalty() if penalty else loss
-        optimizer.zero_grad(set_to_none=True)
+        objective = loss + self.penalty * model.penalty() if self.penalty else loss
+        self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
-        lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
         before = _matrices(model) if cfg.plots and step % ratio_interval == 0 else None
-        optimizer.step()
-        if averaged is not None:
-            averaged.update_parameters(model)
+        self.optimizer.step()
+        if self.averaged is not None:
+            self.averaged.update_parameters(model)
         if before is not None:
             _record_update_ratios(model, before, step, history["update_ratio"])
-        losses.append(loss.item())
-        if not math.isfinite(losses[-1]):
-            raise TrainingError(f"the loss became {losses[-1]} at step {step}; stopped: use a lower --lr")
-        if (step + 1) % eval_interval == 0 or step + 1 == cfg.max_steps:
-            val = evaluate(evaluated, data, "val", device)
-            history["eval"].append({"step": step + 1, "val": val})
-            report({"event": "eval", "step": step + 1, "train_loss": losses[-1], "val_loss": val, "lr": lr})
-        elif (step + 1) % 100 == 0:
-            report({"event": "step", "step": step + 1, "train_loss": losses[-1], "lr": lr})
-    history["loss"] = _loss_curve(losses)
-    return evaluated
+        self.losses.append(loss.item())
+        if not math.isfinite(self.losses[-1]):
+            raise TrainingError(f"the loss became {self.losses[-1]} at step {step}; stopped: use a lower --lr")
+        self.step = step + 1
 
 
 def _optimizer(model: nn.Module, cfg: CharConfig) -> tuple[torch.optim.Optimizer, float]:
@@ -337,15 +503,15 @@ def _optimizer(model: nn.Module, cfg: CharConfig) -> tuple[torch.optim.Optimizer
 
 
 def _batches(x_train: torch.Tensor, y_train: torch.Tensor, cfg: CharConfig, packed: bool, device: torch.device,
-             generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """cfg.max_steps training batches on the device: the whole split each time (batch_size 0, or at least
-    the split's size), else batch_size random rows, packed or with the all-padding columns trimmed."""
+             generator: torch.Generator, steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """`steps` training batches on the device: the whole split each time (batch_size 0, or at least the
+    split's size), else batch_size random rows, packed or with the all-padding columns trimmed."""
     if cfg.batch_size == 0 or cfg.batch_size >= len(x_train):
         x, y = x_train.to(device), y_train.to(device)
-        for _ in range(cfg.max_steps):
+        for _ in range(steps):
             yield x, y
         return
-    for _ in range(cfg.max_steps):
+    for _ in range(steps):
         ix = torch.randint(len(x_train), (cfg.batch_size,), generator=generator)
         x, y = pack(x_train[ix], y_train[ix], cfg.block_size) if packed else trim_padding(x_train[ix], y_train[ix])
         yield x.to(device), y.to(device)
@@ -369,13 +535,20 @@ def _loss_curve(losses: list[float]) -> list[tuple[int, float]]:
     return [(i + chunk, sum(losses[i : i + chunk]) / len(losses[i : i + chunk])) for i in range(0, len(losses), chunk)]
 
 
+def _run_state(cfg: CharConfig, model: nn.Module, args: dict, data: LineData | StreamData, step: int) -> dict:
+    """What every train-char checkpoint holds: the model generate samples and what rebuilds it, the settings, the
+    steps taken, and the data's sha256 (what a resume must find again)."""
+    return {"kind": CHAR_KIND, "model_name": cfg.model, "model_args": args, "model": model.state_dict(),
+            "chars": data.vocab.chars, "boundary": data.vocab.boundary, "sample_length": data.sample_length,
+            "train_config": asdict(cfg), "step": step, "data_sha256": data.sha256}
+
+
 def _save(out: Path, cfg: CharConfig, model: nn.Module, args: dict, data: LineData | StreamData, result: CharResult,
-          history: dict) -> None:
-    """latest.pt, split.json and metrics.json."""
-    save_checkpoint(out / LATEST, {"kind": CHAR_KIND, "model_name": cfg.model, "model_args": args,
-                                   "model": model.state_dict(), "chars": data.vocab.chars,
-                                   "boundary": data.vocab.boundary, "sample_length": data.sample_length,
-                                   "train_config": asdict(cfg), "nll": result.nll, "step": result.steps})
+          history: dict, descent: _Descent | None) -> None:
+    """latest.pt (with the training state of a model trained by steps: a finished run can go on, given more
+    steps), split.json and metrics.json."""
+    training = {"training": descent.training_state(history)} if descent is not None else {}
+    save_checkpoint(out / LATEST, {**_run_state(cfg, model, args, data, result.steps), "nll": result.nll, **training})
     atomic_write_text(str(out / SPLIT_FILE), json.dumps(data.record()) + "\n")
     metrics = {"model": cfg.model, "params": result.params, "nll": result.nll, "seconds": result.seconds,
                "history": history}

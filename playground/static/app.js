@@ -61,6 +61,9 @@ async function initTokens() {
   heavy.free = info.limits.heavy_requests;
   $("#policy").replaceChildren(...info.policies.map((p) => el("option", p === "all" ? { selected: "" } : {}, p)));
   listTokenizers(info.tokenizers);
+  // only now: an input before it would be encoded with no tokenizer chosen and mark the (empty) panels painted
+  $("#text").addEventListener("input", scheduleEncode);
+  $("#policy").addEventListener("change", scheduleEncode);
   scheduleEncode();
 }
 
@@ -79,6 +82,7 @@ function listTokenizers(names) {
 }
 
 async function refreshTokenizers() {
+  if (!tokens.limits) return;  // initTokens lists them first
   const info = await api("/api/tokenizers").catch(() => null);
   if (info && listTokenizers(info.tokenizers)) scheduleEncode();
 }
@@ -126,7 +130,7 @@ async function encodeAll() {
       tokens.results.delete(name);
       panel.querySelector(".stats").replaceChildren(el("span", { class: "error" }, error.message));
       panel.querySelector(".tokens").replaceChildren();
-      panel.querySelector(".twin").textContent = "";
+      clearTwin(panel);
       panel.querySelector(".more")?.remove();
     }
   }));
@@ -150,25 +154,39 @@ async function encodeAll() {
 // first screen paints at once whatever the size (laying out 270,000 spans of 1 MB at once takes seconds)
 const CHUNK = 5000;
 
+const counted = (n, noun) => `${n.toLocaleString()} ${noun}${n === 1 ? "" : "s"}`;
+
 function drawTokens(panel, result) {
   const bpt = result.bytes_per_token === null ? "-" : result.bytes_per_token.toFixed(2);
+  // a character-level run's tokenizer has no id for a character its training text lacked: its model cannot read
+  // it, which the panel shows (struck through) rather than refusing the whole text
+  const unknown = result.unknown ? ` · ${counted(result.unknown, "character")} not in its alphabet (struck out)` : "";
   panel.querySelector(".stats").textContent =
-    `${result.count.toLocaleString()} tokens · ${result.bytes.toLocaleString()} bytes · ${bpt} bytes/token`;
+    `${counted(result.count, "token")} · ${counted(result.bytes, "byte")} · ${bpt} bytes/token${unknown}`;
   const box = panel.querySelector(".tokens");
   box.replaceChildren();
   box.scrollTop = 0;
   panel.dataset.shown = "0";
   appendTokens(panel, result);
-  panel.querySelector(".twin").textContent = "";
+  clearTwin(panel);
+}
+
+// a panel's tiktoken line, emptied with its verdict (data-same, colour): they were about the text before
+function clearTwin(panel) {
+  const line = panel.querySelector(".twin");
+  line.className = "twin stats";
+  line.textContent = "";
+  delete line.dataset.same;
+  return line;
 }
 
 function appendTokens(panel, result) {
   const start = Number(panel.dataset.shown), end = Math.min(start + CHUNK, result.ids.length);
   const chunk = document.createDocumentFragment();  // one insertion into the page, one layout
   for (let i = start; i < end; i++) {
-    const span = document.createElement("span"), text = result.spans[i];
-    span.className = text === "" ? `t c${i % 8} part` : `t c${i % 8}`;
-    span.setAttribute("data-token-id", result.ids[i]);
+    const span = document.createElement("span"), text = result.spans[i], id = result.ids[i];
+    span.className = id === null ? "t unknown" : text === "" ? `t c${i % 8} part` : `t c${i % 8}`;
+    if (id !== null) span.setAttribute("data-token-id", id);
     span.setAttribute("data-i", i);
     span.textContent = text;
     chunk.append(span);
@@ -181,8 +199,7 @@ function appendTokens(panel, result) {
 }
 
 async function checkTwin(panel, name, text, policy, seq) {
-  const line = panel.querySelector(".twin");
-  line.className = "twin stats";
+  const line = clearTwin(panel);
   line.textContent = "tiktoken: checking…";
   try {
     const check = await heavyApi("/api/check", { tokenizer: name, text, allowed_special: policy },
@@ -203,14 +220,14 @@ async function checkTwin(panel, name, text, policy, seq) {
   }
 }
 
-$("#text").addEventListener("input", scheduleEncode);
-$("#policy").addEventListener("change", scheduleEncode);
 $("#panels").addEventListener("mousemove", (e) => {
   const tip = $("#tip"), token = e.target.closest(".t");
   if (!token) { tip.hidden = true; return; }
   const result = tokens.results.get(token.closest(".panel").dataset.tokenizer);
-  const id = token.dataset.tokenId;
-  tip.textContent = `id ${id}   ${result ? result.pieces[id] : ""}\ntoken ${Number(token.dataset.i) + 1} of ${result ? result.count : "?"}`;
+  const id = token.dataset.tokenId, code = token.textContent.codePointAt(0) || 0;
+  tip.textContent = id === undefined ?
+    `U+${code.toString(16).toUpperCase().padStart(4, "0")} has no id: a model on this tokenizer never reads it` :
+    `id ${id}   ${result ? result.pieces[id] : ""}\ntoken ${Number(token.dataset.i) + 1} of ${result ? result.ids.length : "?"}`;
   tip.style.left = `${e.clientX + 12}px`;
   tip.style.top = `${e.clientY + 14}px`;
   tip.hidden = false;

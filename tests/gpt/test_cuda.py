@@ -1,6 +1,6 @@
 """The GPU paths: fp16 loss scaling that skips an inf step, checkpoints that move GPU -> CPU -> GPU, the KV
 cache on CUDA, and NCCL DDP through torchrun. They skip without a GPU; benchmarks/gpu_check.py runs them
-(with the other `cuda` tests) on a lent one."""
+(with the other `cuda` tests) on a machine with a CUDA GPU."""
 
 import os
 import subprocess

@@ -34,13 +34,14 @@ def test_untied_output_and_exact_gelu():
     tied, untied = tiny_model(), tiny_model(tie_weights=False)
     assert untied.lm_head.weight is not untied.transformer.wte.weight
     assert untied.num_params(non_embedding=False) == tied.num_params(non_embedding=False) + 65 * 32
-    exact = tiny_model(gelu="none")
+    exact = tiny_model(gelu="exact")
+    assert GPTConfig(gelu="none").gelu == "exact"  # the old name, which saved configs and checkpoints hold
     exact.load_state_dict(tied.state_dict())
     x = torch.randint(0, 65, (2, 16))
     with torch.no_grad():
         a, b = tied.eval()(x, x)[0], exact.eval()(x, x)[0]
     assert not torch.equal(a, b) and torch.allclose(a, b, atol=1e-3)  # the two GELUs differ by < 1e-3
-    with pytest.raises(ValueError, match="gelu must be"):
+    with pytest.raises(ValueError, match="gelu must be 'exact' or 'tanh', got 'relu'"):
         GPTConfig(gelu="relu")
 
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from minbpe import files
 from minbpe.files import LOCK_FILE, DirectoryBusy, atomic_write, atomic_write_text, exclusive_directory
 
 
@@ -72,3 +73,25 @@ def test_a_killed_writer_leaves_no_stale_lock(tmp_path):
         holder.wait()
     with exclusive_directory(tmp_path):  # kill -9 released the kernel's lock; the stale file is taken over
         assert (tmp_path / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+
+
+@pytest.mark.skipif(files.fcntl is None, reason="no flock on this platform")
+def test_a_lock_file_removed_before_it_is_locked_is_not_the_lock(tmp_path, monkeypatch):
+    """The holder removes the lock file as it finishes, still holding its flock. A writer that opened the old file
+    just before then gets that file's flock, but it is no longer the lock: it must lock the file now at the path."""
+    holder = exclusive_directory(tmp_path)
+    holder.__enter__()
+    flock = files.fcntl.flock
+
+    def holder_finishes_first(fd, operation):  # between the writer's open and its flock
+        monkeypatch.setattr(files.fcntl, "flock", flock)
+        holder.__exit__(None, None, None)
+        return flock(fd, operation)
+
+    monkeypatch.setattr(files.fcntl, "flock", holder_finishes_first)
+    with exclusive_directory(tmp_path):
+        assert (tmp_path / LOCK_FILE).read_text() == f"{os.getpid()}\n"  # the file at the path, which is locked:
+        with pytest.raises(DirectoryBusy, match=f"pid {os.getpid()}"):
+            with exclusive_directory(tmp_path):
+                pass
+    assert not (tmp_path / LOCK_FILE).exists()

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from tiktoken_ext import openai_public
 
 import minbpe
-from conftest import ROOT, SHARED, TINYSHAKESPEARE, rank_file
+from conftest import ROOT, TINYSHAKESPEARE, rank_file
+from harness import BENCH_DIR, MAKE_CORPUS
 from minbpe import (
     GPT2_SPLIT_PATTERN,
     GPT4_SPLIT_PATTERN,
@@ -71,15 +72,14 @@ CORPORA = ["taylorswift", "tinyshakespeare", "prose", "code"]
 
 
 def corpus_sample(name: str) -> str:
-    """Real text: the two shipped corpora, or prose or code from the bench corpus (a visible skip when it is
-    not beside us)."""
+    """Real text: the two shipped corpora, or prose or code from the bench corpus (a visible skip without one)."""
     if name == "taylorswift":
         return (ROOT / "data" / "taylorswift.txt").read_text(encoding="utf-8")
     if name == "tinyshakespeare":
         return TINYSHAKESPEARE.read_text(encoding="utf-8")[:300_000]
-    path = SHARED / "bench" / f"{name}.txt.xz"
+    path = BENCH_DIR / f"{name}.txt.xz"
     if not path.exists():
-        pytest.skip(f"{path} is absent: the shared bench corpus is not beside this checkout")
+        pytest.skip(f"needs a bench corpus ({path}: not found): {MAKE_CORPUS}")
     with lzma.open(path, "rt", encoding="utf-8") as f:
         return f.read(300_000)
 

@@ -345,6 +345,13 @@ def test_char_tokenizer(tmp_path):
         tok.encode("helz")
     tok.register_special_tokens({"<|endoftext|>": 8})
     assert tok.encode("he<|endoftext|>", "all") == [3, 2, 8]
+    # encode_known: a character outside the vocabulary stands as itself; a special token is still one id, though
+    # its characters are not in the vocabulary, and the special-token policy still holds
+    assert tok.encode_known("hez<|endoftext|>", "all") == [3, 2, "z", 8]
+    assert tok.encode_known("h<|e", "none") == [3, "<", "|", 2]
+    assert tok.encode_known("hello") == tok.encode("hello")
+    with pytest.raises(ValueError, match="not allowed"):
+        tok.encode_known("<|endoftext|>")
     with pytest.raises(TokenizerError, match="collides"):
         tok.register_special_tokens({"<|endoftext|>": 3})
     tok.save(str(tmp_path / "c"))

@@ -55,7 +55,7 @@ def documents(tokens: np.ndarray, delimiter: int) -> list[list[int]]:
 
 
 def local_encoding(name: str, pattern: str, specials: dict[str, int]) -> tiktoken.Encoding:
-    """A tiktoken Encoding from the rank file in ../shared/data (tiktoken's own loader is not used: no network)."""
+    """A tiktoken Encoding from the bundled rank file (tiktoken's own loader is not used: no network)."""
     lines = rank_file(name).read_text().splitlines()
     ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in lines if line)}
     return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)

@@ -28,7 +28,7 @@ def test_prepare_then_inspect(tmp_path):
                  "--shard-tokens", "50000", "--val-fraction", "0.1")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"prepared {out} in ") and "MB/s" in lines[0] and "in 1 documents" in lines[0]
+    assert lines[0].startswith(f"prepared {out} in ") and "MB/s" in lines[0] and "in 1 document," in lines[0]
     assert lines[1].startswith("train: ") and "4 shards" in lines[1] and "bytes/token" in lines[1]
     assert lines[2].startswith("val: ") and "1 shard," in lines[2]
     assert "tokenizing" in result.stderr and "docs" in result.stderr  # the progress bar

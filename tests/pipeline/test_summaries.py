@@ -11,7 +11,7 @@ import pytest
 from pipeline.prepare import PrepareConfig, prepare
 
 TRAIN = "train: 7 tokens, 2 documents, 2 shards, 3.143 bytes/token"  # 2 delimiters + 5 tokens of 22 bytes
-VAL = "val: 4 tokens, 1 documents, 1 shard, 2.500 bytes/token"  # a delimiter + "on", " the", " mat"
+VAL = "val: 4 tokens, 1 document, 1 shard, 2.500 bytes/token"  # a delimiter + "on", " the", " mat"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,19 @@ def test_prepare_summary_and_notes(corpus):
     again = prepare(config)
     assert again.up_to_date
     assert again.summary() == [f"{out} is already prepared with these settings; nothing to do", TRAIN, VAL]
+
+
+def test_one_of_a_thing_is_singular(corpus):
+    one = corpus.parent / "one.txt"
+    one.write_text("hello world\n")
+    config = PrepareConfig([str(one)], str(corpus.parent / "one"), "gpt2", shard_tokens=4096)
+    result = replace(prepare(config), seconds=2.0, resumed_shards=1)
+    assert result.summary() == [
+        f"prepared {corpus.parent / 'one'} in 2.00 s: 0.0 MB of text in 1 document",  # its last tokens are val
+        "resumed an interrupted run: kept its 1 completed shard",
+        "train: 3 tokens, 1 document, 1 shard, 3.667 bytes/token",  # a delimiter, "hello", " world" | "\n"
+        "val: 1 token, 0 documents, 1 shard, 1.000 bytes/token",
+    ]
 
 
 def test_a_note_when_no_document_was_drawn_for_val(corpus):

@@ -86,7 +86,21 @@ def test_file_and_run_tokenizers_give_the_librarys_ids(client, runs):
     char = checkpoint_tokenizer(runs.root / "gpt", load_checkpoint(runs.root / "gpt"))
     text = "ROMEO: What, ho!"
     got = client.post("/api/encode", json={"tokenizer": "run:gpt", "text": text}).json()
-    assert got["ids"] == char.encode(text) and len(got["ids"]) == len(text)
+    assert got["ids"] == char.encode(text) and len(got["ids"]) == len(text) and got["unknown"] == 0
+
+
+def test_characters_a_char_tokenizer_lacks_are_spans_without_an_id(client, runs):
+    """Shakespeare has no é, 日 or 🎉: the char run's panel shows them as characters its model cannot read (id null,
+    a span each), the rest as the ids encode gives, not an error."""
+    char = checkpoint_tokenizer(runs.root / "gpt", load_checkpoint(runs.root / "gpt"))
+    text = "café 日本 🎉!"
+    got = client.post("/api/encode", json={"tokenizer": "run:gpt", "text": text}).json()
+    unknown = {i for i, c in enumerate(text) if c not in char.chars}
+    assert unknown == {3, 5, 6, 8}
+    assert got["spans"] == list(text)
+    assert got["ids"] == [None if i in unknown else char.encode(c)[0] for i, c in enumerate(text)]
+    assert (got["count"], got["unknown"], got["bytes"]) == (6, 4, len(text.encode()))
+    assert set(got["pieces"]) == {str(i) for i in got["ids"] if i is not None}
 
 
 def test_special_token_policy(client):

@@ -526,8 +526,8 @@ def test_a_char_run_is_never_overwritten_silently(small, tmp_path):
     assert first.exit_code == 0, first.output
     before = (tmp_path / "run" / "latest.pt").read_bytes()
     second = CliRunner().invoke(main, [*args, "--smoothing", "3"])
-    assert second.exit_code == 1 and "already holds a run (latest.pt); give another --out, or --overwrite" \
-        in second.output
+    assert second.exit_code == 1 and "already holds a run (latest.pt, metrics.json); start it over with " \
+        "--overwrite, or give another --out" in second.output  # no --resume: a count has no steps to go on with
     assert (tmp_path / "run" / "latest.pt").read_bytes() == before
     third = CliRunner().invoke(main, [*args, "--smoothing", "3", "--overwrite"])
     assert third.exit_code == 0, third.output

@@ -1,0 +1,103 @@
+"""The time a training run has left, estimated from its progress events (train-gpt's and train-char's).
+
+    left = TimeLeft()
+    for event in events:                        # "start", "step", "eval" ... as the run reports them
+        seconds = left.update(event, time.perf_counter())   # None until an estimate means something
+
+A run's first steps are slow (memory is allocated, caches fill, the first evaluation runs),
+and every evaluation holds the steps up for a while: a pace taken from the first steps, or
+from stretches that hold evaluations, is off by whole factors (issue 23: "about 57 min" for a
+run of 5). So:
+
+- the pace is measured between step events only from the first event after the run's first
+  step on (everything before it is warm-up), as a running rate over the last `span` seconds
+  of stretches that held no evaluation: it follows a machine that gets busier or freer for
+  good, and a minute smooths out the bursts of other work (a 2-core machine running other
+  tests swung between 0.3 and 1.6 s a step every half-minute);
+- an evaluation's cost is what a stretch holding one took beyond its steps at that pace
+  (which counts the checkpoint written with it); until one is measured, the first evaluation
+  before any step (train-gpt's step 0) stands in for it, warm-up and all: an upper bound;
+- what is left is the steps left at the pace, plus the evaluations left at their cost: those at
+  the multiples of eval_interval still ahead, and the final one;
+- there is no estimate (None) before `min_stretches` stretches and `min_seconds` of steps are
+  measured. Where every stretch holds an evaluation (evaluations more often than step
+  events), the pace of those stretches, evaluations included, is the pace.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class TimeLeft:
+    """The seconds a run has left, from its events and the times they arrived (see the module doc)."""
+
+    def __init__(self, span: float = 60.0, min_stretches: int = 2, min_seconds: float = 1.0) -> None:
+        self.span, self.min_stretches, self.min_seconds = span, min_stretches, min_seconds
+        self._reset({"step": 0, "max_iters": 0})
+
+    def _reset(self, start: dict) -> None:
+        self.first_step, self.total = start["step"], start["max_iters"]
+        self.eval_interval: int | None = start.get("eval_interval")
+        self.started: float | None = None
+        self.mark: tuple[float, int] | None = None  # (time, step) of the last event that moved the step
+        self.evaluated = False  # an evaluation ran since the mark
+        self.clean: deque[tuple[int, float]] = deque()  # recent (steps, seconds) that held no evaluation
+        self.mixed: deque[tuple[int, float]] = deque()  # recent stretches that held one
+        self.eval_seconds = 0.0  # what one evaluation costs
+
+    def update(self, event: dict, now: float) -> float | None:
+        """Take one event that arrived at `now` (seconds, any clock); the seconds left, or None while unknown."""
+        kind = event.get("event")
+        if kind == "start":
+            self._reset(event)
+            self.started = now
+            return None
+        if kind not in ("step", "eval"):
+            return self.left()
+        step = event["step"]
+        if kind == "eval":
+            if self.mark is None and self.started is not None and step == self.first_step:
+                self.eval_seconds = now - self.started  # before any step: warm-up included
+            self.evaluated = True
+        if step > self.first_step and (self.mark is None or step > self.mark[1]):
+            if self.mark is not None:
+                self._measure(step - self.mark[1], now - self.mark[0])
+            self.mark, self.evaluated = (now, step), False
+        return self.left(step)
+
+    def _measure(self, steps: int, seconds: float) -> None:
+        if not self.evaluated:
+            self._keep_recent(self.clean, (steps, seconds))
+        else:
+            if self.clean:
+                self.eval_seconds = max(seconds - steps * _pace(self.clean), 0.0)
+            self._keep_recent(self.mixed, (steps, seconds))
+
+    def _keep_recent(self, stretches: deque[tuple[int, float]], stretch: tuple[int, float]) -> None:
+        """Add a stretch; drop the oldest while the others are enough and still cover `span` seconds."""
+        stretches.append(stretch)
+        while len(stretches) > self.min_stretches and sum(s for _, s in stretches) - stretches[0][1] >= self.span:
+            stretches.popleft()
+
+    def left(self, step: int | None = None) -> float | None:
+        """The seconds left after `step` (the last step seen), or None while there is no estimate worth giving."""
+        if step is None:
+            step = self.mark[1] if self.mark is not None else self.first_step
+        steps_left = max(self.total - step, 0)
+        if _measured(self.clean, self.min_stretches, self.min_seconds):
+            evals_left = 0
+            if self.eval_interval and steps_left:
+                evals_left = (self.total - 1) // self.eval_interval - step // self.eval_interval + 1
+            return steps_left * _pace(self.clean) + evals_left * self.eval_seconds
+        if not self.clean and _measured(self.mixed, self.min_stretches, self.min_seconds):
+            return steps_left * _pace(self.mixed)  # each stretch holds an evaluation: its pace counts them
+        return None
+
+
+def _pace(stretches: deque[tuple[int, float]]) -> float:
+    return sum(seconds for _, seconds in stretches) / sum(steps for steps, _ in stretches)
+
+
+def _measured(stretches: deque[tuple[int, float]], count: int, seconds: float) -> bool:
+    return len(stretches) >= count and sum(s for _, s in stretches) >= seconds
