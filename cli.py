@@ -23,26 +23,26 @@ import click
 import torch
 from tqdm.auto import tqdm
 
-import gptkit_data
 import minbpe
 from gpt.char.baselines import TRAINED, markdown_table, run_baselines
 from gpt.char.models import MODELS as CHAR_MODELS
-from gpt.char.runs import RunSampler
-from gpt.char.train import char_config, resume_char_config
+from gpt.char.train import kept_when_stopped, plan_char_run
 from gpt.char.train import train_char as train_char_model
-from gpt.checkpoint import LATEST, latest_run, load_checkpoint
-from gpt.config import PRESETS, SHAPE, config_from, preset_for, resume_config
+from gpt.config import PRESETS, SettingsConflict
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig
 from gpt.hf import export_run
-from gpt.model import GELUS, OLD_GELU_NAMES
-from gpt.progress import TimeLeft
-from gpt.train import TrainingError, evaluate_checkpoint, prepare_run_data, train
-from minbpe import TokenizerError
+from gpt.model import GELU_ALIASES, GELUS
+from gpt.plan import plan_training
+from gpt.progress import RunProgress
+from gpt.runs import RunSampler, latest_run
+from gpt.train import evaluate_checkpoint, train
+from gptkit_base import texts
+from gptkit_base.errors import GptkitError, NotUTF8Error
+from gptkit_base.files import require_new_directory
 from minbpe.compare import compare as compare_texts
 from minbpe.compare import comparison_table, mismatch_report
 from minbpe.core import BACKENDS, counted, parse_allowed_special, show_piece
-from minbpe.files import require_new_directory
 from minbpe.hf_tokenizers import export_tokenizer
 from minbpe.text import read_text
 from pipeline.loader import TokenData
@@ -52,13 +52,14 @@ from pipeline.prepare import PrepareConfig, Progress, prepare
 T = TypeVar("T")
 
 def clean_errors(command: Callable) -> Callable:
-    """Turn the library's errors into one 'Error: ...' line and exit code 1."""
+    """Turn what a user's input causes (the project's errors, and the system's: a missing file, a full disk)
+    into one 'Error: ...' line and exit code 1. Any other exception is a bug: it keeps its traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (TokenizerError, ValueError, OSError, UnicodeError, TrainingError) as e:
+        except (GptkitError, OSError) as e:
             raise click.ClickException(str(e)) from None
 
     return wrapper
@@ -128,74 +129,32 @@ def stdin_text(errors: str | None) -> str:
         raise click.ClickException(f"standard input: invalid UTF-8 at byte offset {e.start}; fix it{advice}") from None
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
-        f"{seconds / 3600:.1f} h"
-
-
-def _start_line(event: dict) -> str:
-    """What a run trains, where, and for how long, from its "start" event (train-gpt's or train-char's)."""
-    params = event["params"]
-    size = f"{params / 1e6:,.2f}M" if params >= 100_000 else f"{params:,}"
-    if "n_layer" in event:
-        shape = f"{event['n_layer']} layers x {event['n_embd']}, context {event['block_size']}"
-    else:  # train-char's smaller models: the parts they have
-        shape = ", ".join(f"{label} {event[key]}" for key, label in (("block_size", "context"),
-                          ("n_embd", "embedding"), ("n_hidden", "hidden")) if key in event)
-    per_step = (f"{event['tokens_per_step']:,} tokens" if "tokens_per_step" in event
-                else f"{event['rows_per_step']:,} {event['rows']}")
-    model = f"{event['model']} " if "model" in event else ""
-    return (f"training {model}on {event['device']} in {event['dtype']}: {size} parameters"
-            f"{f' ({shape})' if shape else ''}, {per_step} per step, steps {event['step']:,} to "
-            f"{event['max_iters']:,}")
-
-
 class _StepBar:
-    """One tqdm bar for a training run (train-gpt's and train-char's events): steps move it, the latest
-    step's figures and the time left (gpt.progress.TimeLeft) sit beside it, evaluations and messages print
-    above it. Opened at the first event, once the data has loaded."""
+    """One tqdm bar for a training run (train-gpt's and train-char's events), its text from gpt.progress.RunProgress:
+    steps move it, figures and the time left sit beside it, evaluations and messages print above it. Opened at the
+    first event, once the data has loaded."""
 
-    POSTFIX = (("train_loss", "loss", "{:.4f}"), ("lr", "lr", "{:g}"), ("tokens_per_s", "tok_s", "{:,.0f}"),
-               ("mfu", "mfu", "{:.1%}"))
     # tqdm's own remaining time and rate are left out: they count the warm-up and the evaluations as steps
     FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
     def __init__(self, total: int, disable: bool = False) -> None:
         self.total, self.disable, self.bar = total, disable, None
-        self.time_left = TimeLeft()
-        self.told = False  # the first estimate has been printed on a line of its own
-
-    def _say(self, text: str) -> None:
-        self.bar.write(text, file=sys.stderr)  # above the bar, which is on stderr too; stdout is for results
+        self.progress = RunProgress(total)
 
     def __call__(self, event: dict) -> None:
         if self.disable:  # a DDP rank other than 0: rank 0 speaks for the run
             return
         if self.bar is None:
             self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, bar_format=self.FORMAT)
-        if event["event"] == "message":
-            self._say(event["text"])
-            return
-        left = self.time_left.update(event, time.perf_counter())
-        if event["event"] == "start":  # say what runs where before the first step, so nothing stalls unexplained
-            self._say(_start_line(event))
-        elif left is not None and not self.told and event["event"] != "eval":  # an eval's line says it anyway
-            self._say(f"about {_duration(left)} to go")
-            self.told = True
-        self.bar.update(event["step"] - self.bar.n)
-        shown = {label: form.format(event[key]) for key, label, form in self.POSTFIX if event.get(key) is not None}
-        if left is not None:
-            shown["left"] = _duration(left)
-        if shown:
-            self.bar.set_postfix(shown)
-        if event["event"] == "eval":
-            bpb = f", {event['val_bpb']:.4f} bits/byte" if "val_bpb" in event else ""
-            then = ""
-            if left is not None and event["step"] < self.total:
-                then, self.told = f"; about {_duration(left)} to go", True
-            # train-gpt scores the first --eval-iters batches of val, `gptkit eval` the whole split: say which
-            scored = f" (first {event['val_tokens']:,} val tokens)" if "val_tokens" in event else ""
-            self._say(f"step {event['step']}: val loss {event['val_loss']:.4f}{scored}{bpb}{then}")
+        shown = self.progress.update(event, time.perf_counter())
+        for line in shown.before:  # above the bar, which is on stderr too; stdout is for results
+            self.bar.write(line, file=sys.stderr)
+        if shown.step is not None:
+            self.bar.update(shown.step - self.bar.n)
+        if shown.postfix:
+            self.bar.set_postfix(shown.postfix)
+        for line in shown.after:
+            self.bar.write(line, file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -473,8 +432,8 @@ TRAIN_FLAGS = [
     ("warmup-iters", int, "Steps of linear warmup."), ("lr-decay-iters", int, "Step where the cosine ends."),
     ("beta2", float, "AdamW beta2."), ("weight-decay", float, "AdamW weight decay (matrices only)."),
     ("dropout", float, "Dropout on embeddings, attention and residuals."),
-    ("gelu", click.Choice([*GELUS, *OLD_GELU_NAMES]), "GELU: exact = the erf form (nanoGPT's; faster on CPU), "
-     "tanh = GPT-2's approximation; none = exact (its old name)."),
+    ("gelu", click.Choice([*GELUS, *GELU_ALIASES]), "GELU: exact = the erf form (nanoGPT's; faster on CPU), "
+     "tanh = GPT-2's approximation; none = exact (torch's name for it)."),
     ("eval-interval", int, "Steps between checkpoint + evaluation."),
     ("eval-iters", int, "Validation batches per evaluation."),
     ("device", str, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."),
@@ -482,18 +441,6 @@ TRAIN_FLAGS = [
      "else fp16 with loss scaling; fp32 on CPU."),
     ("seed", int, "Seed of the initial weights and of the data stream."),
 ]
-
-
-DEMO_PRESET = "shakespeare-char-cpu"  # train-gpt with no data: this recipe on the bundled Tiny Shakespeare
-# the recipes made for Tiny Shakespeare (preset_for's): with no data, train-gpt takes only these (gpt2-124m there
-# would train an 85M-parameter GPT on 1 MB of characters, for days on a CPU)
-DEMO_PRESETS = (DEMO_PRESET, "shakespeare-char")
-
-
-def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
-    """train-gpt's and train-char's --resume (go on with OUT's run) and --overwrite (replace it) exclude each other."""
-    if resume and overwrite:
-        raise click.UsageError("give --resume or --overwrite, not both")
 
 
 def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Callable]:
@@ -541,47 +488,22 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, init
       python cli.py train-gpt --input notes.txt --tokenizer gpt2 --max-iters 500 --out out/notes
       torchrun --nproc_per_node 8 cli.py train-gpt --data out/owt --preset gpt2-124m
     """
-    if data is not None and inputs:
-        raise click.UsageError("give --data (a prepared directory) or --input (text to prepare), not both")
-    check_resume_or_overwrite(resume, overwrite)
-    bare = data is None and not inputs
-    if bare and not resume and preset not in (None, *DEMO_PRESETS):
-        raise click.UsageError(f"{preset} is a recipe for a large corpus, not for the bundled Tiny Shakespeare: give "
-                               "--data DIR (made by gptkit prepare) or --input FILE")
-    if bare and not resume and init_from:
-        raise click.UsageError("--init-from goes on training GPT-2 on GPT-2's tokens, not on the bundled text's "
-                               "characters: give --data DIR (made by gptkit prepare --tokenizer gpt2) or --input FILE "
-                               "--tokenizer gpt2")
-    if bare and not resume:  # the embedded default
-        inputs, spec, preset = (str(gptkit_data.TINYSHAKESPEARE),), "char", preset or DEMO_PRESET
-    out = out or f"out/{preset or (DEMO_PRESET if bare else 'run')}"
-    if init_from and any(flags.get(name) is not None for name in SHAPE if name != "block_size"):
-        raise click.UsageError("the model's shape comes from --init-from: leave out --n-layer, --n-head and --n-embd")
-    if preset is None and not resume and not init_from and not any(flags.get(name) is not None for name in SHAPE):
-        preset = preset_for(pick_device(flags.get("device") or "auto").type)
-        click.echo(f"no --preset or shape flags: the {preset} recipe, sized for this device "
-                   f"(give --preset or --n-layer/--n-head/--n-embd/--block-size to choose)", err=True)
-    if inputs:
-        result = prepare_run_data(inputs, out, spec)
-        data = str(result.directory)
-        click.echo(f"prepared {data}: {result.manifest.splits['train'].tokens:,} training tokens"
-                   + (" (up to date)" if result.up_to_date else ""), err=True)
-    if resume:  # the run's own settings, and the data it was trained on unless --data says otherwise
-        cfg = resume_config(out, preset, data=data, compile=compile_, **flags)
-    else:
-        cfg = config_from(preset, data=data, out=out, compile=compile_, overwrite=overwrite, init_from=init_from,
-                          **flags)
-    master = Launch.from_env().master
+    try:
+        plan = plan_training(data, inputs, spec, preset, out, resume, overwrite, init_from, compile=compile_, **flags)
+    except SettingsConflict as e:
+        raise click.UsageError(str(e)) from None
+    for note in plan.notes:
+        click.echo(note, err=True)
+    if (prepared := plan.prepare_data()) is not None:
+        click.echo(prepared, err=True)
+    cfg, master = plan.config, Launch.from_env().master
     result = with_progress(lambda bar: train(cfg, bar), _StepBar(cfg.max_iters, disable=not master),
-                           f"{out} keeps its last checkpoint; continue with: gptkit train-gpt --out {out} --resume")
+                           f"{cfg.out} keeps its last checkpoint; continue with: gptkit train-gpt --out {cfg.out} "
+                           "--resume")
     if not master:
         return
-    written = ", ".join(name for name in ("latest.pt", "best.pt", "metrics.jsonl", "loss.png")
-                        if (result.out / name).exists())
-    val = ("no val split" if result.val_loss is None else
-           f"val loss {result.val_loss:.4f} on --eval-iters {cfg.eval_iters} batches, best {result.best_val_loss:.4f}")
-    click.echo(f"trained {counted(result.step, 'step')} in {result.seconds:.1f} s; {val}; wrote {written} in "
-               f"{result.out}")
+    for line in result.lines(cfg.eval_iters):
+        click.echo(line)
     for i in range(samples):
         click.echo(f"--- sample {i + 1} ---")
         stream_samples(result.out, None, SampleConfig(max_new_tokens=300, temperature=0.8, top_k=200),
@@ -655,41 +577,23 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
       python cli.py train-char --model mlp --stream --input data/tinyshakespeare.txt --block-size 8
       python cli.py train-char --model gpt --resume --max-steps 20000
     """
-    check_resume_or_overwrite(resume, overwrite)
-    out = out or f"out/char/{model or 'mlp'}"
-    settings = dict(input=input_file, stream=stream, split=split, lr=parse_lr(lr), seed=seed, plots=plots,
-                    members=[m.strip() for m in members.split(",") if m.strip()] if members else None,
+    settings = dict(model=model, input=input_file, stream=stream, split=split, lr=parse_lr(lr), seed=seed,
+                    plots=plots, members=[m.strip() for m in members.split(",") if m.strip()] if members else None,
                     num_samples=num_samples, device=device, **flags)
     if resume:  # the run's own settings, changed only by the flags given
-        ctx = click.get_current_context()
-        given = {k: v for k, v in {"model": model, **settings}.items()
-                 if ctx.get_parameter_source("input_file" if k == "input" else k) != click.core.ParameterSource.DEFAULT}
-        cfg = resume_char_config(out, **given)
-    else:
-        cfg = char_config(model or "mlp", **{**settings, "input": input_file or str(gptkit_data.NAMES)}, out=out,
-                          overwrite=overwrite)
+        source = click.get_current_context().get_parameter_source
+        settings = {k: None if source("input_file" if k == "input" else k) == click.core.ParameterSource.DEFAULT
+                    else v for k, v in settings.items()}
+    try:
+        cfg = plan_char_run(out=out, resume=resume, overwrite=overwrite, **settings)
+    except SettingsConflict as e:
+        raise click.UsageError(str(e)) from None
     if cfg.model != "gpt":
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
-
-    def kept() -> str:
-        latest = Path(cfg.out) / LATEST
-        if cfg.takes_steps and latest.exists():
-            step = load_checkpoint(latest, mmap=True)["step"]
-            return f"{latest} holds step {step:,}; continue with: gptkit train-char --out {cfg.out} --resume"
-        return "nothing of this run was saved"
-
-    result = with_progress(lambda bar: train_char_model(cfg, bar), _StepBar(cfg.max_steps), kept)
-    click.echo(f"{cfg.model}: {result.params:,} parameters, {counted(result.steps, 'step')} in {result.seconds:.1f} s")
-    if cfg.split == "none":
-        click.echo(f"nll {result.nll['train']:.4f}")
-    else:
-        for name, value in result.nll.items():
-            click.echo(f"{name:<5} nll {value:.4f}")
-    if result.samples:
-        click.echo("samples (* = not in the training set):" if not cfg.stream else "samples:")
-        for text, new in zip(result.samples, result.new, strict=True):
-            click.echo(f"  {'*' if new and not cfg.stream else ' '} {text}")
-    click.echo(f"wrote {result.out}/latest.pt, split.json, metrics.json" + (" and the plots" if cfg.plots else ""))
+    result = with_progress(lambda bar: train_char_model(cfg, bar), _StepBar(cfg.max_steps),
+                           lambda: kept_when_stopped(cfg))
+    for line in result.lines(cfg):
+        click.echo(line)
 
 
 @main.command("baselines")
@@ -708,7 +612,7 @@ def baselines(input_file, out, models, workers, overwrite) -> None:
     directory OUT/<model> (for `generate`).
     """
     names = tuple(m.strip() for m in models.split(",") if m.strip())
-    rows = run_baselines(input_file or str(gptkit_data.NAMES), out, names, workers,
+    rows = run_baselines(input_file or str(texts.NAMES), out, names, workers,
                          lambda row: click.echo(f"{row.model} done in {row.seconds:.0f} s: val {row.val:.4f}",
                                                 err=True), overwrite)
     click.echo(markdown_table(rows), nl=False)
@@ -829,7 +733,10 @@ def generate_command(checkpoint, prompt, prompt_file, max_new_tokens, temperatur
             raise click.UsageError("no --checkpoint, and no run under out/: train one (gptkit train-gpt) first")
         click.echo(f"sampling from {checkpoint} (the most recent run under out/)", err=True)
     if prompt_file is not None:
-        prompt = prompt_file.read()
+        try:
+            prompt = prompt_file.read()
+        except UnicodeDecodeError as e:
+            raise NotUTF8Error.reading(prompt_file.name, e) from None
     sample = SampleConfig(max_new_tokens, temperature, top_k or None, top_p, use_cache=not no_cache)
     stream_samples(checkpoint, prompt, sample, num_samples, seed, device)
 

@@ -56,7 +56,7 @@ from gpt.checkpoint import load_model
 from gpt.config import TrainConfig, config_from
 from gpt.generate import SampleConfig, generate
 from gpt.model import GPT, GPTConfig
-from gpt.train import evaluate, train
+from gpt.train import mean_loss, train
 from pipeline.loader import TokenData
 from pipeline.prepare import PrepareConfig, prepare
 
@@ -115,7 +115,7 @@ def run_ours(work: Path) -> dict:
     result = train(cfg)
     wall = time.perf_counter() - start
     model, _ = load_model(work / "run")
-    full = evaluate(model, TokenData(work / "data", "val"), 64, model.config.block_size, torch.device("cpu"))
+    full = mean_loss(model, TokenData(work / "data", "val"), 64, model.config.block_size, torch.device("cpu"))
     return {"wall_s": wall, "prepare_s": prepared, "val_loss": result.val_loss, "full_val_loss": full["loss"],
             "vocab_size": model.config.vocab_size}
 

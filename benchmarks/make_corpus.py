@@ -38,8 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gptkit_base.files import atomic_write
 from harness import BENCH_PARTS, ROOT
-from minbpe.files import atomic_write
 
 MB = 1e6
 SHIPPED_PROSE = (ROOT / "data" / "tinyshakespeare.txt", ROOT / "data" / "taylorswift.txt")

@@ -42,21 +42,24 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from gptkit_base.errors import GptkitError
+from gptkit_base.files import atomic_write
 from minbpe import Tokenizer
-from minbpe.files import atomic_write
 from pipeline.manifest import TokenizerInfo
 
 from .model import GPT, GPTConfig
 
 FORMAT = "gptkit-checkpoint"
 VERSION = 1
+# a run folder's checkpoints: defined here, where load_checkpoint turns a run folder into its latest.pt;
+# gpt.runs names them with the folder's other files
 LATEST = "latest.pt"
 BEST = "best.pt"
 # torch calls a model's constructor may make per tensor the file holds (measured: at most 9, CharGPT's)
 BUILD_CALLS_PER_TENSOR = 64
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GptkitError, ValueError):
     """A checkpoint that is missing, truncated, foreign or does not fit the run."""
 
 
@@ -106,14 +109,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if state.get("version", 0) > VERSION:
         raise CheckpointError(f"{path}: checkpoint version {state['version']} is newer than this gptkit reads")
     return state
-
-
-
-def latest_run(root: str | os.PathLike = "out") -> Path | None:
-    """The run directory under `root` whose latest.pt was written last (train-gpt's or train-char's); None if none."""
-    root = Path(root)
-    runs = [path for path in root.glob(f"**/{LATEST}") if path.is_file()] if root.is_dir() else []
-    return max(runs, key=lambda path: path.stat().st_mtime).parent if runs else None
 
 
 def tokenizer_info(state: dict[str, Any], source: str | os.PathLike) -> TokenizerInfo:

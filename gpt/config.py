@@ -13,11 +13,18 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gptkit_base.errors import ConfigError
+
 from .checkpoint import LATEST, CheckpointError, load_checkpoint
 from .model import GPTConfig, gelu_name
 
 C = TypeVar("C")
 DEFAULT_BLOCK_SIZE = 1024  # GPT-2's context
+
+
+class SettingsConflict(ConfigError):
+    """Settings given together that exclude each other, or that the run's data rules out (the CLI shows it as a
+    usage error: the command line itself must change)."""
 
 
 @dataclass
@@ -67,14 +74,14 @@ class TrainConfig:
             self.block_size = DEFAULT_BLOCK_SIZE
         for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_iters", "warmup_iters"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.min_lr <= self.lr:
-            raise ValueError(f"need 0 <= min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
+            raise ConfigError(f"need 0 <= min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size, self.block_size, self.n_layer, self.n_head, self.n_embd, self.dropout, self.bias,
@@ -115,14 +122,14 @@ def build_config(cls: type[C], base: dict[str, Any], overrides: dict[str, Any]) 
     """A config dataclass: its defaults, then `base` (a preset), then the overrides that are not None."""
     unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
     if unknown:
-        raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        raise ConfigError(f"unknown training settings: {', '.join(unknown)}")
     return cls(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def config_from(preset: str | None = None, **overrides: Any) -> TrainConfig:
     """A TrainConfig: the defaults, then a preset's values, then explicit overrides (None = not given)."""
     if preset is not None and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     return build_config(TrainConfig, PRESETS[preset] if preset else {}, overrides)
 
 
@@ -145,7 +152,7 @@ def resume_config(out: str | os.PathLike, preset: str | None = None, **overrides
     """The settings that continue the run in `out`: its checkpoint's, then a preset's values and the
     overrides that are not None. Changing a setting in KEPT_ON_RESUME is refused (CheckpointError)."""
     if preset is not None and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     return resumed_config(GPT_RUN, out, {**(PRESETS[preset] if preset else {}), **overrides})
 
 

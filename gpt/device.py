@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gptkit_base.errors import ConfigError
+
 
 def pick_device(name: str) -> torch.device:
     """The device called `name` ("auto", "cpu", "cuda", "cuda:1", "mps"), checked to exist here."""
@@ -26,17 +28,17 @@ def pick_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}: give auto, cpu, cuda, cuda:N or mps") from None
+        raise ConfigError(f"unknown device {name!r}: give auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: this machine has no CUDA GPU (or this torch has no CUDA); "
+            raise ConfigError(f"--device {name}: this machine has no CUDA GPU (or this torch has no CUDA); "
                              "use cpu or auto")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"--device {name}: MPS is not available on this machine; use cpu or auto")
+        raise ConfigError(f"--device {name}: MPS is not available on this machine; use cpu or auto")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"--device {name}: gptkit runs on cpu, cuda or mps")
+        raise ConfigError(f"--device {name}: gptkit runs on cpu, cuda or mps")
     return device
 
 
@@ -48,7 +50,7 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
         return torch.float32
     dtype = getattr(torch, name)
     if dtype == torch.float16 and device.type == "cpu":
-        raise ValueError("float16 training needs a GPU; on CPU use float32 or bfloat16")
+        raise ConfigError("float16 training needs a GPU; on CPU use float32 or bfloat16")
     return dtype
 
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from minbpe import Tokenizer
+from gptkit_base.errors import ConfigError
+from minbpe import ENDOFTEXT, Tokenizer
 
+from .checkpoint import CheckpointError
 from .model import GPT, KVCache
-
-ENDOFTEXT = "<|endoftext|>"
 
 
 @dataclass
@@ -37,13 +37,13 @@ class SampleConfig:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
+            raise ConfigError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
         if not self.temperature >= 0:  # also refuses nan
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
 
 
 def sample_next(logits: torch.Tensor, cfg: SampleConfig, generator: torch.Generator | None) -> torch.Tensor:
@@ -64,7 +64,7 @@ def sample_next(logits: torch.Tensor, cfg: SampleConfig, generator: torch.Genera
     probs = F.softmax(logits, dim=-1)
     # finite weights can still overflow to inf logits, whose softmax is nan: multinomial then draws ids out of range
     if not bool(torch.isfinite(probs).all()):
-        raise ValueError("the model's next-token probabilities are not numbers (its finite weights overflow to "
+        raise CheckpointError("the model's next-token probabilities are not numbers (its finite weights overflow to "
                          "inf or nan): the run diverged or the file is damaged")
     return torch.multinomial(probs, num_samples=1, generator=generator)
 
@@ -117,7 +117,7 @@ def prompt_ids(tokenizer: Tokenizer, prompt: str | None) -> list[int]:
         return [tokenizer.special_tokens[ENDOFTEXT]]
     if "\n" in getattr(tokenizer, "chars", ()):
         return tokenizer.encode("\n")
-    raise ValueError("give a --prompt: this tokenizer has no <|endoftext|> token to start from")
+    raise ConfigError("give a --prompt: this tokenizer has no <|endoftext|> token to start from")
 
 
 def stream_text(model: GPT, tokenizer: Tokenizer, prompt: str | None, cfg: SampleConfig,

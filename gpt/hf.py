@@ -38,8 +38,9 @@ from pathlib import Path
 
 import torch
 
-from minbpe import GPT2Tokenizer, Tokenizer, TokenizerError
-from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, require_new_directory
+from gptkit_base.errors import GptkitError
+from gptkit_base.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, require_new_directory
+from minbpe import ENDOFTEXT, GPT2Tokenizer, Tokenizer, TokenizerError
 from minbpe.hf_tokenizers import export_tokenizer
 from pipeline.manifest import TokenizerInfo
 
@@ -51,7 +52,6 @@ WEIGHTS_FILE = "model.safetensors"
 GENERATION_FILE = "generation_config.json"
 GPTKIT_FILE = "gptkit.json"  # the tokenizer's identity (pipeline.manifest.TokenizerInfo)
 GPT2_VOCAB = 50257
-ENDOFTEXT = "<|endoftext|>"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 GELU_NAMES = {"exact": "gelu", "tanh": "gelu_new"}  # ours (model.GELUS) -> HF's activation_function
 LAYER_NORM_EPS = 1e-5  # torch's LayerNorm default, and GPT-2's
@@ -66,7 +66,7 @@ HF_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
-class HFError(ValueError):
+class HFError(GptkitError, ValueError):
     """A Hugging Face directory that is not a GPT-2 we compute exactly, or an HF feature without its extra."""
 
 
@@ -196,7 +196,7 @@ def load_hf(directory: str | os.PathLike, device: str | torch.device = "cpu") ->
         raise HFError(f"{directory / WEIGHTS_FILE}: not a readable safetensors file ({e})") from None
     tensors = {name.removeprefix("model."): t for name, t in tensors.items()}  # some exports nest the model
     state = {name: t.t() if name.endswith(CONV1D) and t.dim() == 2 else t for name, t in tensors.items()
-             if not name.endswith((".attn.bias", ".attn.masked_bias"))}  # old exports' causal-mask buffers
+             if not name.endswith((".attn.bias", ".attn.masked_bias"))}  # some exports hold causal-mask buffers
     if config.tie_weights and "transformer.wte.weight" in state:
         state["lm_head.weight"] = state["transformer.wte.weight"]
     check_weights(lambda: GPT(config), state, directory, HFError)

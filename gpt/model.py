@@ -33,17 +33,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gptkit_base.errors import ConfigError
+
 # The GELUs, by name, as torch's nn.GELU(approximate=...) computes them: "exact", the erf form (nanoGPT's nn.GELU,
 # about 2x faster on CPU), and "tanh", GPT-2's approximation (Hugging Face's gelu_new)
 GELUS = {"exact": "none", "tanh": "tanh"}
-# "none" named the exact GELU until it was renamed (it is torch's word for "no approximation", which reads as "no
-# GELU"): flags, saved configs and checkpoints that say "none" still mean "exact"
-OLD_GELU_NAMES = {"none": "exact"}
+# other names for a GELU, read as the name above: "none" is torch's own (approximate="none"), which flags, saved
+# configs and checkpoints may hold; it reads as "no GELU", so it is never what gptkit writes
+GELU_ALIASES = {"none": "exact"}
 
 
 def gelu_name(value: Any) -> Any:
-    """A GELU's name, the old spelling read as the new one; anything else as it is (GPTConfig checks it)."""
-    return OLD_GELU_NAMES.get(value, value) if isinstance(value, str) else value
+    """A GELU's name in GELUS for an alias of it; anything else as it is (GPTConfig checks it)."""
+    return GELU_ALIASES.get(value, value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -62,14 +64,14 @@ class GPTConfig:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
         if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+            raise ConfigError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         self.gelu = gelu_name(self.gelu)
         if not (isinstance(self.gelu, str) and self.gelu in GELUS):
-            raise ValueError(f"gelu must be {' or '.join(map(repr, GELUS))}, got {self.gelu!r}")
+            raise ConfigError(f"gelu must be {' or '.join(map(repr, GELUS))}, got {self.gelu!r}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 class KVCache:
@@ -137,7 +139,10 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
-class MLP(nn.Module):
+class FeedForward(nn.Module):
+    """A block's position-wise feed-forward network (nanoGPT's MLP): widen 4x, GELU, project back. The block holds
+    it as `mlp` and its layers are c_fc / c_proj: GPT-2's weight names."""
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
@@ -155,7 +160,7 @@ class Block(nn.Module):
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config, layer)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.mlp = FeedForward(config)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), cache, mask)

@@ -4,10 +4,13 @@
     for event in events:                        # "start", "step", "eval" ... as the run reports them
         seconds = left.update(event, time.perf_counter())   # None until an estimate means something
 
+    progress = RunProgress(total_steps)         # the text a progress bar shows: lines to say, figures
+    shown = progress.update(event, time.perf_counter())
+
 A run's first steps are slow (memory is allocated, caches fill, the first evaluation runs),
 and every evaluation holds the steps up for a while: a pace taken from the first steps, or
-from stretches that hold evaluations, is off by whole factors (issue 23: "about 57 min" for a
-run of 5). So:
+from stretches that hold evaluations, is off by whole factors (a five-minute run can look like
+an hour). So:
 
 - the pace is measured between step events only from the first event after the run's first
   step on (everything before it is warm-up), as a running rate over the last `span` seconds
@@ -27,6 +30,9 @@ run of 5). So:
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 
 class TimeLeft:
@@ -101,3 +107,81 @@ def _pace(stretches: deque[tuple[int, float]]) -> float:
 
 def _measured(stretches: deque[tuple[int, float]], count: int, seconds: float) -> bool:
     return len(stretches) >= count and sum(s for _, s in stretches) >= seconds
+
+
+def duration(seconds: float) -> str:
+    """A duration in words: seconds below two minutes, minutes below two hours, then hours."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+
+
+def gpt_shape(config: Mapping[str, Any]) -> str:
+    """A GPT's shape in words, from a mapping with its n_layer, n_embd and block_size (a start event, a model
+    config): "4 layers x 128 wide, context 64"."""
+    return f"{config.get('n_layer')} layers x {config.get('n_embd')} wide, context {config.get('block_size')}"
+
+
+def start_line(event: dict) -> str:
+    """What a run trains, where, and for how long, from its "start" event (train-gpt's or train-char's)."""
+    params = event["params"]
+    size = f"{params / 1e6:,.2f}M" if params >= 100_000 else f"{params:,}"
+    if "n_layer" in event:
+        shape = gpt_shape(event)
+    else:  # train-char's smaller models: the parts they have
+        shape = ", ".join(f"{label} {event[key]}" for key, label in (("block_size", "context"),
+                          ("n_embd", "embedding"), ("n_hidden", "hidden")) if key in event)
+    per_step = (f"{event['tokens_per_step']:,} tokens" if "tokens_per_step" in event
+                else f"{event['rows_per_step']:,} {event['rows']}")
+    model = f"{event['model']} " if "model" in event else ""
+    return (f"training {model}on {event['device']} in {event['dtype']}: {size} parameters"
+            f"{f' ({shape})' if shape else ''}, {per_step} per step, steps {event['step']:,} to "
+            f"{event['max_iters']:,}")
+
+
+@dataclass
+class BarUpdate:
+    """What a progress bar shows for one event: lines to say before it moves, the figures beside it (label: text),
+    and lines to say after it has moved to the event's step (None: a message, which does not move it)."""
+
+    before: list[str]
+    postfix: dict[str, str]
+    after: list[str]
+    step: int | None
+
+
+class RunProgress:
+    """The text of a training run's progress bar, from its events (train-gpt's and train-char's): the start line,
+    the latest step's figures and the time left (TimeLeft) beside the bar, the first estimate said once on a
+    line of its own, each evaluation's line, and messages."""
+
+    POSTFIX = (("train_loss", "loss", "{:.4f}"), ("lr", "lr", "{:g}"), ("tokens_per_s", "tok_s", "{:,.0f}"),
+               ("mfu", "mfu", "{:.1%}"))
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.time_left = TimeLeft()
+        self.told = False  # the first estimate has been said on a line of its own
+
+    def update(self, event: dict, now: float) -> BarUpdate:
+        """Take one event that arrived at `now` (seconds, any clock)."""
+        if event["event"] == "message":
+            return BarUpdate([event["text"]], {}, [], None)
+        left = self.time_left.update(event, now)
+        before, after = [], []
+        if event["event"] == "start":  # say what runs where before the first step, so nothing stalls unexplained
+            before.append(start_line(event))
+        elif left is not None and not self.told and event["event"] != "eval":  # an eval's line says it anyway
+            before.append(f"about {duration(left)} to go")
+            self.told = True
+        shown = {label: form.format(event[key]) for key, label, form in self.POSTFIX if event.get(key) is not None}
+        if left is not None:
+            shown["left"] = duration(left)
+        if event["event"] == "eval":
+            bpb = f", {event['val_bpb']:.4f} bits/byte" if "val_bpb" in event else ""
+            then = ""
+            if left is not None and event["step"] < self.total:
+                then, self.told = f"; about {duration(left)} to go", True
+            # train-gpt scores the first --eval-iters batches of val, `gptkit eval` the whole split: say which
+            scored = f" (first {event['val_tokens']:,} val tokens)" if "val_tokens" in event else ""
+            after.append(f"step {event['step']}: val loss {event['val_loss']:.4f}{scored}{bpb}{then}")
+        return BarUpdate(before, shown, after, event["step"])

@@ -24,7 +24,7 @@ them; the others (max_iters, the learning-rate schedule, evaluation cadence,
 device, precision...) may change, and each change is reported. metrics.jsonl is
 cut back to the checkpoint's step, so it never holds rows twice.
 
-A run directory has one writer (minbpe.files.exclusive_directory), and a
+A run directory has one writer (gptkit_base.files.exclusive_directory), and a
 directory that already holds a run is never overwritten silently: without
 resume, training there needs overwrite=True.
 """
@@ -48,14 +48,15 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from minbpe.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, file_sha256
+from gptkit_base.errors import ConfigError, GptkitError
+from gptkit_base.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, file_sha256
+from minbpe import ENDOFTEXT
+from minbpe.core import counted
 from pipeline.loader import RandomBatches, TokenData, eval_batches
 from pipeline.manifest import MANIFEST
 from pipeline.prepare import PrepareConfig, PrepareResult, prepare
 
 from .checkpoint import (
-    BEST,
-    LATEST,
     CheckpointError,
     checked_model_config,
     gpt_from_state,
@@ -69,9 +70,8 @@ from .config import TrainConfig, check_kept, saved_train_config
 from .device import Launch, compile_problem, pick_device, pick_dtype
 from .hf import load_hf, pretrained_directory
 from .model import GPT
+from .runs import BEST, DATA_DIR, GPT_FILES, LATEST, LOSS_PLOT, METRICS, claim_run, discard_run, read_metrics
 
-METRICS = "metrics.jsonl"
-LOSS_PLOT = "loss.png"
 # peak dense bf16 FLOP/s of GPUs, for MFU (model FLOPs utilisation)
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "4090": 165e12}
 
@@ -87,47 +87,8 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The rows of a metrics.jsonl. A torn last line (the writer was killed mid-row) is dropped; any other
-    line that is not a JSON object is an error naming the file and the line."""
-    lines = Path(path).read_text(encoding="utf-8").split("\n")
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        if not isinstance(row, dict):
-            if number == len(lines):  # no newline after it: the last write did not finish
-                break
-            raise ValueError(f"{path} line {number}: not a metrics row; repair or remove that line, then resume")
-        rows.append(row)
-    return rows
-
-
-class RunExists(ValueError):
-    """A fresh run was asked to write a directory that holds a run (neither --resume nor --overwrite)."""
-
-
-class TrainingError(RuntimeError):
+class TrainingError(GptkitError, RuntimeError):
     """The run cannot go on (a non-finite loss); the message says what was kept."""
-
-
-def claim_run_directory(out: Path, overwrite: bool, held: Sequence[str], replaced: Sequence[str],
-                        resumable: bool = True) -> None:
-    """A fresh run (train-gpt's or train-char's): refuse a directory that holds a run (any file in `held`), unless
-    told to overwrite it; then the old run's files (`replaced`) go at once, so none of them mixes with the new."""
-    found = [name for name in held if (out / name).exists()]
-    if not found:
-        return
-    if not overwrite:
-        resume = "continue it with --resume, " if resumable else ""
-        raise RunExists(f"{out} already holds a run ({', '.join(found)}); {resume}start it over with --overwrite, "
-                        "or give another --out")
-    for name in replaced:
-        (out / name).unlink(missing_ok=True)
 
 
 def report_changes(report: Callable[[dict], None], changed: dict[str, tuple]) -> None:
@@ -185,6 +146,13 @@ class TrainResult:
     seconds: float
     out: Path
 
+    def lines(self, eval_iters: int) -> list[str]:
+        """The result in words, as train-gpt prints it (eval_iters: the validation batches each loss is over)."""
+        written = ", ".join(name for name in GPT_FILES.written if (self.out / name).exists())
+        val = ("no val split" if self.val_loss is None else
+               f"val loss {self.val_loss:.4f} on --eval-iters {eval_iters} batches, best {self.best_val_loss:.4f}")
+        return [f"trained {counted(self.step, 'step')} in {self.seconds:.1f} s; {val}; wrote {written} in {self.out}"]
+
 
 def _unwrapped(model: torch.nn.Module) -> GPT:
     """The plain GPT inside DDP and torch.compile wrappers (its state dict has no prefixes)."""
@@ -193,7 +161,7 @@ def _unwrapped(model: torch.nn.Module) -> GPT:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: TokenData, batch_size: int, block_size: int, device: torch.device,
+def mean_loss(model: torch.nn.Module, data: TokenData, batch_size: int, block_size: int, device: torch.device,
              autocast: Any = None, max_batches: int | None = None) -> dict:
     """Mean loss over the pinned windows of a split (the first max_batches batches; None: all of them),
     bits per byte, and the number of tokens scored."""
@@ -227,7 +195,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data_dir: str | os.PathLi
         raise CheckpointError(f"{checkpoint} was trained with another tokenizer ({theirs.describe()}) than {data_dir} "
                               f"holds ({data.manifest.tokenizer.describe()}); evaluate on data prepared with its own")
     size = batch_size or state.get("train_config", {}).get("batch_size", 8)
-    result = evaluate(model, data, size, model.config.block_size, where, max_batches=max_batches)
+    result = mean_loss(model, data, size, model.config.block_size, where, max_batches=max_batches)
     return {**result, "step": state.get("step"), "split": split}
 
 
@@ -258,9 +226,9 @@ def prepare_run_data(inputs: Sequence[str], out: str | os.PathLike, tokenizer: s
     """train-gpt --input: prepare text files on the fly into OUT/data (10% of the documents for validation,
     <|endoftext|> before each document except with the char tokenizer); up to date or resumed as prepare is."""
     if Launch.from_env().ddp:
-        raise ValueError("with torchrun, prepare the data first (gptkit prepare ... --output DIR) and pass --data DIR")
-    return prepare(PrepareConfig(list(inputs), str(Path(out) / "data"), tokenizer, val_fraction=0.1,
-                                 delimiter=None if tokenizer == "char" else "<|endoftext|>"))
+        raise ConfigError("with torchrun, prepare the data first (gptkit prepare ... --output DIR) and pass --data DIR")
+    return prepare(PrepareConfig(list(inputs), str(Path(out) / DATA_DIR), tokenizer, val_fraction=0.1,
+                                 delimiter=None if tokenizer == "char" else ENDOFTEXT))
 
 
 def train(cfg: TrainConfig, callback: Callable[[dict], None] | None = None) -> TrainResult:
@@ -321,7 +289,7 @@ class Trainer:
     # --- setup -------------------------------------------------------------------------------------------
     def _claim_directory(self) -> None:
         """A fresh run: refuse a directory that holds a run, unless told to overwrite it."""
-        claim_run_directory(self.out, self.cfg.overwrite, (LATEST, METRICS), (LATEST, BEST, METRICS, LOSS_PLOT))
+        claim_run(self.out, GPT_FILES, self.cfg.overwrite)
 
     def _setup_device(self) -> None:
         device = pick_device(self.cfg.device)
@@ -338,7 +306,7 @@ class Trainer:
     def _load_data(self) -> None:
         cfg = self.cfg
         if not cfg.data:
-            raise ValueError("no data: give a prepared data directory (python cli.py prepare ... --output DIR)")
+            raise ConfigError("no data: give a prepared data directory (python cli.py prepare ... --output DIR)")
         self.train_data = TokenData(cfg.data, "train")
         val_split = self.train_data.manifest.splits.get("val")
         self.val_data = TokenData(cfg.data, "val") if val_split is not None and val_split.tokens else None
@@ -473,7 +441,7 @@ class Trainer:
         a val split). A state whose loss is not finite is never written: TrainingError names the last good one."""
         # without a val split, one batch of training windows checks the state: finite weights can still give nan
         data, batches = (self.val_data, self.cfg.eval_iters) if self.val_data is not None else (self.train_data, 1)
-        result = evaluate(self.runner, data, self.cfg.batch_size, self.model_config.block_size, self.device,
+        result = mean_loss(self.runner, data, self.cfg.batch_size, self.model_config.block_size, self.device,
                           self.autocast, batches)
         val_loss = result["loss"] if self.val_data is not None else None
         if val_loss is not None:
@@ -535,9 +503,7 @@ class Trainer:
 
     def discard(self) -> None:
         """Remove what this run wrote to its directory."""
-        for name in (LATEST, BEST, METRICS, LOSS_PLOT, self.tokenizer_file):
-            if name is not None:
-                (self.out / name).unlink(missing_ok=True)
+        discard_run(self.out, GPT_FILES, [self.tokenizer_file])
 
     def run(self) -> TrainResult:
         cfg = self.cfg

@@ -13,7 +13,6 @@ and the bridge to tiktoken.
 The modules, lowest first (each imports only modules above it in this list):
     core             merge loop, TokenizerError, special-token policy, token display
     patterns         split patterns (GPT-2, GPT-4, minbpe's GPT-4)
-    files            atomic writes, sha256
     text             streamed UTF-8 reading, safe cuts, size-bounded batches
     model_file       the .model / .vocab formats
     trainer          the BPE training algorithm
@@ -27,7 +26,7 @@ from __future__ import annotations
 from .base import Tokenizer
 from .basic import BasicTokenizer
 from .char import CharTokenizer
-from .core import TokenizerError, merge_chunk
+from .core import ENDOFTEXT, TokenizerError, merge_chunk
 from .factory import get_tokenizer, load, train_tokenizer
 from .model_file import CHAR_HEADER
 from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, MINBPE_GPT4_SPLIT_PATTERN, PATTERNS
@@ -39,6 +38,7 @@ __all__ = [
     "BasicTokenizer",
     "CHAR_HEADER",
     "CharTokenizer",
+    "ENDOFTEXT",
     "GPT2_SPLIT_PATTERN",
     "GPT2Tokenizer",
     "GPT4Tokenizer",

@@ -12,11 +12,18 @@ tiktoken_bridge.py. What the class adds is state and speed:
 - encode_batch over worker processes for the Python path.
 
 Decoding joins the bytes of the ids and decodes them as UTF-8 (bad bytes become U+FFFD).
+
+Sizes (core.py names them): train(text, vocab_size) asks for the whole vocabulary, special tokens
+included, and learns vocab_size - 256 - (the special tokens registered) merges. With no special tokens
+that is minbpe's train(text, vocab_size). Special tokens registered before training must hold the
+vocabulary's last ids (vocab_size - k .. vocab_size - 1, TokenizerError otherwise), so n_vocab comes out
+as vocab_size; registered after training, they take any ids after the merges, and n_vocab grows by them.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from itertools import chain
 from multiprocessing import get_context
@@ -34,6 +41,7 @@ from .core import (
     check_disallowed,
     check_special_tokens,
     merge_chunk,
+    n_merges,
 )
 from .model_file import read_model_file, write_model_file
 from .text import BLOCK_CHARS, fix_surrogates, read_blocks, read_text, safe_cuts, split_blocks
@@ -78,7 +86,7 @@ class Tokenizer:
     @property
     def n_vocab(self) -> int:
         """Every id, special tokens included: one more than the largest id, the size of a model's
-        embedding table (tiktoken's n_vocab; not minbpe's vocab_size, see train)."""
+        embedding table (tiktoken's name; the vocab_size that train was asked for, see train)."""
         return max(self.vocab, default=-1) + 1
 
     def duplicate_tokens(self) -> list[list[int]]:
@@ -135,11 +143,12 @@ class Tokenizer:
         *,
         workers: int | None = None,
     ) -> TrainStats:
-        """Learn vocab_size - 256 merges from a text or an iterable of documents.
+        """Learn a vocabulary of vocab_size ids from a text or an iterable of documents.
 
-        vocab_size is minbpe's: 256 byte tokens + the merges; special tokens are not counted
-        (they take ids from vocab_size up, so n_vocab = vocab_size + their number when they
-        follow the merges). No chunk spans two documents. verbose shows progress bars. Splitting runs
+        vocab_size is the whole vocabulary: the 256 byte tokens, the merges and the special tokens
+        already registered, which must hold its last ids (see the module doc). With none registered it
+        is minbpe's 256 + merges. A corpus that runs out of pairs warns (fewer merges are learned).
+        No chunk spans two documents. verbose shows progress bars. Splitting runs
         in `workers` processes (default: all cores) when the text is large; the
         result does not depend on it. Returns what the run did.
         """
@@ -162,7 +171,7 @@ class Tokenizer:
         errors: Literal["strict", "replace"] = "strict",
         block_bytes: int = BLOCK_CHARS,
     ) -> TrainStats:
-        """Learn vocab_size - 256 merges (vocab_size as in train) from UTF-8 files, streamed: a file is
+        """Learn a vocabulary of vocab_size ids (as in train) from UTF-8 files, streamed: a file is
         never held whole.
 
         A file is read in blocks of about block_bytes, cut where no chunk changes (text.py), so the
@@ -182,10 +191,17 @@ class Tokenizer:
         return self._train(blocks, vocab_size, verbose, workers)
 
     def _train(self, blocks: Iterable[str], vocab_size: int, verbose: bool, workers: int | None) -> TrainStats:
-        check_special_tokens(self.special_tokens, max(vocab_size, 256))
-        merges, stats = train_bpe(blocks, vocab_size, self.pattern, list(self.special_tokens), workers, verbose)
+        merges_wanted = n_merges(vocab_size, len(self.special_tokens))
+        check_special_tokens(self.special_tokens, 256 + merges_wanted, vocab_size)
+        merges, stats = train_bpe(blocks, merges_wanted, self.pattern, list(self.special_tokens), workers, verbose)
         self.merges = {pair: 256 + i for i, pair in enumerate(merges)}
         self.vocab = self._build_vocab()
+        if stats.stopped_early:
+            warnings.warn(
+                f"the training text ran out of pairs to merge after {stats.merges} of {merges_wanted} merges: "
+                f"the vocabulary has {len(self.vocab)} tokens, not {vocab_size}",
+                stacklevel=3,  # the caller of train() or train_from_files()
+            )
         return stats
 
     def register_special_tokens(self, special_tokens: dict[str, int]) -> None:
@@ -309,7 +325,7 @@ class Tokenizer:
     def _fast_path(self, backend: Backend) -> tiktoken.Encoding | None:
         """The tiktoken Encoding to encode with, or None for the Python path."""
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+            raise TokenizerError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         if backend == "python":
             return None
         encoding = self._tiktoken_or_reason()

@@ -7,9 +7,10 @@ have is an error that names it (encode_known marks it instead). The same
 encode/decode/save/load surface as the BPE tokenizers, and the same special-token
 policy; the file format is in model_file.py.
 
-Sizes: n_vocab is the characters plus the special tokens. train's vocab_size
-argument (minbpe's parameter name, kept for the shared signature) is only an upper
-bound on n_vocab here: the text decides the characters.
+Sizes: n_vocab is the characters plus the special tokens. train's vocab_size means
+what it means for every tokenizer here (the whole vocabulary, special tokens
+included), but the text decides the characters, so here it is only an upper bound
+on n_vocab.
 """
 
 from __future__ import annotations
@@ -69,12 +70,12 @@ class CharTokenizer(Tokenizer):
     def _set_chars(self, seen: set[str], max_n_vocab: int | None) -> None:
         chars = sorted({fix_surrogates(c) for c in seen})
         if max_n_vocab is not None and len(chars) + len(self.special_tokens) > max_n_vocab:
-            raise ValueError(
+            raise TokenizerError(
                 f"the text has {len(chars)} distinct characters (+{len(self.special_tokens)} special "
                 f"tokens), more than vocab_size={max_n_vocab}"
             )
+        check_special_tokens(self.special_tokens, len(chars), max_n_vocab)
         self.chars = chars
-        check_special_tokens(self.special_tokens, len(chars))
         self.vocab = self._build_vocab()
 
     def _encode_ordinary(self, text: str) -> list[int]:

@@ -10,11 +10,13 @@ A byte-level BPE tokenizer is a list of merges. Token ids 0..255 are the bytes; 
 3. in each chunk's bytes, repeatedly merge the adjacent pair with the lowest merge id, every
    occurrence left to right, until no pair has a merge (`merge_chunk`).
 
-Names for sizes, used the same way across minbpe:
-- vocab_size: 256 bytes + merges (minbpe's meaning, the argument of Tokenizer.train); special tokens
-  are not part of it.
-- n_vocab: every id, special tokens included (tiktoken's meaning): one more than the largest id, the
-  size of a model's embedding table.
+Names for sizes, one meaning each across the project (minbpe, pipeline, gpt, the CLI):
+- vocab_size: the whole vocabulary, special tokens included: what Tokenizer.train and
+  train_tokenizer are asked for, the CLI's --vocab-size, a manifest's tokenizer.vocab_size and
+  the rows of a model's embedding table. Without special tokens it is minbpe's number, 256 + merges.
+- n_vocab: the same count read off a tokenizer (tiktoken's name): one more than the largest id.
+- n_merges: the merges alone; a BPE vocabulary of vocab_size ids with k special tokens has
+  vocab_size - 256 - k of them (`n_merges`).
 
 Nothing here imports another module of this package: every other module may import this one.
 """
@@ -26,6 +28,10 @@ import unicodedata
 from collections.abc import Collection
 from typing import Literal
 
+from gptkit_base.errors import GptkitError
+
+# the special token that ends a document: GPT-2's and GPT-4's, and the pipeline's default delimiter
+ENDOFTEXT = "<|endoftext|>"
 AllowedSpecial = Literal["all", "none", "none_raise"] | Collection[str]
 POLICIES = ("all", "none", "none_raise")
 # "python": the merge loop below; "tiktoken": tiktoken's Rust encoder, refused unless proven
@@ -34,7 +40,7 @@ Backend = Literal["auto", "python", "tiktoken"]
 BACKENDS = ("auto", "python", "tiktoken")
 
 
-class TokenizerError(ValueError):
+class TokenizerError(GptkitError, ValueError):
     """A bad tokenizer file, special token or token id; the message says which and why."""
 
 
@@ -86,8 +92,21 @@ def merge_chunk(ids: list[int], merges: dict[tuple[int, int], int]) -> list[int]
 # --- special tokens ------------------------------------------------------------
 
 
-def check_special_tokens(special_tokens: dict[str, int], reserved: int) -> None:
-    """Special tokens need a name that fits on one line and an unused id >= reserved."""
+def n_merges(vocab_size: int, n_special: int) -> int:
+    """The merges of a BPE vocabulary of vocab_size ids of which n_special are special tokens: the ids left
+    after the 256 bytes and the special tokens. TokenizerError when those do not fit."""
+    if vocab_size < 256 + n_special:
+        raise TokenizerError(
+            f"a vocabulary of {vocab_size} tokens is too small: it needs at least 256 byte tokens"
+            + (f" + {counted(n_special, 'special token')}" if n_special else "")
+        )
+    return vocab_size - 256 - n_special
+
+
+def check_special_tokens(special_tokens: dict[str, int], reserved: int, vocab_size: int | None = None) -> None:
+    """Special tokens need a name that fits on one line and an unused id >= reserved, and < vocab_size when
+    given (the vocabulary a training asks for: for BPE, reserved = vocab_size - their number, so they take
+    its last ids)."""
     by_id: dict[int, str] = {}
     for name, idx in special_tokens.items():
         if not isinstance(name, str) or not name or "\n" in name or "\r" in name:
@@ -98,6 +117,11 @@ def check_special_tokens(special_tokens: dict[str, int], reserved: int) -> None:
             raise TokenizerError(
                 f"special token {name!r} has id {idx}, which collides with a "
                 f"{'byte' if idx < 256 else 'learned'} token; choose an id >= {reserved}"
+            )
+        if vocab_size is not None and idx >= vocab_size:
+            raise TokenizerError(
+                f"special token {name!r} has id {idx}, outside a vocabulary of {vocab_size} tokens: special tokens "
+                f"registered before training must fit in it (ids {reserved}..{vocab_size - 1})"
             )
         if idx in by_id:
             raise TokenizerError(f"special tokens {by_id[idx]!r} and {name!r} share id {idx}")
@@ -121,10 +145,10 @@ def allowed_tokens(policy: AllowedSpecial, special_tokens: dict[str, int]) -> di
     if policy in ("none", "none_raise"):
         return {}
     if not isinstance(policy, Collection) or isinstance(policy, str):
-        raise ValueError(f"allowed_special must be 'all', 'none', 'none_raise' or a set of names, got {policy!r}")
+        raise TokenizerError(f"allowed_special must be 'all', 'none', 'none_raise' or a set of names, got {policy!r}")
     unknown = sorted(set(policy) - special_tokens.keys())
     if unknown:
-        raise ValueError(
+        raise TokenizerError(
             f"allowed_special names {unknown}, which are not special tokens of this "
             f"tokenizer (it has {sorted(special_tokens)})"
         )
@@ -139,7 +163,7 @@ def check_disallowed(
         return
     for name in special_tokens:
         if name not in allowed and (at := text.find(name)) >= 0:
-            raise ValueError(
+            raise TokenizerError(
                 f"the text contains the special token {name!r} at character {at}, which is not "
                 "allowed: allow it (allowed_special='all' or a set with its name; CLI: "
                 "--allowed-special) to encode it as a special token, or use 'none' to encode it as text"

@@ -3,10 +3,9 @@
 These are the package's entry points (re-exported by minbpe/__init__.py); the CLI's tokenizer commands
 call them and print what they return.
 
-Sizes: `n_vocab` is every id, special tokens included (what train-tokenizer's --vocab-size means, and
-the size of a model's embedding table); `vocab_size` is minbpe's 256 bytes + merges. train_tokenizer
-takes the first and trains with the second: vocab_size = n_vocab - the number of special tokens, which
-take the last ids.
+Sizes: train_tokenizer's vocab_size is the whole vocabulary, special tokens included (what
+train-tokenizer's --vocab-size, Tokenizer.train and a tokenizer's n_vocab mean; core.py names the sizes):
+the special tokens take its last ids and the merges the rest.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Literal
 from .base import Tokenizer
 from .basic import BasicTokenizer
 from .char import CharTokenizer
-from .core import TokenizerError
+from .core import TokenizerError, n_merges
 from .model_file import model_kind
 from .patterns import PATTERNS
 from .pretrained import PRETRAINED
@@ -51,7 +50,7 @@ def get_tokenizer(spec: str | os.PathLike) -> Tokenizer:
 
 def train_tokenizer(
     inputs: Iterable[str | os.PathLike],
-    n_vocab: int,
+    vocab_size: int,
     output: str,
     kind: Literal["regex", "basic"] = "regex",
     pattern: str = "gpt4",
@@ -61,10 +60,10 @@ def train_tokenizer(
     verbose: bool = False,
     overwrite: bool = False,
 ) -> tuple[Tokenizer, TrainStats]:
-    """Train a BPE tokenizer of n_vocab ids on UTF-8 files and save it as output.model / output.vocab
+    """Train a BPE tokenizer of vocab_size ids on UTF-8 files and save it as output.model / output.vocab
     (creating output's folder).
 
-    n_vocab counts everything: 256 bytes + merges + the special tokens (duplicates named once), which get
+    vocab_size counts everything: 256 bytes + merges + the special tokens (duplicates named once), which get
     the last ids in the order given. kind "regex" splits with `pattern` (a name in PATTERNS or a regex);
     "basic" merges over the raw text and takes no pattern (the default "gpt4" is ignored). workers, errors
     and verbose are Tokenizer.train_from_files's. Returns the tokenizer and what the run did; a corpus that
@@ -75,22 +74,18 @@ def train_tokenizer(
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} already exists: give another --output, or --overwrite to replace it")
     specials = list(dict.fromkeys(special))
-    if n_vocab < 256 + len(specials):
-        raise ValueError(
-            f"a vocabulary of {n_vocab} tokens is too small: it needs at least 256 byte tokens"
-            + (f" + {len(specials)} special tokens" if specials else "")
-        )
+    n_merges(vocab_size, len(specials))  # a vocabulary too small for its bytes and specials: before any work
     tokenizer: Tokenizer
     if kind == "basic":
         if pattern != "gpt4":
-            raise ValueError("a split pattern applies to kind 'regex' only (CLI: --pattern with --type regex)")
+            raise TokenizerError("a split pattern applies to kind 'regex' only (CLI: --pattern with --type regex)")
         tokenizer = BasicTokenizer()
     elif kind == "regex":
         tokenizer = RegexTokenizer(PATTERNS.get(pattern, pattern))
     else:
-        raise ValueError(f"kind must be 'regex' or 'basic', got {kind!r}")
-    vocab_size = n_vocab - len(specials)
-    tokenizer.register_special_tokens({name: vocab_size + i for i, name in enumerate(specials)})
+        raise TokenizerError(f"kind must be 'regex' or 'basic', got {kind!r}")
+    first = vocab_size - len(specials)
+    tokenizer.register_special_tokens({name: first + i for i, name in enumerate(specials)})
     stats = tokenizer.train_from_files(inputs, vocab_size, verbose=verbose, workers=workers, errors=errors)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)  # --output out/tok in a fresh clone
     tokenizer.save(output)

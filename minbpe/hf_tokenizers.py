@@ -28,10 +28,11 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from gptkit_base.files import atomic_write_text
+
 from .base import Tokenizer
 from .char import CharTokenizer
-from .core import TokenizerError
-from .files import atomic_write_text
+from .core import ENDOFTEXT, TokenizerError
 from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, MINBPE_GPT4_SPLIT_PATTERN
 
 # our split patterns and the same pattern in Oniguruma's syntax ("" = no split: a BasicTokenizer)
@@ -138,7 +139,7 @@ def save_hf_tokenizer(tokenizer: Tokenizer, directory: str | os.PathLike,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(directory / "tokenizer.json", hf.to_str(pretty=True) + "\n")
-    eos = "<|endoftext|>" if "<|endoftext|>" in tokenizer.special_tokens else None
+    eos = ENDOFTEXT if ENDOFTEXT in tokenizer.special_tokens else None
     config = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
               "add_prefix_space": False, "bos_token": eos, "eos_token": eos, "unk_token": None,
               "model_max_length": model_max_length or 1_000_000_000_000_000_019_884_624_838_656}

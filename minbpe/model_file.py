@@ -13,7 +13,7 @@ A character `.model` file is the line `minbpe-char v1`, then one JSON object
 
 Beside each, `.vocab` lists every token for people ([bytes] id, and for a merge its two parts); it is
 never read back. Readers check everything and raise TokenizerError naming the file and the line;
-writers replace a file whole or not at all (files.py).
+writers replace a file whole or not at all (gptkit_base.files).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import os
 
 import regex
 
+from gptkit_base.files import atomic_write_text
+
 from .core import TokenizerError, check_special_tokens, render_token
-from .files import atomic_write_text
 
 MODEL_HEADER = "minbpe v1"
 CHAR_HEADER = "minbpe-char v1"

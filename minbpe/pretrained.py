@@ -20,14 +20,13 @@ from pathlib import Path
 
 import tiktoken
 
-from .core import TokenizerError
+from .core import ENDOFTEXT, TokenizerError
 from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN
 from .regex import RegexTokenizer
 from .tiktoken_bridge import merges_from_ranks
 from .trainer import TrainStats
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-ENDOFTEXT = "<|endoftext|>"
 
 
 # name -> (rank file in DATA_DIR, its sha256 as tiktoken expects it, split pattern, special tokens)

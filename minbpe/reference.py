@@ -42,7 +42,7 @@ def chunks(text: str, pattern: str, special: Sequence[str] = ()) -> list[str]:
     return [c for p in parts for c in regex.findall(pattern, p)]
 
 
-def train(chunk_list: Sequence[str] | Mapping[str, int], num_merges: int) -> list[tuple[int, int]]:
+def train(chunk_list: Sequence[str] | Mapping[str, int], n_merges: int) -> list[tuple[int, int]]:
     """minbpe's training loop: count every pair, merge the most frequent, repeat; the merges in order.
 
     chunk_list holds every chunk as often as it occurs (minbpe's input), or maps each distinct chunk
@@ -53,7 +53,7 @@ def train(chunk_list: Sequence[str] | Mapping[str, int], num_merges: int) -> lis
     ids = [list(c.encode("utf-8")) for c, _ in weighted]
     weights = [n for _, n in weighted]
     merges: list[tuple[int, int]] = []
-    for idx in range(256, 256 + num_merges):
+    for idx in range(256, 256 + n_merges):
         stats: dict[tuple[int, int], int] = {}
         for chunk, weight in zip(ids, weights, strict=True):
             get_stats(chunk, stats, weight)

@@ -6,6 +6,7 @@ the one used at encode time. The patterns themselves are in patterns.py.
 """
 
 from .base import Tokenizer
+from .core import TokenizerError
 from .patterns import GPT4_SPLIT_PATTERN
 
 
@@ -15,5 +16,5 @@ class RegexTokenizer(Tokenizer):
     def __init__(self, pattern: str | None = None) -> None:
         """pattern: the split regex; None means GPT-4's (as in minbpe)."""
         if pattern == "":
-            raise ValueError("RegexTokenizer needs a non-empty pattern; use BasicTokenizer for no splitting")
+            raise TokenizerError("RegexTokenizer needs a non-empty pattern; use BasicTokenizer for no splitting")
         super().__init__(pattern=GPT4_SPLIT_PATTERN if pattern is None else pattern)

@@ -35,6 +35,8 @@ from typing import TypeVar
 
 import regex
 
+from gptkit_base.errors import NotUTF8Error
+
 from .patterns import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, MINBPE_GPT4_SPLIT_PATTERN
 
 BLOCK_CHARS = 1 << 20
@@ -104,7 +106,7 @@ def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHAR
             try:
                 text = carry + decoder.decode(raw, final=not raw)
             except UnicodeDecodeError as e:
-                raise UnicodeError(
+                raise NotUTF8Error(
                     f"{path}: invalid UTF-8 at byte offset {offset - pending + e.start} "
                     f"({e.reason}); fix the file or use errors='replace' (CLI: --errors replace)"
                 ) from None

@@ -3,7 +3,7 @@
 minbpe's loop is the definition this module implements, with a deterministic
 tie-break:
 
-    repeat num_merges times:
+    repeat n_merges times:
         count every adjacent pair of ids inside every chunk
         take the pair with the highest count (ties: the smallest (id0, id1))
         give it the next id and replace its occurrences, left to right
@@ -49,7 +49,6 @@ from __future__ import annotations
 import heapq
 import os
 import time
-import warnings
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -365,10 +364,10 @@ class _Chunks:
 
 def learn_merges(
     chunk_counts: Mapping[str, int] | Mapping[bytes, int],
-    num_merges: int,
+    n_merges: int,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[tuple[int, int]], int, int]:
-    """Learn up to num_merges merges from distinct chunks and their counts.
+    """Learn up to n_merges merges from distinct chunks and their counts.
 
     Returns (merges in order, input bytes, tokens after merging). Merge i makes
     token 256 + i. Fewer merges come back when no pair is left to merge.
@@ -376,7 +375,7 @@ def learn_merges(
     words = [(w.encode("utf-8") if isinstance(w, str) else w, c) for w, c in chunk_counts.items()]
     words = [(w, c) for w, c in words if w]
     input_bytes = tokens = sum(len(w) * c for w, c in words)
-    shift = max(256 + num_merges, 256).bit_length()
+    shift = max(256 + n_merges, 256).bit_length()
     mask = (1 << shift) - 1
     chunks = _Chunks(words, shift)
     counts, created = chunks.counts, chunks.created
@@ -387,7 +386,7 @@ def learn_merges(
     heap = [(-c << pair_bits) | k for k, c in counts.items()]
     heapq.heapify(heap)
     merges: list[tuple[int, int]] = []
-    while len(merges) < num_merges and heap:
+    while len(merges) < n_merges and heap:
         entry = heapq.heappop(heap)
         key = entry & pair_mask
         c = counts.get(key, 0)
@@ -413,30 +412,24 @@ def learn_merges(
 
 def train_bpe(
     blocks: Iterable[str],
-    vocab_size: int,
+    n_merges: int,
     pattern: str,
     special: Sequence[str] = (),
     workers: int | None = None,
     verbose: bool = False,
 ) -> tuple[list[tuple[int, int]], TrainStats]:
-    """Split, count and merge: the merges for a vocabulary of vocab_size tokens.
-
-    vocab_size counts the 256 byte tokens and the merges (minbpe's meaning);
-    special tokens are not part of it. Warns when the corpus runs out of pairs.
-    """
-    if vocab_size < 256:
-        raise ValueError(f"vocab_size must be at least 256 (the byte tokens), got {vocab_size}")
-    num_merges = vocab_size - 256
+    """Split, count and merge: up to n_merges merges (fewer when the corpus runs out of pairs; the stats say
+    so). The special tokens are cut out of the text, never learned from."""
     workers = (os.cpu_count() or 1) if workers is None else workers
     t0 = time.perf_counter()
     with tqdm(desc="counting chunks", unit="char", unit_scale=True, disable=not verbose) as bar:
         counts = count_chunks(blocks, pattern, special, workers, bar.update)
     t1 = time.perf_counter()
-    with tqdm(total=num_merges, desc="merging", unit="merge", disable=not verbose) as bar:
+    with tqdm(total=n_merges, desc="merging", unit="merge", disable=not verbose) as bar:
         bar.set_postfix(chunks=len(counts))
-        merges, input_bytes, tokens = learn_merges(counts, num_merges, bar.update)
+        merges, input_bytes, tokens = learn_merges(counts, n_merges, bar.update)
     stats = TrainStats(
-        requested_merges=num_merges,
+        requested_merges=n_merges,
         merges=len(merges),
         distinct_chunks=len(counts),
         input_bytes=input_bytes,
@@ -444,11 +437,4 @@ def train_bpe(
         seconds_counting=t1 - t0,
         seconds_merging=time.perf_counter() - t1,
     )
-    if stats.stopped_early:
-        warnings.warn(
-            f"the training text ran out of pairs to merge after {stats.merges} of "
-            f"{num_merges} merges: the vocabulary has {256 + stats.merges} tokens, "
-            f"not {vocab_size}",
-            stacklevel=4,  # the caller of train() or train_from_files()
-        )
     return merges, stats

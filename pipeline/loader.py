@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minbpe.files import file_sha256
+from gptkit_base.errors import ConfigError
+from gptkit_base.files import file_sha256
 
 from .manifest import Manifest, ManifestError
 from .shards import DTYPE_NAMES, ShardError, open_tokens, read_header, version_of_dtype
@@ -52,7 +53,7 @@ def distributed_rank(rank: int | None, world_size: int | None) -> tuple[int, int
         rank = rank if rank is not None else torch.distributed.get_rank() if initialised else 0
         world_size = world_size if world_size is not None else torch.distributed.get_world_size() if initialised else 1
     if not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
+        raise ConfigError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
     return rank, world_size
 
 
@@ -93,7 +94,7 @@ class TokenData:
     def windows(self, block_size: int) -> np.ndarray:
         """How many windows of block_size + 1 tokens start in each shard."""
         if block_size < 1:
-            raise ValueError(f"block_size must be at least 1, got {block_size}")
+            raise ConfigError(f"block_size must be at least 1, got {block_size}")
         return np.array([max(len(s) - block_size, 0) for s in self.shards], dtype=np.int64)
 
     def gather(self, block_size: int, starts: np.ndarray, shard_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,9 +103,9 @@ class TokenData:
         rows = rows.astype(np.int64)
         return rows[:, :-1], rows[:, 1:]
 
-    def _no_windows(self, block_size: int) -> ValueError:
+    def _no_windows(self, block_size: int) -> ConfigError:
         longest = max((len(s) for s in self.shards), default=0)
-        return ValueError(
+        return ConfigError(
             f"{self.directory} {self.split}: no window of block_size + 1 = {block_size + 1} tokens fits in a shard "
             f"(the longest holds {longest:,}); use a smaller block_size"
             + (" or prepare with a --val-fraction above 0" if self.split == "val" and not self.shards else "")
@@ -137,7 +138,7 @@ class RandomBatches:
         world_size: int | None = None,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         self.data, self.batch_size, self.block_size, self.seed = data, batch_size, block_size, seed
         self.device = torch.device(device)
         self.rank, self.world_size = distributed_rank(rank, world_size)

@@ -36,9 +36,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import minbpe
+from gptkit_base.errors import GptkitError
+from gptkit_base.files import atomic_write_text, file_sha256
 from minbpe import PRETRAINED, Tokenizer
 from minbpe.core import counted
-from minbpe.files import atomic_write_text, file_sha256
 
 from .shards import DTYPE_NAMES, ShardInfo
 
@@ -50,7 +51,7 @@ TOKENIZER_FILE = f"{TOKENIZER_PREFIX}.model"  # and in a run directory and an ex
 FILE_TYPES = ("char", "regex", "basic")  # the tokenizers read from TOKENIZER_FILE (gpt2 / gpt4 have none)
 
 
-class ManifestError(ValueError):
+class ManifestError(GptkitError, ValueError):
     """A data directory whose manifest is missing, malformed or disagrees with its files."""
 
 

@@ -52,9 +52,10 @@ from pathlib import Path
 import numpy as np
 
 import minbpe
-from minbpe import PRETRAINED, CharTokenizer, Tokenizer
+from gptkit_base.errors import GptkitError
+from gptkit_base.files import LOCK_FILE, atomic_copy, atomic_write_text, exclusive_directory
+from minbpe import ENDOFTEXT, PRETRAINED, CharTokenizer, Tokenizer
 from minbpe.core import counted
-from minbpe.files import LOCK_FILE, atomic_copy, atomic_write_text, exclusive_directory
 from minbpe.text import AFTER_ANY_LINE
 
 from .encode import EncodedBatch, Encoder, encode_pieces, piece_cuts
@@ -75,7 +76,7 @@ _OURS = re.compile(
 )
 
 
-class PrepareError(ValueError):
+class PrepareError(GptkitError, ValueError):
     """A prepare run that cannot go on; the message says why and what to do."""
 
 
@@ -91,7 +92,7 @@ class PrepareConfig:
     seed: int = 1337
     text_field: str = "text"
     doc_separator: str = "file"
-    delimiter: str | None = "<|endoftext|>"  # a special token of the tokenizer; None: no delimiter
+    delimiter: str | None = ENDOFTEXT  # a special token of the tokenizer; None: no delimiter
     errors: str = "strict"  # bytes that are not UTF-8: strict stops, replace reads U+FFFD
     command: str | None = None  # the command line, for the manifest
 

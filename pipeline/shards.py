@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minbpe.files import file_sha256
+from gptkit_base.errors import ConfigError, GptkitError
+from gptkit_base.files import file_sha256
 
 MAGIC = 20240520
 HEADER_INTS = 256
@@ -39,16 +40,16 @@ DTYPE_NAMES = {1: "uint16", 2: "uint32"}
 COPY_TOKENS = 1 << 20  # tokens moved per step when a shard is cut (bounds memory)
 
 
-class ShardError(ValueError):
+class ShardError(GptkitError, ValueError):
     """A shard file that is not what its manifest says: the message names the file and the fault."""
 
 
 def version_for_vocab(n_vocab: int) -> int:
     """The header version for a vocabulary: 1 (uint16) if every id fits in 16 bits, else 2 (uint32)."""
     if n_vocab <= 0:
-        raise ValueError(f"vocabulary size must be positive, got {n_vocab}")
+        raise ShardError(f"vocabulary size must be positive, got {n_vocab}")
     if n_vocab > 1 << 32:
-        raise ValueError(f"vocabulary of {n_vocab:,} tokens: ids do not fit in uint32")
+        raise ShardError(f"vocabulary of {n_vocab:,} tokens: ids do not fit in uint32")
     return 1 if n_vocab <= 1 << 16 else 2
 
 
@@ -57,7 +58,7 @@ def version_of_dtype(name: str) -> int:
     for version, dtype_name in DTYPE_NAMES.items():
         if dtype_name == name:
             return version
-    raise ValueError(f"unknown token dtype {name!r}: expected one of {sorted(DTYPE_NAMES.values())}")
+    raise ShardError(f"unknown token dtype {name!r}: expected one of {sorted(DTYPE_NAMES.values())}")
 
 
 def make_header(n_tokens: int, version: int) -> bytes:
@@ -109,7 +110,7 @@ class ShardInfo:
     sha256: str
 
 
-class ResumeError(ValueError):
+class ResumeError(GptkitError, ValueError):
     """The files on disk do not match the saved state; the run starts over."""
 
 
@@ -122,7 +123,7 @@ class ShardWriter:
 
     def __init__(self, directory: Path, split: str, version: int, shard_tokens: int, token_bytes: np.ndarray):
         if shard_tokens < 1:
-            raise ValueError(f"shard size must be at least 1 token, got {shard_tokens}")
+            raise ConfigError(f"shard size must be at least 1 token, got {shard_tokens}")
         self.directory = Path(directory)
         self.split = split
         self.version = version

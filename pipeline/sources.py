@@ -43,6 +43,7 @@ from urllib.parse import parse_qsl
 
 import regex
 
+from gptkit_base.errors import GptkitError, NotUTF8Error
 from minbpe.text import AFTER_ANY_LINE, ANY_PATTERN_CUTS, BLOCK_CHARS, read_blocks, split_blocks
 
 SEPARATORS = {"file": None, "line": r"\r?\n", "blank-line": r"\n\s*\n"}
@@ -51,7 +52,7 @@ HF_PREFIX = "hf:"
 ROWS_PER_BATCH = 1024
 
 
-class SourceError(ValueError):
+class SourceError(GptkitError, ValueError):
     """An input that cannot be read as documents; the message names it and says what to do."""
 
 
@@ -227,7 +228,7 @@ class Corpus:
                 try:
                     line = raw.decode("utf-8", self.errors)
                 except UnicodeDecodeError as e:
-                    raise UnicodeError(
+                    raise NotUTF8Error(
                         f"{path} line {lineno}: invalid UTF-8 at byte offset {offset - len(raw) + e.start} "
                         f"({e.reason}); fix the file or use errors='replace' (CLI: --errors replace)"
                     ) from None

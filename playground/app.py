@@ -18,13 +18,19 @@ name the page was given, never by a path from the request. Every input is bounde
 request past a bound, or malformed, gets a 4xx with {"error": "..."}; a run that cannot be read
 shows its error in its own entry while the rest of the page works. Only this server's host names,
 its own page's origin and JSON POSTs are answered (guard.py).
+
+Each handler is a module-level function of the request alone: what the app holds (the runs, the
+tokenizers, the bounds, the generations in flight) is one PlaygroundState, kept as
+`app.state.playground` and found with state_of(request), so a handler can be read, or called in a
+test with a state and a request of its own, without the rest of the app. ROUTES maps paths to them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -39,14 +45,14 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gpt.char.runs import RunSampler, run_curves
 from gpt.checkpoint import LATEST
 from gpt.generate import SampleConfig
+from gpt.runs import RunSampler, run_curves
 from minbpe import Tokenizer
 from minbpe.core import POLICIES, AllowedSpecial
 
 from .cache import VersionCache
-from .generations import Busy, Generations
+from .generations import Busy, Generation, Generations
 from .guard import Guard
 from .runs import RunIndex
 from .tokens import TokenizerShelf, encode_spans, twin_check
@@ -117,160 +123,210 @@ class Samplers:
                                 lambda: RunSampler(run_dir, self.device))
 
 
-def create_app(config: PlaygroundConfig, host: str = "127.0.0.1") -> Starlette:
-    """The web app, answering to the loopback names and `host` (the address it listens on). Loads every
-    --tokenizer file first: a bad one raises TokenizerError before serving."""
-    index = RunIndex(config.runs)
-    shelf = TokenizerShelf(config.tokenizers, index)
-    shelf.check_files()
-    limits = config.limits
-    generations = Generations(limits.generations)
-    heavy = HeavyWork(limits.heavy_requests)
-    samplers = Samplers(config.loaded_models, config.device)
+class PlaygroundState:
+    """What the handlers share: the runs, the tokenizers, the bounds and the work in flight. One per app, kept as
+    `app.state.playground`; a handler finds it from its request (state_of), so a test can give one a state of its
+    own. Building it loads every --tokenizer file: a bad one raises TokenizerError before serving."""
 
-    def find_run(name: Any) -> Path:
-        path = index.runs().get(name) if isinstance(name, str) else None
+    def __init__(self, config: PlaygroundConfig) -> None:
+        self.config = config
+        self.limits = config.limits
+        self.index = RunIndex(config.runs)
+        self.shelf = TokenizerShelf(config.tokenizers, self.index)
+        self.shelf.check_files()
+        self.generations = Generations(self.limits.generations)
+        self.heavy = HeavyWork(self.limits.heavy_requests)
+        self.samplers = Samplers(config.loaded_models, config.device)
+
+    def find_run(self, name: Any) -> Path:
+        """The run of that name under --runs (a name the index lists, never a path): RequestError 404 otherwise."""
+        path = self.index.runs().get(name) if isinstance(name, str) else None
         if path is None:
-            raise RequestError(404, f"no run {name!r} under {config.runs}" if config.runs else
+            raise RequestError(404, f"no run {name!r} under {self.config.runs}" if self.config.runs else
                                "no runs: start the server with --runs DIR")
         return path
 
-    async def body_of(request: Request) -> dict:
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > limits.body_bytes:
-                raise RequestError(413, f"the request is over {limits.body_bytes:,} bytes")
-        try:
-            body = json.loads(data, parse_float=finite_float, parse_constant=not_a_number)
-        except RecursionError:
-            raise RequestError(400, "the request body is nested too deeply") from None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise RequestError(400, "the request body is not JSON") from None
-        except ValueError:  # a whole number of more digits than Python converts (sys.get_int_max_str_digits)
-            raise RequestError(400, "the request body has a number too long to read") from None
-        if not isinstance(body, dict):
-            raise RequestError(400, "the request body must be a JSON object")
-        return body
-
-    def text_request(body: dict) -> tuple[str, str, AllowedSpecial]:
-        name, text = body.get("tokenizer"), body.get("text")
-        policy = body.get("allowed_special", "all")
-        if not isinstance(text, str):
-            raise RequestError(400, "give the text to encode as a string: {\"tokenizer\": ..., \"text\": ...}")
-        if len(text) > limits.text_chars:
-            raise RequestError(413, f"the text is {len(text):,} characters; the most is {limits.text_chars:,}")
-        if policy not in POLICIES:
-            raise RequestError(400, f"allowed_special must be one of {', '.join(POLICIES)}")
-        return name, text, policy
-
-    def tokenizer(name: Any) -> Tokenizer:
+    def tokenizer(self, name: Any) -> Tokenizer:
+        """The tokenizer the page offers under that name: RequestError 404 for any other."""
         try:
             if not isinstance(name, str):
                 raise KeyError(name)
-            return shelf.get(name)
+            return self.shelf.get(name)
         except KeyError:
-            raise RequestError(404, f"no tokenizer {name!r}; there are: {', '.join(shelf.names())}") from None
+            raise RequestError(404, f"no tokenizer {name!r}; there are: {', '.join(self.shelf.names())}") from None
 
-    async def page(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html")
 
-    async def tokenizers(request: Request) -> Response:
-        names = await run_in_threadpool(shelf.names)
-        return JSONResponse({"tokenizers": names, "policies": list(POLICIES), "limits": asdict(limits)})
+def state_of(request: Request) -> PlaygroundState:
+    """The state of the app that received the request."""
+    return request.app.state.playground
 
-    async def encode(request: Request) -> Response:
-        name, text, policy = text_request(await body_of(request))
-        with heavy.slot() if len(text) > limits.heavy_text_chars else nullcontext():
-            encoded = await run_in_threadpool(lambda: encode_spans(tokenizer(name), text, policy))
-        return JSONResponse({"tokenizer": name, **encoded.as_json()})
 
-    async def check(request: Request) -> Response:
-        name, text, policy = text_request(await body_of(request))
-        with heavy.slot():
-            result = await run_in_threadpool(lambda: twin_check(tokenizer(name), text, policy, limits.check_chars))
-        return JSONResponse({"tokenizer": name, **result.as_json()})
+async def page(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html")
 
-    async def run_list(request: Request) -> Response:
-        return JSONResponse({"root": str(config.runs) if config.runs else None,
-                             "runs": await run_in_threadpool(lambda: [run_entry(index, n, p)
-                                                                      for n, p in index.runs().items()])})
 
-    async def curves(request: Request) -> Response:
-        path = find_run(request.query_params.get("run"))
-        read = await run_in_threadpool(run_curves, path)
-        # a run that diverged logs nan / inf losses, which JSON cannot carry: they are sent as null (not drawn)
-        finite = {name: [(step, value if math.isfinite(value) else None) for step, value in points]
-                  for name, points in read.items()}
-        return JSONResponse({"run": request.query_params["run"], **finite})
+async def tokenizers(request: Request) -> Response:
+    state = state_of(request)
+    names = await run_in_threadpool(state.shelf.names)
+    return JSONResponse({"tokenizers": names, "policies": list(POLICIES), "limits": asdict(state.limits)})
 
-    async def generate(request: Request) -> Response:
-        body = await body_of(request)
-        path = find_run(body.get("run"))
-        prompt = body.get("prompt") or ""
-        if not isinstance(prompt, str) or len(prompt) > limits.prompt_chars:
-            raise RequestError(400 if not isinstance(prompt, str) else 413,
-                               f"the prompt must be a string of at most {limits.prompt_chars:,} characters")
-        sampling = sample_config(body, limits.max_new_tokens)
-        seed = body.get("seed", 1337)
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-            raise RequestError(400, "seed must be a whole number from 0 to 2**63 - 1")
-        sampler = await run_in_threadpool(samplers.get, path)  # a checkpoint that cannot load: a 400, before streaming
-        try:
-            generation, queue = generations.start(partial(first_sample, sampler, prompt, sampling, seed))
-        except Busy as e:
-            raise RequestError(429, str(e)) from None
 
-        async def events() -> Any:
-            try:
-                yield event("start", {"id": generation.id, "run": body["run"], "warning": sampler.warning})
-                while True:
-                    kind, value = await queue.get()
-                    if kind == "piece":
-                        yield event("piece", {"text": value})
-                        continue
-                    report = {"reason": value} if kind == "end" else {"error": value}
-                    yield event(kind, {**report, "pieces": generation.pieces,
-                                       "first_piece_ms": None if generation.first_piece_s is None
-                                       else round(generation.first_piece_s * 1000, 1)})
-                    return
-            finally:  # the page went away (or the stream ended): stop the work
-                generation.stop.set()
+async def encode(request: Request) -> Response:
+    state = state_of(request)
+    name, text, policy = text_request(await read_body(request, state.limits.body_bytes), state.limits.text_chars)
+    with state.heavy.slot() if len(text) > state.limits.heavy_text_chars else nullcontext():
+        encoded = await run_in_threadpool(lambda: encode_spans(state.tokenizer(name), text, policy))
+    return JSONResponse({"tokenizer": name, **encoded.as_json()})
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def stop(request: Request) -> Response:
-        return JSONResponse({"stopped": generations.stop(request.path_params["generation"])})
+async def check(request: Request) -> Response:
+    state = state_of(request)
+    name, text, policy = text_request(await read_body(request, state.limits.body_bytes), state.limits.text_chars)
+    with state.heavy.slot():
+        result = await run_in_threadpool(lambda: twin_check(state.tokenizer(name), text, policy,
+                                                            state.limits.check_chars))
+    return JSONResponse({"tokenizer": name, **result.as_json()})
 
-    async def status(request: Request) -> Response:
-        return JSONResponse({"generations": generations.running, "limit": limits.generations})
 
-    async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestError)
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+async def run_list(request: Request) -> Response:
+    state = state_of(request)
+    root = state.config.runs
+    runs = await run_in_threadpool(lambda: [run_entry(state.index, n, p) for n, p in state.index.runs().items()])
+    return JSONResponse({"root": str(root) if root else None, "runs": runs})
 
-    routes = [
-        Route("/", page),
-        Route("/api/tokenizers", tokenizers),
-        Route("/api/encode", encode, methods=["POST"]),
-        Route("/api/check", check, methods=["POST"]),
-        Route("/api/runs", run_list),
-        Route("/api/curves", curves),
-        Route("/api/generate", generate, methods=["POST"]),
-        Route("/api/generate/{generation}/stop", stop, methods=["POST"]),
-        Route("/api/status", status),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
-    app = Starlette(routes=routes, exception_handlers={RequestError: refused, ValueError: bad_value},
-                    middleware=[Middleware(Guard, host=host)])
-    app.state.generations = generations
-    return app
+
+async def curves(request: Request) -> Response:
+    path = state_of(request).find_run(request.query_params.get("run"))
+    read = await run_in_threadpool(run_curves, path)
+    # a run that diverged logs nan / inf losses, which JSON cannot carry: they are sent as null (not drawn)
+    finite = {name: [(step, value if math.isfinite(value) else None) for step, value in points]
+              for name, points in read.items()}
+    return JSONResponse({"run": request.query_params["run"], **finite})
+
+
+async def generate(request: Request) -> Response:
+    state = state_of(request)
+    body = await read_body(request, state.limits.body_bytes)
+    path = state.find_run(body.get("run"))
+    prompt, sampling, seed = sample_request(body, state.limits)
+    # a checkpoint that cannot load is a 400, before streaming
+    sampler = await run_in_threadpool(state.samplers.get, path)
+    try:
+        generation, queue = state.generations.start(partial(first_sample, sampler, prompt, sampling, seed))
+    except Busy as e:
+        raise RequestError(429, str(e)) from None
+    start = {"id": generation.id, "run": body["run"], "warning": sampler.warning}
+    return StreamingResponse(sample_events(generation, queue, start), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def stop(request: Request) -> Response:
+    return JSONResponse({"stopped": state_of(request).generations.stop(request.path_params["generation"])})
+
+
+async def status(request: Request) -> Response:
+    state = state_of(request)
+    return JSONResponse({"generations": state.generations.running, "limit": state.limits.generations})
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    """A RequestError: its status, and its reason as {"error": ...}."""
+    assert isinstance(exc, RequestError)
+    return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
 
 async def bad_value(request: Request, exc: Exception) -> Response:
     """The library's refusals (a special token the policy does not allow, a damaged metrics log...): a 400."""
     return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+ROUTES = (
+    Route("/", page),
+    Route("/api/tokenizers", tokenizers),
+    Route("/api/encode", encode, methods=["POST"]),
+    Route("/api/check", check, methods=["POST"]),
+    Route("/api/runs", run_list),
+    Route("/api/curves", curves),
+    Route("/api/generate", generate, methods=["POST"]),
+    Route("/api/generate/{generation}/stop", stop, methods=["POST"]),
+    Route("/api/status", status),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+)
+
+
+def create_app(config: PlaygroundConfig, host: str = "127.0.0.1") -> Starlette:
+    """The web app, answering to the loopback names and `host` (the address it listens on). Loads every
+    --tokenizer file first: a bad one raises TokenizerError before serving."""
+    state = PlaygroundState(config)
+    app = Starlette(routes=ROUTES, exception_handlers={RequestError: refused, ValueError: bad_value},
+                    middleware=[Middleware(Guard, host=host)])
+    app.state.playground = state
+    return app
+
+
+async def read_body(request: Request, max_bytes: int) -> dict:
+    """The request's JSON object, read up to max_bytes (413 past it); RequestError 400 for anything else."""
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > max_bytes:
+            raise RequestError(413, f"the request is over {max_bytes:,} bytes")
+    try:
+        body = json.loads(data, parse_float=finite_float, parse_constant=not_a_number)
+    except RecursionError:
+        raise RequestError(400, "the request body is nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RequestError(400, "the request body is not JSON") from None
+    except ValueError:  # a whole number of more digits than Python converts (sys.get_int_max_str_digits)
+        raise RequestError(400, "the request body has a number too long to read") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "the request body must be a JSON object")
+    return body
+
+
+def text_request(body: dict, max_chars: int) -> tuple[Any, str, AllowedSpecial]:
+    """The tokenizer name (looked up later), text and special-token policy of an encode or check request."""
+    name, text = body.get("tokenizer"), body.get("text")
+    policy = body.get("allowed_special", "all")
+    if not isinstance(text, str):
+        raise RequestError(400, "give the text to encode as a string: {\"tokenizer\": ..., \"text\": ...}")
+    if len(text) > max_chars:
+        raise RequestError(413, f"the text is {len(text):,} characters; the most is {max_chars:,}")
+    if policy not in POLICIES:
+        raise RequestError(400, f"allowed_special must be one of {', '.join(POLICIES)}")
+    return name, text, policy
+
+
+def sample_request(body: dict, limits: Limits) -> tuple[str, SampleConfig, int]:
+    """The prompt, sampling settings and seed of a generate request, each checked (RequestError says which)."""
+    prompt = body.get("prompt") or ""
+    if not isinstance(prompt, str) or len(prompt) > limits.prompt_chars:
+        raise RequestError(400 if not isinstance(prompt, str) else 413,
+                           f"the prompt must be a string of at most {limits.prompt_chars:,} characters")
+    sampling = sample_config(body, limits.max_new_tokens)
+    seed = body.get("seed", 1337)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise RequestError(400, "seed must be a whole number from 0 to 2**63 - 1")
+    return prompt, sampling, seed
+
+
+async def sample_events(generation: Generation, queue: asyncio.Queue, start: dict) -> AsyncIterator[str]:
+    """A generation's server-sent events: start, a piece per piece of text, then end (or error) with its counts.
+    However the stream ends (done, or the page went away), the work is told to stop."""
+    try:
+        yield event("start", start)
+        while True:
+            kind, value = await queue.get()
+            if kind == "piece":
+                yield event("piece", {"text": value})
+                continue
+            report = {"reason": value} if kind == "end" else {"error": value}
+            yield event(kind, {**report, "pieces": generation.pieces,
+                               "first_piece_ms": None if generation.first_piece_s is None
+                               else round(generation.first_piece_s * 1000, 1)})
+            return
+    finally:
+        generation.stop.set()
 
 
 def run_entry(index: RunIndex, name: str, path: Path) -> dict:

@@ -1,6 +1,6 @@
 """Samples being generated for the page: each in a thread of its own, a bounded number at once, stoppable.
 
-A sample comes token by token from a Python generator (gpt.char.runs.RunSampler). A worker thread
+A sample comes token by token from a Python generator (gpt.runs.RunSampler). A worker thread
 pulls it and hands each piece of text to the event loop through an asyncio queue, so the server
 stays free while the model runs. Stopping sets an Event that the worker checks before every token:
 the work ends within one token's time, whether the page pressed stop or went away. A generation

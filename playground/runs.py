@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpt.char.runs import RunInfo, find_runs, run_info
-from gpt.checkpoint import LATEST
+from gpt.runs import LATEST, RunInfo, find_runs, run_info
 
 from .cache import VersionCache
 

@@ -28,7 +28,8 @@ from pathlib import Path
 import tiktoken
 
 import minbpe
-from gpt.checkpoint import LATEST, checkpoint_tokenizer, load_checkpoint
+from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint
+from gpt.runs import LATEST
 from minbpe import CharTokenizer, Tokenizer
 from minbpe.compare import compare
 from minbpe.core import AllowedSpecial, show_piece

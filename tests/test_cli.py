@@ -100,7 +100,7 @@ def test_missing_input_file(tmp_path):
 
 @pytest.mark.parametrize("size, specials, expected", [
     ("255", [], "needs at least 256 byte tokens"),
-    ("256", ["--special", "<|eot|>"], "256 byte tokens + 1 special tokens"),
+    ("256", ["--special", "<|eot|>"], "256 byte tokens + 1 special token"),
 ])
 def test_vocab_size_too_small(tmp_path, size, specials, expected):
     line = error_line(run("train-tokenizer", "--input", TAYLOR, "--vocab-size", size, "--output",
@@ -231,6 +231,42 @@ def test_user_mistakes_end_in_one_line(tmp_path):
     assert line == "Error: unknown device 'tpu': give auto, cpu, cuda, cuda:N or mps"
     bad = CliRunner().invoke(main, ["inspect", str(tmp_path), "--tokens", "-5"])
     assert bad.exit_code == 2 and "-5 is not in the range x>=0" in bad.output
+
+
+def test_each_kind_of_user_mistake_is_one_error_line(tmp_path):
+    """The project's errors (a setting, a damaged file, text that is not UTF-8) and the system's (a missing file)."""
+    (tmp_path / "names.txt").write_bytes(b"emma\nol\xefvia\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "latest.pt").write_bytes(b"not a checkpoint")
+    mistakes = {
+        ("train-tokenizer", "--input", TAYLOR, "--vocab-size", "100", "--output", str(tmp_path / "t")):
+            "a vocabulary of 100 tokens is too small",
+        ("encode", "--tokenizer", "gpt2", "--input", str(tmp_path / "missing.txt")): "missing.txt",
+        ("train-char", "--model", "bigram-counts", "--input", str(tmp_path / "names.txt"),
+         "--out", str(tmp_path / "c")): "names.txt line 2: not UTF-8 text",
+        ("train-char", "--model", "bigram-nn", "--lr", "-1", "--out", str(tmp_path / "c")): "lr must be",
+        ("generate", "--checkpoint", str(tmp_path / "run" / "latest.pt")): "latest.pt: not a readable checkpoint",
+        ("generate", "--checkpoint", str(tmp_path / "run"), "--prompt-file", str(tmp_path / "names.txt")):
+            "names.txt: not UTF-8 text",
+    }
+    for args, expected in mistakes.items():
+        assert expected in error_line(run(*args)), args
+
+
+@pytest.mark.parametrize("bug", [ValueError("a bug inside"), ZeroDivisionError("division by zero")])
+def test_a_bug_is_not_dressed_as_a_user_error(monkeypatch, bug):
+    """Only the project's errors and OSError become an Error: line; a plain ValueError or ZeroDivisionError from
+    inside the library is a bug and propagates with its traceback."""
+    import minbpe.text
+
+    def broken(*args, **kwargs):
+        raise bug
+
+    monkeypatch.setattr(minbpe.text, "read_blocks", broken)  # what encode --input reads the file with
+    with pytest.raises(type(bug), match=str(bug)):
+        run("encode", "--tokenizer", "gpt2", "--input", TAYLOR)
+    shown = CliRunner().invoke(main, ["encode", "--tokenizer", "gpt2", "--input", TAYLOR])
+    assert shown.exception is bug and "Error:" not in shown.output
 
 
 @pytest.mark.parametrize("flag, value", [("--num-samples", "0"), ("--max-new-tokens", "-1")])

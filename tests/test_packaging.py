@@ -65,14 +65,64 @@ def run(env_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def test_the_wheel_holds_the_data_and_type_markers(installed):
     where = subprocess.run(
         [str(installed / "bin" / "python"), "-c",
-         "import cli, gptkit_data, minbpe, gpt.char, pipeline; "
-         "print(cli.__file__); print(gptkit_data.NAMES.stat().st_size)"],
+         "import cli, gptkit_data, minbpe, gpt.char, pipeline; from gptkit_base.texts import NAMES; "
+         "print(cli.__file__); print(NAMES); print(NAMES.stat().st_size)"],
         cwd=installed, capture_output=True, text=True, check=True).stdout.split()
     assert str(installed) in where[0]  # the wheel's cli, not the clone's
-    assert int(where[1]) == (ROOT / "data" / "names.txt").stat().st_size
     site = Path(where[0]).parent
-    for package in ("minbpe", "gpt", "pipeline", "playground"):
+    assert Path(where[1]) == site / "gptkit_data" / "names.txt"  # the installed package data, not a clone's
+    assert int(where[2]) == (ROOT / "data" / "names.txt").stat().st_size
+    for package in ("gptkit_base", "minbpe", "gpt", "pipeline", "playground", "gptkit"):
         assert (site / package / "py.typed").is_file()
+
+
+def test_python_m_gptkit_is_the_installed_command(installed, tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    module = subprocess.run([str(installed / "bin" / "python"), "-m", "gptkit", "--version"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=environment)
+    script = run(installed, tmp_path, "--version")
+    assert module.returncode == 0, module.stderr
+    assert module.stdout == script.stdout == "gptkit, version 0.1.0\n"
+
+
+@pytest.fixture(scope="module")
+def bare_clone(tmp_path_factory) -> tuple[Path, Path]:
+    """A copy of the clone that was never installed, and a python that sees the dependencies but no gptkit:
+    (its python, the copy)."""
+    env_dir = tmp_path_factory.mktemp("bare-venv")
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    see_outer_packages(python)
+    clone = tmp_path_factory.mktemp("clone") / "gptkit"
+    shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(
+        ".git", "build", "out", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".venv*"))
+    return python, clone
+
+
+def run_bare(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([str(python), *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=environment)
+
+
+def test_cli_py_runs_in_a_clone_that_was_never_installed(bare_clone, tmp_path):
+    """`python cli.py` in a fresh clone: the bundled texts come from its data/ folder (no gptkit_data there)."""
+    python, clone = bare_clone
+    hidden = run_bare(python, tmp_path, "-c", "import gptkit_data")
+    assert "No module named 'gptkit_data'" in hidden.stderr  # no installed gptkit to lean on
+    helped = run_bare(python, clone, "cli.py", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "train-char" in helped.stdout
+    module = run_bare(python, clone, "-m", "gptkit", "--help")
+    assert module.returncode == 0, module.stderr
+    assert helped.stdout.startswith("Usage: cli.py ") and module.stdout.startswith("Usage: gptkit ")
+    assert module.stdout.splitlines()[1:] == helped.stdout.splitlines()[1:]
+    # from another directory, with the bundled names as the default input
+    done = run_bare(python, tmp_path, str(clone / "cli.py"), "train-char", "--model", "bigram-counts", "--split",
+                    "none", "--num-samples", "3", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    nll = float(next(line for line in done.stdout.splitlines() if line.startswith("nll ")).split()[1])
+    assert nll == pytest.approx(2.4544, abs=1e-3)  # all of names.txt, as from the wheel
 
 
 def test_char_demo_runs_from_another_directory(installed, tmp_path):

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from minbpe.files import atomic_write_text, exclusive_directory
+from gptkit_base.errors import ConfigError
+from gptkit_base.files import atomic_write_text, exclusive_directory
 
-from ..checkpoint import LATEST
-from ..train import RunExists
+from ..runs import LATEST, RunExists
 from .models import REGISTRY
 from .train import char_config, train_char
 
@@ -63,10 +63,10 @@ def run_baselines(input_path: str, out: str, models: tuple[str, ...] = TRAINED, 
     `models`, the ensemble last; baselines.md/.json written to out. Runs already in out are refused
     (RunExists) unless overwrite, before any training."""
     if not models:
-        raise ValueError(f"no model to train; models: {', '.join(TRAINED)}")
+        raise ConfigError(f"no model to train; models: {', '.join(TRAINED)}")
     unknown = [m for m in models if m not in TRAINED]
     if unknown:
-        raise ValueError(f"unknown model {unknown[0]!r}; models: {', '.join(TRAINED)}")
+        raise ConfigError(f"unknown model {unknown[0]!r}; models: {', '.join(TRAINED)}")
     if not os.path.isfile(input_path):
         raise FileNotFoundError(f"{input_path}: no such file; give a text file with one example per line")
     trained = (*models, ENSEMBLE) if len(models) > 1 else models

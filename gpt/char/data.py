@@ -36,10 +36,12 @@ from typing import Literal
 
 import torch
 
+from gptkit_base.errors import ConfigError, NotUTF8Error
+from gptkit_base.files import file_sha256
 from minbpe import CharTokenizer, TokenizerError
-from minbpe.files import file_sha256
 from pipeline.loader import TokenData
 from pipeline.prepare import PrepareConfig, prepare
+from pipeline.sources import SourceError
 
 BOUNDARY = 0
 SPLITS = ("train", "val", "test")
@@ -83,12 +85,12 @@ class LineData:
             text = raw.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as e:
             line = raw[: e.start].count(b"\n") + 1
-            raise ValueError(f"{path} line {line}: not UTF-8 text ({e.reason}); save the file as UTF-8") from None
+            raise NotUTF8Error(f"{path} line {line}: not UTF-8 text ({e.reason}); save the file as UTF-8") from None
         self.sha256 = hashlib.sha256(raw).hexdigest()
         lines = [line.strip() for line in text.split("\n")]  # numbered as an editor numbers them
         examples = [(i, line) for i, line in enumerate(lines) if line]
         if not examples:
-            raise ValueError(f"{path}: no examples (every line is empty); give one example per line")
+            raise SourceError(f"{path}: no examples (every line is empty); give one example per line")
         self.vocab = CharVocab("".join(sorted({c for _, line in examples for c in line})), boundary=True)
         self.split, self.seed = split, seed
         if split == "none":
@@ -100,7 +102,7 @@ class LineData:
             self.line_numbers = {"train": [i for i, _ in order[:n1]], "val": [i for i, _ in order[n1:n2]],
                                  "test": [i for i, _ in order[n2:]]}
         else:
-            raise ValueError(f"split must be 80/10/10 or none, got {split!r}")
+            raise ConfigError(f"split must be 80/10/10 or none, got {split!r}")
         self.examples = {name: [lines[i] for i in numbers] for name, numbers in self.line_numbers.items()}
         self.max_length = max(len(line) for _, line in examples)
         self.sample_length = self.max_length + 1  # a sample stops at the boundary, or here
@@ -132,12 +134,12 @@ class LineData:
             else:
                 pad = layout.block_size - len(ids)
                 if pad < 0:
-                    raise ValueError(f"{self.path}: an example of {len(ids) - 1} characters does not fit "
+                    raise ConfigError(f"{self.path}: an example of {len(ids) - 1} characters does not fit "
                                      f"block_size {layout.block_size}; use --block-size {len(ids)} or more")
                 xs.append([BOUNDARY] + ids[:-1] + [BOUNDARY] * pad)
                 ys.append(ids + [-1] * pad)
         if not xs:
-            raise ValueError(f"{self.path}: the {split} split is empty; the file needs at least 10 examples")
+            raise SourceError(f"{self.path}: the {split} split is empty; the file needs at least 10 examples")
         return torch.tensor(xs, dtype=torch.long).view(len(xs), -1), torch.tensor(ys, dtype=torch.long)
 
 
@@ -207,11 +209,11 @@ class StreamData:
         """
         tokens = self.tokens.get(split)
         if tokens is None:
-            raise ValueError(f"a stream dataset has train and val splits only, not {split!r}")
+            raise ConfigError(f"a stream dataset has train and val splits only, not {split!r}")
         t = layout.block_size
         n = len(tokens) - t
         if n < 1:
-            raise ValueError(f"{self.path}: the {split} split ({len(tokens):,} characters) is shorter than "
+            raise ConfigError(f"{self.path}: the {split} split ({len(tokens):,} characters) is shorter than "
                              f"block_size + 1 = {layout.block_size + 1}; use a smaller --block-size")
         if layout.kind == "windows":
             return tokens.as_strided((n, t), (1, 1)), tokens[t:]

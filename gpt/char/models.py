@@ -57,6 +57,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gptkit_base.errors import ConfigError
+
 from ..checkpoint import CheckpointError, check_weights
 from ..model import GPT, GPTConfig
 from .data import CharVocab, Layout
@@ -189,7 +191,7 @@ class KneserNey(CharModel):
         super().__init__()
         # (the exponent is bounded first: 2 ** (10**9) would take the machine before the answer came)
         if vocab_size > 1 and (block_size + 1 > 62 or vocab_size ** (block_size + 1) >= 2**62):
-            raise ValueError(f"ngram: {vocab_size} symbols ^ {block_size + 1} do not fit 64-bit keys; "
+            raise ConfigError(f"ngram: {vocab_size} symbols ^ {block_size + 1} do not fit 64-bit keys; "
                              f"use a smaller --block-size")
         self.block_size, self.vocab_size = block_size, vocab_size
         for k in range(block_size + 1):
@@ -266,7 +268,9 @@ class BigramNN(CharModel):
         return (self.weight**2).mean()
 
 
-class MLP(CharModel):
+class CharMLP(CharModel):
+    """The lab's "mlp" and "mlp-bn" models: Bengio et al.'s MLP language model (see the module doc)."""
+
     def __init__(self, vocab_size: int, block_size: int = 3, n_embd: int = 10, n_hidden: int = 200,
                  batch_norm: bool = False) -> None:
         super().__init__()
@@ -340,7 +344,7 @@ class WaveNet(CharModel):
     def __init__(self, vocab_size: int, block_size: int = 8, n_embd: int = 24, n_hidden: int = 128) -> None:
         super().__init__()
         if block_size < 2 or block_size & (block_size - 1):
-            raise ValueError(f"wavenet needs block_size a power of two (>= 2), got {block_size}")
+            raise ConfigError(f"wavenet needs block_size a power of two (>= 2), got {block_size}")
         self.block_size, self.vocab_size = block_size, vocab_size
         self.wte = nn.Embedding(vocab_size, n_embd)
         layers: list[nn.Module] = []
@@ -366,7 +370,7 @@ class WaveNet(CharModel):
 class CharGPT(GPT):
     """gpt/model.py's GPT as makemore's Transformer: PyTorch's default initialisation (embeddings N(0, 1))
     and an untied output layer (model_args). On 27 symbols it learns much faster than GPT-2's N(0, 0.02)
-    (measured: val NLL 2.058 against 2.107 after 4,000 steps). (makemore's GELU is the tanh form; the
+    (docs/benchmarks.md has the runs that chose the recipe). (makemore's GELU is the tanh form; the
     exact one is as good and faster on CPU.) It reads whole examples, one per row (sequences)."""
 
     def __init__(self, config: GPTConfig) -> None:
@@ -446,10 +450,10 @@ REGISTRY: dict[str, ModelSpec] = {
         args=lambda cfg, v: {"vocab_size": v, "block_size": cfg.block_size}, build=KneserNey, training="count",
         reference=("test", None, "modified interpolated Kneser-Ney 6-grams (not in the lectures)"), seconds=2),
     "mlp": ModelSpec(
-        recipe=_MLP_RECIPE, args=_mlp_args, build=MLP, training="sgd",
+        recipe=_MLP_RECIPE, args=_mlp_args, build=CharMLP, training="sgd",
         reference=("val", 2.10, "makemore part 3, MLP with the initialisation fixes"), seconds=170),
     "mlp-bn": ModelSpec(
-        recipe=_MLP_RECIPE, args=_mlp_args, build=MLP, training="sgd",
+        recipe=_MLP_RECIPE, args=_mlp_args, build=CharMLP, training="sgd",
         reference=("val", 2.10, "makemore part 3, with BatchNorm"), seconds=214),
     "wavenet": ModelSpec(
         recipe=dict(block_size=8, n_embd=24, n_hidden=128, max_steps=200_000, batch_size=32, lr=[0.1, 0.01],
@@ -462,8 +466,8 @@ REGISTRY: dict[str, ModelSpec] = {
         # block_size 0: the longest example + 1, so every example fits one sequence
         # makemore's shape (4 layers, 4 heads, 64 wide) and AdamW (weight decay 0.01); a larger batch and learning
         # rate and dropout 0.1 reach its NLL in a fraction of its steps, and the moving average of the weights
-        # beats a step down of the learning rate (val 1.9297 against 1.9374 after 14,000 steps; packed batches
-        # make 14,000 fit `baselines`' 15 minutes; tuned on val)
+        # does better than stepping the learning rate down; packed batches make 14,000 steps fit `baselines`'
+        # 15 minutes (the runs that chose these, on val: docs/benchmarks.md)
         recipe=dict(block_size=0, n_layer=4, n_head=4, n_embd=64, max_steps=14_000, batch_size=64, lr=[2e-3],
                     weight_decay=0.01, dropout=0.1, ema=0.999),
         args=_gpt_args, build=_gpt, training="adamw",
@@ -479,7 +483,7 @@ MODELS = tuple(REGISTRY)
 def build_model(name: str, args: dict) -> nn.Module:
     """The model `name` built from its arguments (ModelSpec.args, or a checkpoint's model_args)."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
     return REGISTRY[name].build(**args)
 
 

@@ -45,18 +45,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from minbpe.files import atomic_write
+from gptkit_base.files import atomic_write
 
 from ..model import GPT
+from ..runs import (
+    ACTIVATIONS_PLOT,
+    COUNTS_PLOT,
+    EMBEDDING_PLOT,
+    GRADIENTS_PLOT,
+    LOSS_PLOT,
+    UPDATE_RATIO_PLOT,
+)
 from .models import BigramCounts
-
-COUNTS_PLOT = "counts.png"
-LOSS_PLOT = "loss.png"
-EMBEDDING_PLOT = "embedding.png"
-ACTIVATIONS_PLOT = "activations.png"
-GRADIENTS_PLOT = "gradients.png"
-UPDATE_RATIO_PLOT = "update_ratio.png"
-PLOTS = (COUNTS_PLOT, LOSS_PLOT, EMBEDDING_PLOT, ACTIVATIONS_PLOT, GRADIENTS_PLOT, UPDATE_RATIO_PLOT)
 
 MAX_LABELLED_VOCAB = 40  # above this, the count table's per-cell labels are unreadable
 SATURATED = 0.97

@@ -16,8 +16,8 @@ boundary however long (not cut at `length`), each step one
 torch.multinomial(P[previous], 1, replacement=True, generator=g) over the float32
 probability table P (not a softmax of its logarithms, which can differ in the last
 bit), as long as the sampling is plain (temperature 1, no top-k, no top-p). With
-seed 2147483647 on all of names.txt this gives cexze, momasurailezitynn, konimittain,
-llayn, ka, ... (torch 2.13).
+seed 2147483647 on all of names.txt it draws the names the lecture's code draws with
+the same torch (torch's multinomial decides them; docs/char-level.md, "Seed fidelity").
 """
 
 from __future__ import annotations

@@ -54,11 +54,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-import gptkit_data
-from minbpe.files import atomic_write_text, exclusive_directory
+from gptkit_base import texts
+from gptkit_base.errors import ConfigError
+from gptkit_base.files import atomic_write_text, exclusive_directory, read_utf8
+from minbpe.core import counted
 
 from ..checkpoint import (
-    LATEST,
     CheckpointError,
     check_weights,
     load_checkpoint,
@@ -69,14 +70,22 @@ from ..checkpoint import (
 from ..config import RunKind, build_config, check_kept, resumed_config, saved_train_config
 from ..device import pick_device
 from ..generate import SampleConfig
-from ..train import HeldSignals, TrainingError, claim_run_directory, report_changes
+from ..runs import (
+    CHAR_FILES,
+    CHAR_METRICS,
+    CHAR_PLOTS,
+    DATA_DIR,
+    LATEST,
+    SPLIT_FILE,
+    check_resume_or_overwrite,
+    claim_run,
+)
+from ..train import HeldSignals, TrainingError, report_changes
 from .data import BOUNDARY, SPLITS, LineData, StreamData, pack
 from .models import CHAR_KIND, MODELS, REGISTRY, Mixture, build_model, char_model_from_state, mixture_weights
-from .plots import PLOTS, write_plots
+from .plots import write_plots
 from .sample import sample
 
-SPLIT_FILE = "split.json"  # which examples each split holds (and the data's sha256)
-METRICS_FILE = "metrics.json"  # NLL of each split, the loss history
 # the longest context block_size 0 chooses by itself (GPT-2's): a file with one 2M-character line would otherwise
 # build a GPT whose attention over that context needs terabytes
 MAX_AUTO_CONTEXT = 1024
@@ -84,7 +93,7 @@ MAX_AUTO_CONTEXT = 1024
 @dataclass
 class CharConfig:
     model: str = "mlp"
-    input: str = str(gptkit_data.NAMES)  # makemore's names, bundled
+    input: str = str(texts.NAMES)  # makemore's names, bundled
     out: str = "out/char"
     stream: bool = False  # a long text (train/val from the pipeline) instead of one example per line
     split: str = "80/10/10"  # or "none": train and evaluate on every example
@@ -112,32 +121,33 @@ class CharConfig:
 
     def __post_init__(self) -> None:
         if self.model not in REGISTRY:
-            raise ValueError(f"unknown model {self.model!r}; models: {', '.join(MODELS)}")
+            raise ConfigError(f"unknown model {self.model!r}; models: {', '.join(MODELS)}")
         spec = REGISTRY[self.model]
         if self.stream and spec.lines_only:
-            raise ValueError(f"{self.model} needs a line dataset (examples with boundaries), not --stream")
+            raise ConfigError(f"{self.model} needs a line dataset (examples with boundaries), not --stream")
         if (spec.training == "mix") != bool(self.members):
-            raise ValueError("an ensemble needs --members (run directories), and only an ensemble takes them")
+            raise ConfigError("an ensemble needs --members (run directories), and only an ensemble takes them")
         if spec.training == "mix" and self.plots:
-            raise ValueError("an ensemble has no plots of its own; plot its members' runs")
+            raise ConfigError("an ensemble has no plots of its own; plot its members' runs")
         for name in ("max_steps", "batch_size", "block_size", "eval_interval", "num_samples"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.block_size < 1 and not (self.block_size == 0 and spec.recipe.get("block_size") == 0):
-            raise ValueError(f"block_size must be at least 1 (gpt: 0 = the longest example + 1), got {self.block_size}")
+            raise ConfigError(
+                f"block_size must be at least 1 (gpt: 0 = the longest example + 1), got {self.block_size}")
         if not self.lr or any(not v > 0 for v in self.lr):
-            raise ValueError(f"lr must be one or more positive values, got {self.lr}")
+            raise ConfigError(f"lr must be one or more positive values, got {self.lr}")
         if not 0 < self.lr_decay_at <= 1:
-            raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
+            raise ConfigError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
         if self.smoothing < 0:
-            raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+            raise ConfigError(f"smoothing must be >= 0, got {self.smoothing}")
         if self.weight_decay and spec.training == "sgd" and not hasattr(spec.build, "penalty"):
-            raise ValueError(f"weight decay applies to gpt (AdamW) and bigram-nn (an L2 penalty), not {self.model}")
+            raise ConfigError(f"weight decay applies to gpt (AdamW) and bigram-nn (an L2 penalty), not {self.model}")
         if not 0 <= self.ema < 1:
-            raise ValueError(f"ema must be in [0, 1) (0: off; 0.999 is usual), got {self.ema}")
+            raise ConfigError(f"ema must be in [0, 1) (0: off; 0.999 is usual), got {self.ema}")
         if self.resume:
             if self.overwrite:
-                raise ValueError("give resume or overwrite, not both")
+                raise ConfigError("give resume or overwrite, not both")
             require_steps(self.model)
 
     @property
@@ -153,7 +163,7 @@ def require_steps(model: str) -> None:
     """Refuse to resume a model that takes no steps, in one line."""
     if REGISTRY[model].training not in STEPPED:
         how = "mixes finished runs" if REGISTRY[model].training == "mix" else "is counted"
-        raise ValueError(f"{model} takes no steps (it {how} in one go): there is nothing to resume; train it again, "
+        raise ConfigError(f"{model} takes no steps (it {how} in one go): there is nothing to resume; train it again, "
                          "with --overwrite")
 
 
@@ -169,7 +179,7 @@ CHAR_RUN = RunKind(CharConfig, CHAR_KIND, "train-char", CHAR_KEPT)
 def char_config(model: str, **overrides: Any) -> CharConfig:
     """A CharConfig for `model`: its recipe, then explicit overrides (None = not given)."""
     if model not in REGISTRY:
-        raise ValueError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
     return build_config(CharConfig, {"model": model, **REGISTRY[model].recipe}, overrides)
 
 
@@ -181,11 +191,33 @@ def resume_char_config(out: str | os.PathLike, **overrides: Any) -> CharConfig:
     return resumed_config(CHAR_RUN, out, overrides)
 
 
+def plan_char_run(model: str | None = None, out: str | None = None, resume: bool = False, overwrite: bool = False,
+                  **settings: Any) -> CharConfig:
+    """train-char's settings from what the user gave (None = not given): with resume, the run in `out`'s own,
+    changed only by the settings given; else `model`'s recipe (mlp when None), then the settings given, on the
+    bundled names unless `input` is given. `out` defaults to out/char/<model>."""
+    check_resume_or_overwrite(resume, overwrite)
+    out = out or f"out/char/{model or 'mlp'}"
+    if resume:
+        return resume_char_config(out, model=model, **settings)
+    return char_config(model or "mlp", **{**settings, "input": settings.get("input") or str(texts.NAMES)}, out=out,
+                       overwrite=overwrite)
+
+
+def kept_when_stopped(cfg: CharConfig) -> str:
+    """What a stopped run (Ctrl-C, SIGTERM) has kept, in words, and how to go on from it."""
+    latest = Path(cfg.out) / LATEST
+    if cfg.takes_steps and latest.exists():
+        step = load_checkpoint(latest, mmap=True)["step"]
+        return f"{latest} holds step {step:,}; continue with: gptkit train-char --out {cfg.out} --resume"
+    return "nothing of this run was saved"
+
+
 def model_args(cfg: CharConfig, vocab_size: int) -> dict:
     """What build_model needs, and what a checkpoint stores to rebuild the model."""
     args = REGISTRY[cfg.model].args
     if args is None:
-        raise ValueError(f"{cfg.model} is built from its members' checkpoints, not from settings")
+        raise ConfigError(f"{cfg.model} is built from its members' checkpoints, not from settings")
     return args(cfg, vocab_size)
 
 
@@ -212,7 +244,7 @@ def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor]
     return update
 
 
-def evaluate(model: nn.Module, data: LineData | StreamData, split: str, device: torch.device) -> float:
+def char_nll(model: nn.Module, data: LineData | StreamData, split: str, device: torch.device) -> float:
     """The mean NLL (nats per character) of every character of a split, boundaries included."""
     return -float(char_log_probs(model, data, split, device).mean())
 
@@ -258,6 +290,22 @@ class CharResult:
     steps: int
     out: Path
 
+    def lines(self, cfg: CharConfig) -> list[str]:
+        """The result in words, as train-char prints it: the model's size and steps, the NLL of each split, the
+        samples (* marks those that are not in the training set of line data), and the files written."""
+        lines = [f"{self.model}: {self.params:,} parameters, {counted(self.steps, 'step')} in {self.seconds:.1f} s"]
+        if cfg.split == "none":
+            lines.append(f"nll {self.nll['train']:.4f}")
+        else:
+            lines += [f"{name:<5} nll {value:.4f}" for name, value in self.nll.items()]
+        if self.samples:
+            lines.append("samples (* = not in the training set):" if not cfg.stream else "samples:")
+            lines += [f"  {'*' if new and not cfg.stream else ' '} {text}"
+                      for text, new in zip(self.samples, self.new, strict=True)]
+        plots = " and the plots" if cfg.plots else ""
+        lines.append(f"wrote {self.out}/{LATEST}, {SPLIT_FILE}, {CHAR_METRICS}{plots}")
+        return lines
+
 
 def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) -> CharResult:
     """Train one model on cfg.input (or, with cfg.resume, go on with the run in cfg.out), evaluate every split,
@@ -273,16 +321,15 @@ def train_char(cfg: CharConfig, callback: Callable[[dict], None] | None = None) 
     with exclusive_directory(out):  # one writer; a run that fails before writing leaves no directory
         state = load_checkpoint(out / LATEST) if cfg.resume else None
         if state is None:
-            claim_run_directory(out, cfg.overwrite, (LATEST, METRICS_FILE), (LATEST, METRICS_FILE, SPLIT_FILE, *PLOTS),
-                                resumable=cfg.takes_steps)
+            claim_run(out, CHAR_FILES, cfg.overwrite, resumable=cfg.takes_steps)
         return _train_char(cfg, report, out, state)
 
 
 def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path, state: dict | None) -> CharResult:
-    data = StreamData(cfg.input, out / "data") if cfg.stream else LineData(cfg.input, cfg.split, cfg.seed)
+    data = StreamData(cfg.input, out / DATA_DIR) if cfg.stream else LineData(cfg.input, cfg.split, cfg.seed)
     if cfg.block_size == 0:  # the recipe's automatic context: the longest example fits one sequence
         if not cfg.stream and data.max_length + 1 > MAX_AUTO_CONTEXT:
-            raise ValueError(f"{cfg.input}: its longest example is {data.max_length:,} characters, so --block-size 0 "
+            raise ConfigError(f"{cfg.input}: its longest example is {data.max_length:,} characters, so --block-size 0 "
                              f"(the longest example + 1) would be a context of {data.max_length + 1:,}, over the "
                              f"{MAX_AUTO_CONTEXT:,} it chooses alone: for one long text use --stream, or give "
                              "--block-size explicitly")
@@ -303,7 +350,7 @@ def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path, stat
     model, args, descent = _fit(cfg, data, device, history, report, out, state, clock)
     seconds = clock()
 
-    nll = {s: evaluate(model, data, s, device) for s in SPLITS if not (cfg.stream and s == "test")}
+    nll = {s: char_nll(model, data, s, device) for s in SPLITS if not (cfg.stream and s == "test")}
     generator = torch.Generator(device=device).manual_seed(cfg.seed)  # for the samples only
     samples = sample(model, data.vocab, "", cfg.num_samples, data.sample_length, SampleConfig(), generator)
     known = set(data.examples["train"]) if isinstance(data, LineData) else set()
@@ -311,7 +358,7 @@ def _train_char(cfg: CharConfig, report: Callable[[dict], None], out: Path, stat
     result = CharResult(cfg.model, model.num_params(), nll, samples, [s not in known for s in samples], seconds,
                         steps, out)
 
-    for name in PLOTS:  # plots of this run's earlier end (a resumed run's) are not this result's
+    for name in CHAR_PLOTS:  # plots of this run's earlier end (a resumed run's) are not this result's
         (out / name).unlink(missing_ok=True)
     _save(out, cfg, model, args, data, result, history, descent)
     if cfg.plots:
@@ -364,10 +411,14 @@ def _mixture(cfg: CharConfig, data: LineData, device: torch.device) -> tuple[Mix
         state = load_checkpoint(run)
         model = char_model_from_state(state, run, device)
         split = Path(run) / SPLIT_FILE if Path(run).is_dir() else Path(run).parent / SPLIT_FILE
-        record = json.loads(split.read_text()) if split.is_file() else {}
+        try:  # a damaged record matches nothing: the run is refused below, by name
+            record = json.loads(read_utf8(split)) if split.is_file() else {}
+        except json.JSONDecodeError:
+            record = {}
+        record = record if isinstance(record, dict) else {}
         if isinstance(model, Mixture) or (record.get("sha256"), record.get("split"), record.get("seed")) \
                 != (data.sha256, data.split, data.seed):
-            raise ValueError(f"{run}: not a run on the same line data, split and seed as this ensemble "
+            raise ConfigError(f"{run}: not a run on the same line data, split and seed as this ensemble "
                              f"({data.path}, {data.split}, seed {data.seed}); train its members with those")
         members.append(model)
         args.append({"model_name": state["model_name"], "model_args": state["model_args"]})
@@ -453,7 +504,7 @@ class _Descent:
                 for step, (x, y) in enumerate(batches, start=self.step):
                     self._step(step, x, y, packed, ratio_interval, history)
                     if self.step % eval_interval == 0 or self.step == cfg.max_steps:
-                        val = evaluate(self.evaluated, self.data, "val", self.device)
+                        val = char_nll(self.evaluated, self.data, "val", self.device)
                         history["eval"].append({"step": self.step, "val": val})
                         self.save(history)
                         self.report({"event": "eval", "step": self.step, "train_loss": self.losses[-1],
@@ -552,7 +603,7 @@ def _save(out: Path, cfg: CharConfig, model: nn.Module, args: dict, data: LineDa
     atomic_write_text(str(out / SPLIT_FILE), json.dumps(data.record()) + "\n")
     metrics = {"model": cfg.model, "params": result.params, "nll": result.nll, "seconds": result.seconds,
                "history": history}
-    atomic_write_text(str(out / METRICS_FILE), json.dumps(metrics) + "\n")
+    atomic_write_text(str(out / CHAR_METRICS), json.dumps(metrics) + "\n")
 
 
 def _plot(out: Path, cfg: CharConfig, model: nn.Module, data: LineData | StreamData, history: dict) -> None:

@@ -18,13 +18,13 @@ from test_cli import error_line
 from cli import main
 from conftest import ROOT, shakespeare_data
 from gpt.char.models import CHAR_KIND, REGISTRY, build_model, char_model_from_state
-from gpt.char.runs import RunSampler
 from gpt.checkpoint import CheckpointError, check_weights, gpt_from_state, save_checkpoint
 from gpt.generate import SampleConfig
 from gpt.hf import HFError, export_hf, export_run, load_hf, load_hf_for_sampling
 from gpt.model import GPT, GPTConfig, KVCache
+from gpt.runs import RunSampler
+from gptkit_base.files import file_sha256
 from minbpe import CharTokenizer
-from minbpe.files import file_sha256
 from pipeline.manifest import ManifestError, TokenizerInfo
 
 SMALL = GPTConfig(vocab_size=65, block_size=8, n_layer=1, n_head=1, n_embd=8)

@@ -35,7 +35,7 @@ def test_untied_output_and_exact_gelu():
     assert untied.lm_head.weight is not untied.transformer.wte.weight
     assert untied.num_params(non_embedding=False) == tied.num_params(non_embedding=False) + 65 * 32
     exact = tiny_model(gelu="exact")
-    assert GPTConfig(gelu="none").gelu == "exact"  # the old name, which saved configs and checkpoints hold
+    assert GPTConfig(gelu="none").gelu == "exact"  # torch's name, which saved configs may hold
     exact.load_state_dict(tied.state_dict())
     x = torch.randint(0, 65, (2, 16))
     with torch.no_grad():

@@ -22,8 +22,9 @@ from conftest import ROOT, TINYSHAKESPEARE, free_port, shakespeare_data
 from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, load_model, save_checkpoint
 from gpt.config import TrainConfig, config_from, resume_config
 from gpt.progress import TimeLeft
-from gpt.train import RunExists, TrainingError, evaluate_checkpoint, learning_rate, train
-from minbpe.files import LOCK_FILE, DirectoryBusy, exclusive_directory
+from gpt.runs import RunExists
+from gpt.train import TrainingError, evaluate_checkpoint, learning_rate, train
+from gptkit_base.files import LOCK_FILE, DirectoryBusy, exclusive_directory
 from pipeline.loader import TokenData
 from pipeline.prepare import PrepareConfig, prepare
 
@@ -195,7 +196,7 @@ def test_a_run_says_what_it_runs_and_is_sized_for_the_device(data_dir, tmp_path)
                  "--samples", 0)
     assert result.exit_code == 0, result.output
     assert "no --preset or shape flags: the shakespeare-char-cpu recipe, sized for this device" in result.stderr
-    assert re.search(r"training on cpu in float32: 0\.\d\dM parameters \(4 layers x 128, context 64\), "
+    assert re.search(r"training on cpu in float32: 0\.\d\dM parameters \(4 layers x 128 wide, context 64\), "
                      r"768 tokens per step, steps 0 to 12", result.stderr)
     # 12 steps are too few to measure a pace past the warm-up: no estimate (issue 23's 2-step run said "about 0 s")
     assert "to go" not in result.stderr and "<" not in result.stderr  # nor tqdm's own, which counts the warm-up
@@ -228,7 +229,8 @@ def test_with_no_data_only_the_demo_recipes_train(tmp_path, monkeypatch):
 
 
 def test_the_time_left_is_said_once_measured_and_with_each_evaluation(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "TimeLeft", functools.partial(TimeLeft, min_seconds=0))  # a tiny model's steps take ms
+    # a tiny model's steps take ms: an estimate from the first stretches (RunProgress, which the CLI's bar shows)
+    monkeypatch.setattr("gpt.progress.TimeLeft", functools.partial(TimeLeft, min_seconds=0))
     result = run("train-gpt", "--data", data_dir, "--out", tmp_path / "run", "--n-layer", 1, "--n-head", 1,
                  "--n-embd", 16, "--block-size", 16, "--max-iters", 60, "--eval-interval", 20, "--eval-iters", 1,
                  "--device", "cpu", "--samples", 0)

@@ -11,7 +11,7 @@ from minbpe import GPT2_SPLIT_PATTERN, BasicTokenizer, CharTokenizer, RegexToken
 TAYLOR = ROOT / "data" / "taylorswift.txt"
 
 
-def test_train_tokenizer_counts_specials_in_n_vocab(tmp_path):
+def test_train_tokenizer_counts_specials_in_vocab_size(tmp_path):
     prefix = str(tmp_path / "tok")
     tok, stats = train_tokenizer([TAYLOR], 300, prefix, special=["<|endoftext|>", "<|x|>", "<|endoftext|>"], workers=1)
     assert isinstance(tok, RegexTokenizer) and tok.pattern == minbpe.GPT4_SPLIT_PATTERN
@@ -40,10 +40,10 @@ def test_train_tokenizer_kinds_and_patterns(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"n_vocab": 255}, "a vocabulary of 255 tokens is too small: it needs at least 256 byte tokens$"),
-    ({"n_vocab": 256, "special": ["<|eot|>"]}, "needs at least 256 byte tokens \\+ 1 special tokens$"),
-    ({"n_vocab": 300, "kind": "basic", "pattern": "gpt2"}, "a split pattern applies to kind 'regex' only"),
-    ({"n_vocab": 300, "kind": "char"}, "kind must be 'regex' or 'basic', got 'char'"),
+    ({"vocab_size": 255}, "a vocabulary of 255 tokens is too small: it needs at least 256 byte tokens$"),
+    ({"vocab_size": 256, "special": ["<|eot|>"]}, "needs at least 256 byte tokens \\+ 1 special token$"),
+    ({"vocab_size": 300, "kind": "basic", "pattern": "gpt2"}, "a split pattern applies to kind 'regex' only"),
+    ({"vocab_size": 300, "kind": "char"}, "kind must be 'regex' or 'basic', got 'char'"),
 ])
 def test_train_tokenizer_refuses_before_reading(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):

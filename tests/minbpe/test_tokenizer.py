@@ -162,9 +162,26 @@ def test_special_token_collisions(trained):
     with pytest.raises(TokenizerError, match="one-line"):
         tok.register_special_tokens({"a\nb": 600})
     fresh = RegexTokenizer()
-    fresh.register_special_tokens({"<|eot|>": 300})
-    with pytest.raises(TokenizerError, match="collides with a learned token; choose an id >= 512"):
+    fresh.register_special_tokens({"<|eot|>": 300})  # before training: it must hold the vocabulary's last id
+    with pytest.raises(TokenizerError, match="id 300, which collides with a learned token; choose an id >= 511"):
         fresh.train("hello world", 512)
+    fresh.register_special_tokens({"<|eot|>": 512})
+    with pytest.raises(TokenizerError, match=r"id 512, outside a vocabulary of 512 tokens: .* \(ids 511\.\.511\)"):
+        fresh.train("hello world", 512)
+
+
+def test_vocab_size_is_the_whole_vocabulary(taylorswift):
+    plain = RegexTokenizer()
+    plain.train(taylorswift, 300)  # minbpe's train(text, vocab_size): 256 bytes + 44 merges
+    assert (len(plain.merges), plain.n_vocab) == (44, 300)
+    tok = RegexTokenizer()
+    tok.register_special_tokens({"<|x|>": 299, "<|eot|>": 298})  # the last two ids, in any order
+    stats = tok.train(taylorswift, 300)
+    assert (stats.requested_merges, len(tok.merges), tok.n_vocab, len(tok.vocab)) == (42, 42, 300, 300)
+    assert list(tok.merges) == list(plain.merges)[:42]
+    with pytest.raises(ValueError, match="a vocabulary of 257 tokens is too small: it needs at least 256 byte "
+                                         "tokens \\+ 2 special tokens$"):
+        tok.train(taylorswift, 257)
 
 
 def test_lone_surrogates_follow_tiktoken():
@@ -370,6 +387,12 @@ def test_char_vocab_limit_and_files(tmp_path):
     assert tok.chars == ["\n", "a", "b", "c"]
     with pytest.raises(ValueError, match="4 distinct characters"):
         tok.train("abc\n", vocab_size=3)
+    tok.register_special_tokens({"<|eot|>": 5})  # the whole vocabulary is then 6 ids
+    with pytest.raises(TokenizerError, match="id 5, outside a vocabulary of 5 tokens"):
+        tok.train("xyz\n", vocab_size=5)
+    assert tok.chars == ["\n", "a", "b", "c"]  # a refused training changes nothing
+    tok.train("abc\n", vocab_size=6)
+    assert tok.n_vocab == 6
 
 
 def test_split_pattern_is_used_at_encode_time(tmp_path):

@@ -29,9 +29,9 @@ texts = st.text(alphabet=ALPHABET, max_size=120)
 PATTERNS = ["", GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN]
 
 
-def fast_merges(text: str, pattern: str, num_merges: int, special=()) -> list[tuple[int, int]]:
+def fast_merges(text: str, pattern: str, n_merges: int, special=()) -> list[tuple[int, int]]:
     chunks = Counter(reference.chunks(text, pattern, list(special)))
-    return learn_merges(chunks, num_merges)[0]
+    return learn_merges(chunks, n_merges)[0]
 
 
 @pytest.fixture(params=["vectorized", "one by one"])
@@ -42,45 +42,45 @@ def merge_path(request, monkeypatch):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
-@given(text=texts, num_merges=st.integers(0, 40), pattern=st.sampled_from(PATTERNS))
-@example(text="aaaa", num_merges=5, pattern="")
-@example(text="aaaaaaa aaa aa", num_merges=10, pattern=GPT4_SPLIT_PATTERN)
-@example(text="abababab abab", num_merges=10, pattern="")
-@example(text="", num_merges=10, pattern=GPT4_SPLIT_PATTERN)
-@example(text="abcabc bcab", num_merges=0, pattern="")
-def test_fast_trainer_equals_oracle(merge_path, text, num_merges, pattern):
+@given(text=texts, n_merges=st.integers(0, 40), pattern=st.sampled_from(PATTERNS))
+@example(text="aaaa", n_merges=5, pattern="")
+@example(text="aaaaaaa aaa aa", n_merges=10, pattern=GPT4_SPLIT_PATTERN)
+@example(text="abababab abab", n_merges=10, pattern="")
+@example(text="", n_merges=10, pattern=GPT4_SPLIT_PATTERN)
+@example(text="abcabc bcab", n_merges=0, pattern="")
+def test_fast_trainer_equals_oracle(merge_path, text, n_merges, pattern):
     chunks = reference.chunks(text, pattern)
-    assert fast_merges(text, pattern, num_merges) == reference.train(chunks, num_merges)
+    assert fast_merges(text, pattern, n_merges) == reference.train(chunks, n_merges)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunks=st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=12), st.integers(1, 1000), max_size=12),
-       num_merges=st.integers(0, 30))
-def test_weighted_chunks_equal_oracle(merge_path, chunks, num_merges):
-    merges, input_bytes, tokens = learn_merges(chunks, num_merges)
-    assert merges == reference.train(chunks, num_merges)
+       n_merges=st.integers(0, 30))
+def test_weighted_chunks_equal_oracle(merge_path, chunks, n_merges):
+    merges, input_bytes, tokens = learn_merges(chunks, n_merges)
+    assert merges == reference.train(chunks, n_merges)
     assert input_bytes == sum(len(c) * n for c, n in chunks.items())
 
 
 @settings(max_examples=200, deadline=None)
 @given(chunks=st.dictionaries(st.text(alphabet="abc", min_size=1, max_size=12), st.integers(1, 6), max_size=12),
-       num_merges=st.integers(0, 30))
-def test_weighted_oracle_equals_the_oracle_on_copies(chunks, num_merges):
+       n_merges=st.integers(0, 30))
+def test_weighted_oracle_equals_the_oracle_on_copies(chunks, n_merges):
     """The oracle's counts (chunk -> count) give the merges of the chunks repeated, in any order."""
     expanded = [c for c, n in chunks.items() for _ in range(n)]
-    assert reference.train(chunks, num_merges) == reference.train(expanded, num_merges)
-    assert reference.train(chunks, num_merges) == reference.train(expanded[::-1], num_merges)
+    assert reference.train(chunks, n_merges) == reference.train(expanded, n_merges)
+    assert reference.train(chunks, n_merges) == reference.train(expanded[::-1], n_merges)
 
 
 @settings(max_examples=100, deadline=None)
-@given(text=st.text(alphabet=ALPHABET + "<|>", max_size=80), num_merges=st.integers(0, 20))
-def test_specials_are_cut_out_of_training(text, num_merges):
+@given(text=st.text(alphabet=ALPHABET + "<|>", max_size=80), n_merges=st.integers(0, 20))
+def test_specials_are_cut_out_of_training(text, n_merges):
     special = ["<|eot|>", "<|x|>"]
     text = text.replace("|", "<|eot|>", 1).replace(">", "<|x|>", 1)
     tok = RegexTokenizer()
-    tok.register_special_tokens({"<|eot|>": 1000, "<|x|>": 1001})
-    tok.train(text, 256 + num_merges)
-    expected = reference.train(reference.chunks(text, GPT4_SPLIT_PATTERN, special), num_merges)
+    tok.register_special_tokens({"<|eot|>": 256 + n_merges, "<|x|>": 257 + n_merges})  # the last ids
+    tok.train(text, 258 + n_merges)
+    expected = reference.train(reference.chunks(text, GPT4_SPLIT_PATTERN, special), n_merges)
     assert list(tok.merges) == expected
 
 
@@ -131,7 +131,7 @@ def test_runs_out_of_pairs_and_says_so():
 
 
 def test_vocab_size_below_256_is_an_error():
-    with pytest.raises(ValueError, match="vocab_size must be at least 256"):
+    with pytest.raises(ValueError, match="a vocabulary of 255 tokens is too small: it needs at least 256 byte tokens$"):
         RegexTokenizer().train("hello", 255)
 
 

@@ -497,7 +497,7 @@ def test_lone_surrogates_are_encoded_as_tiktoken_does(tmp_path):
 
 
 def test_one_writer_per_data_directory(tmp_path):
-    from minbpe.files import DirectoryBusy, exclusive_directory
+    from gptkit_base.files import DirectoryBusy, exclusive_directory
 
     text = tmp_path / "t.txt"
     text.write_text("Some words. " * 100, encoding="utf-8")

@@ -17,18 +17,18 @@ from conftest import ROOT
 from gpt.char.baselines import LONGEST_FIRST, TRAINED
 from gpt.char.data import BOUNDARY, Layout, LineData, pack
 from gpt.char.models import (
-    MLP,
     MODELS,
     REGISTRY,
     BatchNorm,
     BigramCounts,
+    CharMLP,
     KneserNey,
     build_model,
     char_model_from_state,
     mixture_weights,
 )
 from gpt.char.sample import checkpoint_samples
-from gpt.char.train import char_config, char_log_probs, evaluate, model_args, train_char, trim_padding
+from gpt.char.train import char_config, char_log_probs, char_nll, model_args, train_char, trim_padding
 from gpt.checkpoint import load_checkpoint
 from gpt.generate import SampleConfig
 
@@ -212,8 +212,8 @@ def _load(run_dir):
 
 def test_mlp_starts_at_the_uniform_loss(names):
     torch.manual_seed(0)
-    model = MLP(27, block_size=3, n_embd=10, n_hidden=200)
-    assert evaluate(model, names, "val", torch.device("cpu")) == pytest.approx(UNIFORM, abs=0.02)
+    model = CharMLP(27, block_size=3, n_embd=10, n_hidden=200)
+    assert char_nll(model, names, "val", torch.device("cpu")) == pytest.approx(UNIFORM, abs=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -358,7 +358,7 @@ def test_checkpoints_reload_to_the_same_nll(trained, small):
     for name, result in trained.items():
         model, state = _load(result.out)
         assert state["model_name"] == name
-        assert evaluate(model, data, "val", torch.device("cpu")) == pytest.approx(result.nll["val"], abs=1e-6)
+        assert char_nll(model, data, "val", torch.device("cpu")) == pytest.approx(result.nll["val"], abs=1e-6)
         record = json.loads((result.out / "split.json").read_text())
         assert record["line_numbers"] == data.line_numbers and record["seed"] == 42
 
@@ -541,5 +541,5 @@ def test_training_on_cuda(small, tmp_path, model):
                                     num_samples=3, plots=True, ema=0.9))
     assert result.nll["val"] < UNIFORM - 0.5
     cpu_model, _ = _load(tmp_path)  # a GPU checkpoint evaluates the same on the CPU
-    on_cpu = evaluate(cpu_model, LineData(small), "val", torch.device("cpu"))
+    on_cpu = char_nll(cpu_model, LineData(small), "val", torch.device("cpu"))
     assert on_cpu == pytest.approx(result.nll["val"], abs=1e-4)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from gpt.char import plots
-from gpt.char.models import MLP, BigramCounts, BigramNN, WaveNet
+from gpt.char.models import BigramCounts, BigramNN, CharMLP, WaveNet
 from gpt.char.plots import plot_figures, principal_components, symbol_labels, tanh_outputs, write_plots
 from gpt.char.train import char_config, train_char
 from gpt.checkpoint import load_checkpoint
@@ -129,7 +129,7 @@ LABELS = ["."] + list(CHARS)
 
 
 @pytest.mark.parametrize("make, block_size, training", [
-    (lambda: MLP(V, block_size=3, n_embd=10, n_hidden=20, batch_norm=True), 3, True),
+    (lambda: CharMLP(V, block_size=3, n_embd=10, n_hidden=20, batch_norm=True), 3, True),
     (lambda: WaveNet(V, block_size=8, n_embd=4, n_hidden=8).eval(), 8, False),
 ], ids=["mlp-bn", "wavenet-eval"])
 def test_tanh_models(tmp_path: Path, make, block_size: int, training: bool) -> None:
@@ -208,7 +208,7 @@ def test_gpt(tmp_path: Path) -> None:
 
 def test_existing_gradients_are_kept() -> None:
     torch.manual_seed(0)
-    model = MLP(V, block_size=3, n_embd=4, n_hidden=8)
+    model = CharMLP(V, block_size=3, n_embd=4, n_hidden=8)
     x, y = batch(3)
     model(x, y)[1].backward()  # as after a training step
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}

@@ -136,15 +136,15 @@ def test_ctrl_c_mid_step_waits_for_the_step_to_end(small, tmp_path, monkeypatch)
 
     common = dict(input=small, max_steps=600, n_hidden=32, eval_interval=250, num_samples=3)
     straight = train_char(char_config("mlp", out=str(tmp_path / "straight"), **common))
-    evaluate, calls = char_train.evaluate, []
+    char_nll, calls = char_train.char_nll, []
 
     def ctrl_c_during_the_first(*args):
         calls.append(1)
         if len(calls) == 1:
             signal.raise_signal(signal.SIGINT)  # its handler runs before this returns: mid-evaluation
-        return evaluate(*args)
+        return char_nll(*args)
 
-    monkeypatch.setattr(char_train, "evaluate", ctrl_c_during_the_first)
+    monkeypatch.setattr(char_train, "char_nll", ctrl_c_during_the_first)
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         train_char(char_config("mlp", out=str(tmp_path / "stopped"), **common))

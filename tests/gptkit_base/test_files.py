@@ -1,4 +1,4 @@
-"""minbpe.files: writes that are whole or absent, with the umask's permissions, and one writer per directory."""
+"""gptkit_base.files: writes that are whole or absent, with the umask's permissions, and one writer per directory."""
 
 import os
 import signal
@@ -8,8 +8,16 @@ import sys
 import pytest
 
 from conftest import ROOT
-from minbpe import files
-from minbpe.files import LOCK_FILE, DirectoryBusy, atomic_write, atomic_write_text, exclusive_directory
+from gptkit_base import files
+from gptkit_base.errors import GptkitError, NotUTF8Error
+from gptkit_base.files import (
+    LOCK_FILE,
+    DirectoryBusy,
+    atomic_write,
+    atomic_write_text,
+    exclusive_directory,
+    read_utf8,
+)
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -60,7 +68,7 @@ def test_a_directory_made_for_nothing_is_removed(tmp_path):
 
 def test_a_killed_writer_leaves_no_stale_lock(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from minbpe.files import exclusive_directory\n"
+        [sys.executable, "-c", "import sys, time; from gptkit_base.files import exclusive_directory\n"
          f"with exclusive_directory({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -95,3 +103,13 @@ def test_a_lock_file_removed_before_it_is_locked_is_not_the_lock(tmp_path, monke
             with exclusive_directory(tmp_path):
                 pass
     assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_a_file_that_is_not_utf8_is_a_project_error_naming_it(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b'{"step": 1}\r\n{"note": "caf\xe9"}\n')
+    with pytest.raises(NotUTF8Error, match=r"metrics\.jsonl: not UTF-8 text \(invalid continuation byte\)") as e:
+        read_utf8(path)
+    assert isinstance(e.value, GptkitError) and isinstance(e.value, UnicodeError)  # callers catching either see it
+    path.write_bytes(b'{"step": 1}\r\n{"note": "caf\xc3\xa9"}\n')
+    assert read_utf8(path) == '{"step": 1}\n{"note": "café"}\n'  # line ends as a text file reads them

@@ -1,20 +1,27 @@
-"""Any run directory, for the tools that show runs or sample from them (the CLI's generate, the playground).
+"""The run folder: what each kind of run writes there, claiming it, finding runs, and reading them back.
 
+    claim_run(out, GPT_FILES, overwrite)     # a fresh run: refuse a folder that holds one, or clear it
     for path in find_runs("out"):
         info = run_info(path)                # kind, step, settings, tokenizer
         curves = run_curves(path)            # loss (and bits per byte) against step
-    sampler = RunSampler("out/shakespeare-char-cpu")
+    sampler = RunSampler(latest_run("out"))  # the run written last
     for sample in sampler.samples("ROMEO:", SampleConfig(max_new_tokens=200), num=1, seed=1337):
         for piece in sample: ...             # text as it is generated
 
-Three kinds of directory hold a model: train-gpt's run (latest.pt, and metrics.jsonl, which
-gets a row per logged step and evaluation while the run trains), train-char's run (latest.pt,
-and metrics.json, written once at the end), and a Hugging Face GPT-2 directory written by
+Three kinds of directory hold a model: train-gpt's run (latest.pt, best.pt, metrics.jsonl,
+which gets a row per logged step and evaluation while the run trains, loss.png, and the
+tokenizer's file when it is one), train-char's run (latest.pt, split.json, metrics.json,
+written once at the end, and the lab's plots), and a Hugging Face GPT-2 directory written by
 `export`. A GPT samples token by token, so its text streams; a character model draws whole
 examples (or a stretch of a stream) at once, so each of its samples comes as one piece. The
 pieces never repeat the prompt.
 
-This lives in gpt.char because that is the lowest layer that knows every kind of run.
+Where this sits: reading every kind of run needs the checkpoint loader, the Hugging Face
+loader and the character models' sampler, so this module is above those (gpt.checkpoint,
+gpt.hf, gpt.char.sample and what they import); the trainers (gpt.train, gpt.char.train)
+claim their folder and name their files with it, so they are above it. latest.pt and
+best.pt are defined in gpt.checkpoint, whose load_checkpoint turns a run folder into its
+latest.pt, and are named here with the rest.
 """
 
 from __future__ import annotations
@@ -23,21 +30,127 @@ import json
 import math
 import os
 import reprlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..checkpoint import LATEST, CheckpointError, checkpoint_tokenizer, gpt_from_state, load_checkpoint, tokenizer_info
-from ..device import pick_device
-from ..generate import SampleConfig, stream_text
-from ..hf import is_hf_directory, load_hf_for_sampling
-from ..train import METRICS, read_metrics
-from .models import CHAR_KIND
-from .sample import checkpoint_samples
-from .train import METRICS_FILE as CHAR_METRICS
+from gptkit_base.errors import GptkitError
+from gptkit_base.files import read_utf8
+
+from .char.models import CHAR_KIND
+from .char.sample import checkpoint_samples
+from .checkpoint import (
+    BEST,
+    LATEST,
+    CheckpointError,
+    checkpoint_tokenizer,
+    gpt_from_state,
+    load_checkpoint,
+    tokenizer_info,
+)
+from .config import SettingsConflict
+from .device import pick_device
+from .generate import SampleConfig, stream_text
+from .hf import is_hf_directory, load_hf_for_sampling
+from .progress import gpt_shape
+
+METRICS = "metrics.jsonl"  # train-gpt: a row per logged step and per evaluation, appended as the run trains
+LOSS_PLOT = "loss.png"  # the loss curves (train-gpt's and train-char's)
+DATA_DIR = "data"  # train-gpt --input and train-char --stream: the text prepared into token shards
+CHAR_METRICS = "metrics.json"  # train-char: NLL of each split, the loss history
+SPLIT_FILE = "split.json"  # train-char: which examples each split holds (and the data's sha256)
+# train-char --plots: the lectures' plots (gpt/char/plots.py draws them)
+COUNTS_PLOT = "counts.png"
+EMBEDDING_PLOT = "embedding.png"
+ACTIVATIONS_PLOT = "activations.png"
+GRADIENTS_PLOT = "gradients.png"
+UPDATE_RATIO_PLOT = "update_ratio.png"
+CHAR_PLOTS = (COUNTS_PLOT, LOSS_PLOT, EMBEDDING_PLOT, ACTIVATIONS_PLOT, GRADIENTS_PLOT, UPDATE_RATIO_PLOT)
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of one kind of run: any of `held` in a folder means it holds such a run; `written` are all the
+    files a run of that kind writes (an overwrite or a discarded run removes them)."""
+
+    held: tuple[str, ...]
+    written: tuple[str, ...]
+
+
+GPT_FILES = RunFiles(held=(LATEST, METRICS), written=(LATEST, BEST, METRICS, LOSS_PLOT))
+CHAR_FILES = RunFiles(held=(LATEST, CHAR_METRICS), written=(LATEST, CHAR_METRICS, SPLIT_FILE, *CHAR_PLOTS))
+
+
+class RunExists(GptkitError, ValueError):
+    """A fresh run was asked to write a directory that holds a run (neither --resume nor --overwrite)."""
+
+
+class RunFileError(GptkitError, ValueError):
+    """A file of a run folder that cannot be read as what it should be (the message names the file and line)."""
+
+
+def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
+    """--resume (go on with OUT's run) and --overwrite (replace it) exclude each other (SettingsConflict)."""
+    if resume and overwrite:
+        raise SettingsConflict("give --resume or --overwrite, not both")
+
+
+def claim_run(out: str | os.PathLike, files: RunFiles, overwrite: bool, resumable: bool = True) -> None:
+    """A fresh run (train-gpt's or train-char's): refuse a directory that holds a run (any of files.held), unless
+    told to overwrite it; then the old run's files go at once, so none of them mixes with the new."""
+    out = Path(out)
+    found = [name for name in files.held if (out / name).exists()]
+    if not found:
+        return
+    if not overwrite:
+        resume = "continue it with --resume, " if resumable else ""
+        raise RunExists(f"{out} already holds a run ({', '.join(found)}); {resume}start it over with --overwrite, "
+                        "or give another --out")
+    discard_run(out, files)
+
+
+def discard_run(out: str | os.PathLike, files: RunFiles, extra: Iterable[str | None] = ()) -> None:
+    """Remove a run's files (files.written, and the `extra` names that are not None) from its folder."""
+    for name in (*files.written, *extra):
+        if name is not None:
+            (Path(out) / name).unlink(missing_ok=True)
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The rows of a metrics.jsonl. A torn last line (the writer was killed mid-row) is dropped; any other
+    line that is not a JSON object is an error (RunFileError) naming the file and the line."""
+    lines = read_utf8(path).split("\n")
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            if number == len(lines):  # no newline after it: the last write did not finish
+                break
+            raise RunFileError(f"{path} line {number}: not a metrics row; repair or remove that line, then resume")
+        rows.append(row)
+    return rows
+
+
+def find_runs(root: str | os.PathLike) -> list[Path]:
+    """The run directories under root (root itself included): those holding a latest.pt, sorted by path."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(path.parent for path in root.glob(f"**/{LATEST}") if path.is_file())
+
+
+def latest_run(root: str | os.PathLike = "out") -> Path | None:
+    """The run directory under `root` whose latest.pt was written last (train-gpt's or train-char's); None if none."""
+    runs = [path / LATEST for path in find_runs(root)]
+    return max(runs, key=lambda path: path.stat().st_mtime).parent if runs else None
 
 
 @dataclass
@@ -68,14 +181,6 @@ class RunInfo:
                                  "a plain value (text, a finite number, true/false, null, or a list of them)")
 
 
-def find_runs(root: str | os.PathLike) -> list[Path]:
-    """The run directories under root (root itself included): those holding a latest.pt, sorted by path."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(path.parent for path in root.glob(f"**/{LATEST}") if path.is_file())
-
-
 def run_info(run_dir: str | os.PathLike) -> RunInfo:
     """The kind, step, model, tokenizer and settings of a run (CheckpointError for a bad checkpoint, or one whose
     fields are not the plain values RunInfo holds)."""
@@ -92,7 +197,7 @@ def run_info(run_dir: str | os.PathLike) -> RunInfo:
         shape = state.get("model_config")
         if not isinstance(shape, dict):
             raise CheckpointError(f"{run_dir}: the checkpoint has no model_config")
-        model = f"GPT {shape.get('n_layer')} layers x {shape.get('n_embd')} wide, context {shape.get('block_size')}"
+        model = f"GPT {gpt_shape(shape)}"
         kind, tokenizer = "gpt", tokenizer_info(state, run_dir).type
     try:
         return RunInfo(kind, state.get("step", 0), model, tokenizer, settings)
@@ -103,7 +208,7 @@ def run_info(run_dir: str | os.PathLike) -> RunInfo:
 def run_curves(run_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
     """The run's loss curves as (step, value) pairs: "train" and "val" loss (nats per token) and, for a GPT,
     "val_bpb" (bits per byte). A train-gpt run's grow while it trains; a train-char run has them once it ends
-    (empty before). ValueError names the file and line of a damaged log."""
+    (empty before). RunFileError names the file and line of a damaged log."""
     def is_curve_row(row: dict) -> bool:
         """A row the curves can draw: a whole-number step, and each loss a number (NaN too) or null. (type() is
         exact: json reads true as a bool, which isinstance would take for an int.)"""
@@ -118,7 +223,7 @@ def run_curves(run_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]
                 # read_metrics skips blank lines: the row's line is the index-th line that is not blank
                 lines = (run_dir / METRICS).read_text(encoding="utf-8").split("\n")
                 line = [number for number, text in enumerate(lines, 1) if text.strip()][index]
-                raise ValueError(f"{run_dir / METRICS} line {line}: a {row['event']} row needs a whole-number step "
+                raise RunFileError(f"{run_dir / METRICS} line {line}: a {row['event']} row needs a whole-number step "
                                  "and losses that are numbers or null; repair or remove that line")
         steps = [row for row in rows if row.get("event") == "step" and row.get("train_loss") is not None]
         evals = [row for row in rows if row.get("event") == "eval"]
@@ -131,7 +236,7 @@ def run_curves(run_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]
             return {"train": [(int(step), float(loss)) for step, loss in history["loss"]],
                     "val": [(int(row["step"]), float(row["val"])) for row in history["eval"]]}
         except (KeyError, TypeError, ValueError, UnicodeDecodeError):
-            raise ValueError(f"{run_dir / CHAR_METRICS}: not a train-char metrics file") from None
+            raise RunFileError(f"{run_dir / CHAR_METRICS}: not a train-char metrics file") from None
     return {"train": [], "val": []}
 
 

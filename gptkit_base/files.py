@@ -12,8 +12,8 @@ time: `exclusive_directory` holds the kernel's lock (flock) on a lock file in it
 writer is refused at once, naming the first one's pid, and a writer that is killed never leaves
 a stale lock behind.
 
-This is the lowest layer that writes files (minbpe saves .model files), so the pipeline and
-the GPT import these helpers from here.
+The tokenizers, the pipeline, the GPT and the playground all write files, so these helpers live in
+the ground floor that none of them owns.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from .errors import GptkitError, NotUTF8Error
 
 try:
     import fcntl
@@ -88,6 +90,15 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def read_utf8(path: str | os.PathLike) -> str:
+    """A whole UTF-8 text file (a metrics file, a run's record); bytes that are not UTF-8 are a NotUTF8Error
+    naming the file, not a bare UnicodeDecodeError."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise NotUTF8Error.reading(path, e) from None
+
+
 def require_new_directory(path: str | os.PathLike) -> None:
     """Refuse a path that is a file or a directory with anything in it: an export never replaces files."""
     path = Path(path)
@@ -95,7 +106,7 @@ def require_new_directory(path: str | os.PathLike) -> None:
         raise FileExistsError(f"{path}: exists and is not an empty directory; give a new --output")
 
 
-class DirectoryBusy(OSError):
+class DirectoryBusy(GptkitError, OSError):
     """Another process is writing the directory (the message names its pid)."""
 
 
