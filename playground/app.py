@@ -48,6 +48,7 @@ from starlette.staticfiles import StaticFiles
 from gpt.checkpoint import LATEST
 from gpt.generate import SampleConfig
 from gpt.runs import RunSampler, run_curves
+from gptkit_base.errors import GptkitError
 from minbpe import Tokenizer
 from minbpe.core import POLICIES, AllowedSpecial
 
@@ -236,7 +237,8 @@ async def refused(request: Request, exc: Exception) -> Response:
 
 
 async def bad_value(request: Request, exc: Exception) -> Response:
-    """The library's refusals (a special token the policy does not allow, a damaged metrics log...): a 400."""
+    """The library's refusals (a special token the policy does not allow, a damaged metrics log...): a 400. Any
+    other exception is a bug: a 500, with its traceback in the server's log."""
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
@@ -258,7 +260,7 @@ def create_app(config: PlaygroundConfig, host: str = "127.0.0.1") -> Starlette:
     """The web app, answering to the loopback names and `host` (the address it listens on). Loads every
     --tokenizer file first: a bad one raises TokenizerError before serving."""
     state = PlaygroundState(config)
-    app = Starlette(routes=ROUTES, exception_handlers={RequestError: refused, ValueError: bad_value},
+    app = Starlette(routes=ROUTES, exception_handlers={RequestError: refused, GptkitError: bad_value},
                     middleware=[Middleware(Guard, host=host)])
     app.state.playground = state
     return app
@@ -333,7 +335,7 @@ def run_entry(index: RunIndex, name: str, path: Path) -> dict:
     """A run as the page lists it, or the error that reading it gave."""
     try:
         info = index.info(path)
-    except (ValueError, OSError) as e:
+    except (GptkitError, OSError) as e:
         return {"name": name, "error": str(e)}
     return {"name": name, **asdict(info)}
 
@@ -370,7 +372,7 @@ def sample_config(body: dict, max_tokens: int) -> SampleConfig:
     try:
         return SampleConfig(max_new_tokens=tokens, temperature=number("temperature", 1.0, float),
                             top_k=number("top_k", None, int) or None, top_p=number("top_p", None, float))
-    except ValueError as e:
+    except GptkitError as e:
         raise RequestError(400, str(e)) from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gpt.runs import LATEST, RunInfo, find_runs, run_info
+from gptkit_base.errors import GptkitError
 
 from .cache import VersionCache
 
@@ -37,5 +38,5 @@ def _read_info(run_dir: Path) -> RunInfo | Exception:
     """run_info, or the error it raised (kept, so a damaged run is not read again every 2 s)."""
     try:
         return run_info(run_dir)
-    except (ValueError, OSError) as e:
+    except (GptkitError, OSError) as e:
         return e

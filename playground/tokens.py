@@ -30,6 +30,7 @@ import tiktoken
 import minbpe
 from gpt.checkpoint import checkpoint_tokenizer, load_checkpoint
 from gpt.runs import LATEST
+from gptkit_base.errors import GptkitError
 from minbpe import CharTokenizer, Tokenizer
 from minbpe.compare import compare
 from minbpe.core import AllowedSpecial, show_piece
@@ -137,7 +138,7 @@ class TokenizerShelf:
         for name, path in self.runs.runs().items():
             try:
                 info = self.runs.info(path)
-            except (ValueError, OSError):
+            except (GptkitError, OSError):
                 continue  # the runs view shows what is wrong with it
             if info.kind == "gpt" and info.tokenizer not in PRETRAINED_NAMES:
                 found[RUN_PREFIX + name] = path

@@ -16,6 +16,7 @@ from playground_runs import PAYLOAD, make_hostile_runs
 from starlette.testclient import TestClient
 
 import playground.app
+from minbpe import TokenizerError
 from minbpe.pretrained import bundled_encoding
 from playground import Limits, PlaygroundConfig, PlaygroundServer, create_app
 from playground.guard import SECURITY_HEADERS
@@ -217,3 +218,20 @@ def test_a_damaged_log_row_is_a_400_naming_its_line(hostile, hostile_root, run, 
                                       "whole-number step and losses that are numbers or null; repair or remove "
                                       "that line")
     assert hostile.get("/api/curves", params={"run": PAYLOAD}).status_code == 200
+
+
+@pytest.mark.parametrize("raised, status", [
+    (TokenizerError("the text holds <|endoftext|>, which the policy does not allow"), 400),  # the library's refusal
+    (ValueError("a bug inside the library"), 500),  # not a user's doing: not dressed as a 400
+])
+def test_only_the_librarys_refusals_are_400s(monkeypatch, raised, status):
+    def broken(*args):
+        raise raised
+
+    monkeypatch.setattr(playground.app, "encode_spans", broken)
+    with TestClient(create_app(PlaygroundConfig(None)), base_url="http://127.0.0.1",
+                    raise_server_exceptions=False) as client:
+        answer = client.post("/api/encode", json={"tokenizer": "gpt2", "text": "hello"})
+    assert answer.status_code == status
+    if status == 400:
+        assert answer.json() == {"error": str(raised)}
