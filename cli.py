@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import shlex
-import signal
 import sys
-import time
+import typing
 import warnings
 from collections.abc import Callable
 from contextlib import closing
@@ -21,68 +21,53 @@ from typing import Any, TypeVar
 
 import click
 import torch
-from tqdm.auto import tqdm
 
 import minbpe
 from gpt.char.baselines import TRAINED, markdown_table, run_baselines
 from gpt.char.models import MODELS as CHAR_MODELS
-from gpt.char.train import kept_when_stopped, plan_char_run
+from gpt.char.train import CharConfig, plan_char_run
+from gpt.char.train import kept_when_stopped as char_kept_when_stopped
 from gpt.char.train import train_char as train_char_model
-from gpt.config import PRESETS, SettingsConflict
+from gpt.config import DTYPES, PRESETS, SettingsConflict, TrainConfig
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig
 from gpt.hf import export_run
 from gpt.model import GELU_ALIASES, GELUS
 from gpt.plan import plan_training
-from gpt.progress import RunProgress
+from gpt.progress import StepBar
 from gpt.runs import RunSampler, latest_run
-from gpt.train import evaluate_checkpoint, train
+from gpt.train import evaluate_checkpoint, evaluation_line, kept_when_stopped, train
 from gptkit_base import texts
 from gptkit_base.errors import GptkitError, NotUTF8Error
 from gptkit_base.files import require_new_directory
+from gptkit_base.signals import Terminated, stop_on_sigterm
 from minbpe.compare import compare as compare_texts
 from minbpe.compare import comparison_table, mismatch_report
-from minbpe.core import BACKENDS, counted, parse_allowed_special, show_piece
+from minbpe.core import BACKENDS, counted, parse_allowed_special, parse_ids, show_piece
 from minbpe.hf_tokenizers import export_tokenizer
 from minbpe.text import read_text
 from pipeline.loader import TokenData
-from pipeline.manifest import gptkit_version, load_tokenizer
-from pipeline.prepare import PrepareConfig, Progress, prepare
+from pipeline.manifest import gptkit_version
+from pipeline.prepare import PrepareBars, PrepareConfig, prepare
 
 T = TypeVar("T")
 
+
 def clean_errors(command: Callable) -> Callable:
     """Turn what a user's input causes (the project's errors, and the system's: a missing file, a full disk)
-    into one 'Error: ...' line and exit code 1. Any other exception is a bug: it keeps its traceback."""
+    into one 'Error: ...' line and exit code 1, or for settings that exclude each other (SettingsConflict: the
+    command line must change) a usage error, exit code 2. Any other exception is a bug: it keeps its traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except SettingsConflict as e:
+            raise click.UsageError(str(e)) from None
         except (GptkitError, OSError) as e:
             raise click.ClickException(str(e)) from None
 
     return wrapper
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (kill, a scheduler stopping the job), raised where the program is: it stops as on Ctrl-C, its
-    with-blocks unwinding (a run keeps its last checkpoint, prepare its finished shards, and the lock file goes)."""
-
-
-def stop_on_sigterm() -> Callable[[], None]:
-    """Raise Terminated in this process on SIGTERM (until the returned function puts the old handler back)."""
-    pid = os.getpid()
-
-    def terminate(signum: int, frame: Any) -> None:
-        if os.getpid() != pid:  # a forked worker (multiprocessing) inherited this: it ends as SIGTERM ends it
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def with_progress(work: Callable[[Any], T], bar: Any, kept: str | Callable[[], str]) -> T:
@@ -116,6 +101,26 @@ errors_option = click.option(
 )
 
 
+def setting_options(settings: type, names: list[str], show_defaults: bool = False,
+                    types: dict[str, click.ParamType] | None = None) -> Callable[[Callable], Callable]:
+    """click options for settings of a config dataclass, in this order: --name-with-dashes, the field's type (or
+    types[name], e.g. a click.Choice; a bool is a flag), the help text in its metadata, and default None (= not
+    given: the preset's or the model's recipe's value) or, with show_defaults, the dataclass's default, shown."""
+    fields = {f.name: f for f in dataclasses.fields(settings)}
+    hints = typing.get_type_hints(settings)
+
+    def decorate(command: Callable) -> Callable:
+        for name in reversed(names):
+            field, kind = fields[name], (types or {}).get(name, hints[name])
+            kind = next(k for k in typing.get_args(kind) or (kind,) if k is not type(None))  # int | None: an int
+            command = click.option(f"--{name.replace('_', '-')}", type=kind, is_flag=kind is bool,
+                                   default=field.default if show_defaults else None, show_default=show_defaults,
+                                   help=field.metadata["help"])(command)
+        return command
+
+    return decorate
+
+
 def stdin_text(errors: str | None) -> str:
     """Standard input as text, for a command used in a pipe (a terminal with nothing piped in is a usage error);
     errors: the command's --errors policy, None for a command without one (then strict)."""
@@ -127,38 +132,6 @@ def stdin_text(errors: str | None) -> str:
     except UnicodeDecodeError as e:
         advice = " or use --errors replace" if errors else ""
         raise click.ClickException(f"standard input: invalid UTF-8 at byte offset {e.start}; fix it{advice}") from None
-
-
-class _StepBar:
-    """One tqdm bar for a training run (train-gpt's and train-char's events), its text from gpt.progress.RunProgress:
-    steps move it, figures and the time left sit beside it, evaluations and messages print above it. Opened at the
-    first event, once the data has loaded."""
-
-    # tqdm's own remaining time and rate are left out: they count the warm-up and the evaluations as steps
-    FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
-
-    def __init__(self, total: int, disable: bool = False) -> None:
-        self.total, self.disable, self.bar = total, disable, None
-        self.progress = RunProgress(total)
-
-    def __call__(self, event: dict) -> None:
-        if self.disable:  # a DDP rank other than 0: rank 0 speaks for the run
-            return
-        if self.bar is None:
-            self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, bar_format=self.FORMAT)
-        shown = self.progress.update(event, time.perf_counter())
-        for line in shown.before:  # above the bar, which is on stderr too; stdout is for results
-            self.bar.write(line, file=sys.stderr)
-        if shown.step is not None:
-            self.bar.update(shown.step - self.bar.n)
-        if shown.postfix:
-            self.bar.set_postfix(shown.postfix)
-        for line in shown.after:
-            self.bar.write(line, file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -196,12 +169,7 @@ def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers,
                                                   verbose=True, overwrite=overwrite)
     for w in caught:
         click.echo(f"note: {w.message}", err=True)
-    click.echo(
-        f"learned {counted(stats.merges, 'merge')} in {stats.seconds:.2f} s "
-        f"({stats.merges / max(stats.seconds, 1e-9):,.0f} merges/s) from {stats.distinct_chunks:,} distinct chunks "
-        f"of {stats.input_bytes:,} bytes; "
-        f"{stats.bytes_per_token:.3f} bytes/token on the input"
-    )
+    click.echo(stats.summary())
     click.echo(f"wrote {output}.model and {output}.vocab ({tokenizer.n_vocab} tokens)")
 
 
@@ -260,11 +228,7 @@ def decode(spec, ids) -> None:
     Example:
       python cli.py decode --tokenizer tok.model 72 101 300
     """
-    numbers = []
-    for word in (" ".join(ids) if ids else stdin_text(None)).replace(",", " ").split():
-        if not word.isdigit():
-            raise click.ClickException(f"{word!r} is not a token id (ids are non-negative integers)")
-        numbers.append(int(word))
+    numbers = parse_ids(" ".join(ids) if ids else stdin_text(None))
     sys.stdout.write(minbpe.get_tokenizer(spec).decode(numbers) + "\n")
 
 
@@ -321,32 +285,6 @@ def _command_line(ctx: click.Context) -> str:
     return shlex.join(words)
 
 
-class _PrepareProgress:
-    """tqdm bars for prepare's progress: bytes of input read, with documents and tokens/s."""
-
-    def __init__(self) -> None:
-        self.phase: str | None = None
-        self.bar: tqdm | None = None
-
-    def __call__(self, p: Progress) -> None:
-        if p.phase != self.phase:
-            self.close()
-            self.phase = p.phase
-            desc = "reading characters" if p.phase == "scan" else "tokenizing"
-            self.bar = tqdm(total=p.total_bytes, desc=desc, unit="B", unit_scale=True, file=sys.stderr)
-        self.bar.update(p.read_bytes - self.bar.n)
-        if p.phase == "tokenize":
-            seconds = max(p.seconds, 1e-9)
-            self.bar.set_postfix_str(
-                f"{p.documents:,} docs, {p.text_bytes / seconds / 1e6:.1f} MB/s, {p.tokens / seconds / 1e6:.2f}M tok/s",
-                refresh=False,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 @main.command("prepare")
 @click.option("--input", "inputs", multiple=True, required=True,
               help="A text, JSONL or Parquet file, a directory, a glob, or hf:DATASET[?key=value&...] (repeatable).")
@@ -354,22 +292,11 @@ class _PrepareProgress:
 @click.option("--output", required=True,
               help="Directory for the shards and manifest.json: new, empty, or an interrupted run's (it resumes).")
 @click.option("--workers", type=int, default=None, help="Tokenizing processes [default: all cores].")
-@click.option("--shard-tokens", type=int, default=PrepareConfig.shard_tokens, show_default=True,
-              help="Tokens per shard.")
-@click.option("--val-fraction", type=float, default=PrepareConfig.val_fraction, show_default=True,
-              help="Fraction of documents (chosen by --seed) for validation; one document: its last tokens.")
-@click.option("--val-first-shard", is_flag=True, help="Validate on the first shard instead (llm.c's convention).")
-@click.option("--seed", type=int, default=PrepareConfig.seed, show_default=True, help="Picks the validation documents.")
-@click.option("--text-field", default=PrepareConfig.text_field, show_default=True,
-              help="The field or column that holds the text in JSONL, Parquet and datasets inputs.")
-@click.option("--doc-separator", default=PrepareConfig.doc_separator, show_default=True,
-              help="Text files: 'file' (a document each), 'line', 'blank-line', or a string such as '\\n\\n'.")
-@click.option("--delimiter", default=PrepareConfig.delimiter, show_default=True,
-              help="The special token put before each document; 'none' to put none.")
+@setting_options(PrepareConfig, ["shard_tokens", "val_fraction", "val_first_shard", "seed", "text_field",
+                                 "doc_separator", "delimiter"], show_defaults=True)
 @errors_option
 @clean_errors
-def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fraction, val_first_shard, seed,
-                    text_field, doc_separator, delimiter, errors) -> None:
+def prepare_command(inputs, tokenizer, output, workers, delimiter, errors, **settings) -> None:
     """Tokenize a corpus into token shards (llm.c's .bin format) and a manifest.
 
     \b
@@ -379,13 +306,10 @@ def prepare_command(inputs, tokenizer, output, workers, shard_tokens, val_fracti
       python cli.py prepare --input names.txt --doc-separator line --tokenizer char --output data/names
     Running it again on an interrupted run's --output carries on where it stopped.
     """
-    config = PrepareConfig(
-        inputs=list(inputs), output=output, tokenizer=tokenizer, workers=workers or os.cpu_count() or 1,
-        shard_tokens=shard_tokens, val_fraction=val_fraction, val_first_shard=val_first_shard, seed=seed,
-        text_field=text_field, doc_separator=doc_separator, delimiter=None if delimiter == "none" else delimiter,
-        errors=errors, command=_command_line(click.get_current_context()),
-    )
-    result = with_progress(lambda bars: prepare(config, bars), _PrepareProgress(),
+    config = PrepareConfig(list(inputs), output, tokenizer, workers or os.cpu_count() or 1, **settings, errors=errors,
+                           delimiter=None if delimiter == "none" else delimiter,
+                           command=_command_line(click.get_current_context()))
+    result = with_progress(lambda bars: prepare(config, bars), PrepareBars(),
                            f"{output} keeps the work done: run this again to resume")
     for line in result.summary():
         click.echo(line)
@@ -410,48 +334,8 @@ def inspect(directory, split, shard_index, n_tokens, verify) -> None:
       python cli.py inspect data/taylor --split val --tokens 200 --verify
     """
     data = TokenData(directory, split, verify=verify)
-    m = data.manifest
-    if not 0 <= shard_index < len(data.shards):
-        raise click.ClickException(f"{split} has {counted(len(data.shards), 'shard')}; --shard must be below that")
-    for line in m.summary(directory):
+    for line in [*data.manifest.summary(directory), *data.preview(shard_index, n_tokens)]:
         click.echo(line)
-    ids = data.shards[shard_index][:n_tokens].tolist()
-    click.echo(f"\nfirst {len(ids)} tokens of {m.splits[split].shards[shard_index].file}:")
-    click.echo(" ".join(map(str, ids)))
-    click.echo("decoded:")
-    click.echo(load_tokenizer(directory, m).decode(ids))
-
-
-# every training setting as a flag named after nanoGPT's config key; None = the preset's or default value
-TRAIN_FLAGS = [
-    ("n-layer", int, "Transformer blocks."), ("n-head", int, "Attention heads."),
-    ("n-embd", int, "Width of the residual stream."), ("block-size", int, "Context length in tokens."),
-    ("batch-size", int, "Windows per micro-batch (per process)."),
-    ("grad-accum", int, "Micro-batches per optimizer step."), ("max-iters", int, "Optimizer steps in all."),
-    ("lr", float, "Peak learning rate."), ("min-lr", float, "Learning rate at the end of the cosine."),
-    ("warmup-iters", int, "Steps of linear warmup."), ("lr-decay-iters", int, "Step where the cosine ends."),
-    ("beta2", float, "AdamW beta2."), ("weight-decay", float, "AdamW weight decay (matrices only)."),
-    ("dropout", float, "Dropout on embeddings, attention and residuals."),
-    ("gelu", click.Choice([*GELUS, *GELU_ALIASES]), "GELU: exact = the erf form (nanoGPT's; faster on CPU), "
-     "tanh = GPT-2's approximation; none = exact (torch's name for it)."),
-    ("eval-interval", int, "Steps between checkpoint + evaluation."),
-    ("eval-iters", int, "Validation batches per evaluation."),
-    ("device", str, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."),
-    ("dtype", click.Choice(["auto", "float32", "bfloat16", "float16"]), "auto: bf16 on GPUs that have it, "
-     "else fp16 with loss scaling; fp32 on CPU."),
-    ("seed", int, "Seed of the initial weights and of the data stream."),
-]
-
-
-def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Callable]:
-    """click options for (flag, type, help) rows, default None (= not given: the preset's value)."""
-
-    def decorate(command: Callable) -> Callable:
-        for flag, kind, text in reversed(flags):
-            command = click.option(f"--{flag}", type=kind, default=None, help=text)(command)
-        return command
-
-    return decorate
 
 
 @main.command("train-gpt")
@@ -463,7 +347,12 @@ def flag_options(flags: list[tuple[str, type, str]]) -> Callable[[Callable], Cal
               "[default: out/<preset or 'run'>]")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
               help="A nanoGPT recipe; flags override its values.")
-@flag_options(TRAIN_FLAGS)
+@setting_options(TrainConfig, ["n_layer", "n_head", "n_embd", "block_size", "batch_size",
+                              "grad_accum", "max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta2",
+                              "weight_decay", "dropout", "gelu", "eval_interval", "eval_iters", "device", "dtype",
+                              "seed"],
+                 types={"gelu": click.Choice([*GELUS, *GELU_ALIASES]),
+                        "dtype": click.Choice(DTYPES)})
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model.")
 @click.option("--resume", is_flag=True,
               help="Continue OUT's run exactly where it stopped, with its settings; flags may change max-iters, the "
@@ -488,18 +377,14 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, init
       python cli.py train-gpt --input notes.txt --tokenizer gpt2 --max-iters 500 --out out/notes
       torchrun --nproc_per_node 8 cli.py train-gpt --data out/owt --preset gpt2-124m
     """
-    try:
-        plan = plan_training(data, inputs, spec, preset, out, resume, overwrite, init_from, compile=compile_, **flags)
-    except SettingsConflict as e:
-        raise click.UsageError(str(e)) from None
+    plan = plan_training(data, inputs, spec, preset, out, resume, overwrite, init_from, compile=compile_, **flags)
     for note in plan.notes:
         click.echo(note, err=True)
     if (prepared := plan.prepare_data()) is not None:
         click.echo(prepared, err=True)
     cfg, master = plan.config, Launch.from_env().master
-    result = with_progress(lambda bar: train(cfg, bar), _StepBar(cfg.max_iters, disable=not master),
-                           f"{cfg.out} keeps its last checkpoint; continue with: gptkit train-gpt --out {cfg.out} "
-                           "--resume")
+    result = with_progress(lambda bar: train(cfg, bar), StepBar(cfg.max_iters, disable=not master),
+                           kept_when_stopped(cfg))
     if not master:
         return
     for line in result.lines(cfg.eval_iters):
@@ -508,23 +393,6 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, init
         click.echo(f"--- sample {i + 1} ---")
         stream_samples(result.out, None, SampleConfig(max_new_tokens=300, temperature=0.8, top_k=200),
                        1, cfg.seed + i, "cpu")
-
-
-CHAR_FLAGS = [  # train-char's flags; absent ones take the model's recipe (gpt/char/models.py REGISTRY)
-    ("block-size", int, "Context length in characters (ngram: 5 = 6-grams; gpt: 0 = the longest example + 1)."),
-    ("n-embd", int, "Embedding width."),
-    ("n-hidden", int, "Hidden units of the MLPs and WaveNet."),
-    ("n-layer", int, "gpt: Transformer blocks."),
-    ("n-head", int, "gpt: attention heads."),
-    ("dropout", float, "gpt: dropout."),
-    ("max-steps", int, "Optimizer steps."),
-    ("batch-size", int, "Rows per step (0 = the whole training split)."),
-    ("lr-decay-at", float, "Fraction of the steps after which each next --lr value starts."),
-    ("weight-decay", float, "gpt: AdamW's weight decay; bigram-nn: the L2 penalty."),
-    ("smoothing", float, "bigram-counts: add-k smoothing."),
-    ("eval-interval", int, "Steps between val evaluations (0 = 20 per run)."),
-    ("ema", float, "Keep, evaluate and save the moving average of the weights with this decay (0 = off)."),
-]
 
 
 def parse_lr(value: str | None) -> list[float] | None:
@@ -542,7 +410,8 @@ def parse_lr(value: str | None) -> list[float] | None:
 @click.option("--stream", is_flag=True, help="The input is one long text (e.g. Tiny Shakespeare), not examples.")
 @click.option("--split", type=click.Choice(["80/10/10", "none"]), default="80/10/10", show_default=True,
               help="none: train and evaluate on every example (the lectures' first setting); prints 'nll VALUE'.")
-@flag_options(CHAR_FLAGS)
+@setting_options(CharConfig, ["block_size", "n_embd", "n_hidden", "n_layer", "n_head", "dropout", "max_steps",
+                              "batch_size", "lr_decay_at", "weight_decay", "smoothing", "eval_interval", "ema"])
 @click.option("--lr", default=None, help="Learning rate, or rates with commas for a step schedule (0.1,0.01).")
 @click.option("--seed", type=int, default=None, help="Seed of the split, the weights and the batches [default: 42].")
 @click.option("--out", default=None, help="Run directory [default: out/char/<model>].")
@@ -584,14 +453,11 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
         source = click.get_current_context().get_parameter_source
         settings = {k: None if source("input_file" if k == "input" else k) == click.core.ParameterSource.DEFAULT
                     else v for k, v in settings.items()}
-    try:
-        cfg = plan_char_run(out=out, resume=resume, overwrite=overwrite, **settings)
-    except SettingsConflict as e:
-        raise click.UsageError(str(e)) from None
+    cfg = plan_char_run(out=out, resume=resume, overwrite=overwrite, **settings)
     if cfg.model != "gpt":
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
-    result = with_progress(lambda bar: train_char_model(cfg, bar), _StepBar(cfg.max_steps),
-                           lambda: kept_when_stopped(cfg))
+    result = with_progress(lambda bar: train_char_model(cfg, bar), StepBar(cfg.max_steps),
+                           lambda: char_kept_when_stopped(cfg))
     for line in result.lines(cfg):
         click.echo(line)
 
@@ -613,8 +479,7 @@ def baselines(input_file, out, models, workers, overwrite) -> None:
     """
     names = tuple(m.strip() for m in models.split(",") if m.strip())
     rows = run_baselines(input_file or str(texts.NAMES), out, names, workers,
-                         lambda row: click.echo(f"{row.model} done in {row.seconds:.0f} s: val {row.val:.4f}",
-                                                err=True), overwrite)
+                         lambda row: click.echo(row.done_line(), err=True), overwrite)
     click.echo(markdown_table(rows), nl=False)
     click.echo(f"wrote {out}/baselines.md and baselines.json")
 
@@ -662,9 +527,7 @@ def eval_command(checkpoint, data, split, max_batches, batch_size, device, as_js
     if as_json:
         click.echo(json.dumps({"checkpoint": str(checkpoint), "data": str(data), **result}))
     else:
-        scored = "the whole split" if max_batches is None else f"its first {counted(max_batches, 'batch', 'batches')}"
-        click.echo(f"{checkpoint} (step {result['step']}) on {data} {split}: loss {result['loss']:.4f} nats/token, "
-                   f"{result['bpb']:.4f} bits/byte, over {scored} ({counted(result['tokens'], 'token')})")
+        click.echo(evaluation_line(result, checkpoint, data, max_batches))
 
 
 @main.command("export")

@@ -9,7 +9,7 @@ shape and what decides the data stream (KEPT_ON_RESUME) are refused, naming the 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,41 +27,49 @@ class SettingsConflict(ConfigError):
     usage error: the command line itself must change)."""
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+# Each setting a command line offers carries its help text (metadata "help"): the CLI declares its flags from them.
 @dataclass
 class TrainConfig:
     data: str = ""  # a prepared data directory (python cli.py prepare)
     out: str = "out"
     # model
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    block_size: int | None = None  # None: 1024, or with init_from the pretrained model's own context
-    dropout: float = 0.0
+    n_layer: int = field(default=12, metadata={"help": "Transformer blocks."})
+    n_head: int = field(default=12, metadata={"help": "Attention heads."})
+    n_embd: int = field(default=768, metadata={"help": "Width of the residual stream."})
+    # None: 1024, or with init_from the pretrained model's own context
+    block_size: int | None = field(default=None, metadata={"help": "Context length in tokens."})
+    dropout: float = field(default=0.0, metadata={"help": "Dropout on embeddings, attention and residuals."})
     bias: bool = False  # nanoGPT's training default: a little faster and as good
     # nanoGPT's exact GELU: as good as GPT-2's tanh form and 2.7x faster forward + backward on CPU (about
     # 15% of a step of the CPU recipe); "tanh" matches GPT-2's weights exactly (model.GELUS)
-    gelu: str = "exact"
+    gelu: str = field(default="exact", metadata={"help": "GELU: exact = the erf form (nanoGPT's; faster on CPU), "
+                                                 "tanh = GPT-2's approximation; none = exact (torch's name for it)."})
     # optimisation
-    batch_size: int = 12
-    grad_accum: int = 1
-    max_iters: int = 5000
-    lr: float = 6e-4
-    min_lr: float = 6e-5
-    warmup_iters: int = 100
-    lr_decay_iters: int | None = None  # None: max_iters
+    batch_size: int = field(default=12, metadata={"help": "Windows per micro-batch (per process)."})
+    grad_accum: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
+    max_iters: int = field(default=5000, metadata={"help": "Optimizer steps in all."})
+    lr: float = field(default=6e-4, metadata={"help": "Peak learning rate."})
+    min_lr: float = field(default=6e-5, metadata={"help": "Learning rate at the end of the cosine."})
+    warmup_iters: int = field(default=100, metadata={"help": "Steps of linear warmup."})
+    # None: max_iters
+    lr_decay_iters: int | None = field(default=None, metadata={"help": "Step where the cosine ends."})
     beta1: float = 0.9
-    beta2: float = 0.95
-    weight_decay: float = 0.1
+    beta2: float = field(default=0.95, metadata={"help": "AdamW beta2."})
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (matrices only)."})
     grad_clip: float = 1.0  # 0: no clipping
     # evaluation and logs
-    eval_interval: int = 250
-    eval_iters: int = 20
+    eval_interval: int = field(default=250, metadata={"help": "Steps between checkpoint + evaluation."})
+    eval_iters: int = field(default=20, metadata={"help": "Validation batches per evaluation."})
     log_interval: int = 10
     # system
-    device: str = "auto"
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    device: str = field(default="auto", metadata={"help": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."})
+    dtype: str = field(default="auto", metadata={"help": "auto: bf16 on GPUs that have it, else fp16 with loss "
+                                                  "scaling; fp32 on CPU."})  # one of DTYPES
     compile: bool = False
-    seed: int = 1337
+    seed: int = field(default=1337, metadata={"help": "Seed of the initial weights and of the data stream."})
     resume: bool = False
     # start from a pretrained GPT-2 (a Hugging Face directory, or gpt2 / gpt2-medium / gpt2-large / gpt2-xl): its
     # shape and weights; block_size may only shorten its context (a longer one is refused)
@@ -80,7 +88,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.min_lr <= self.lr:
             raise ConfigError(f"need 0 <= min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+        if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
 
     def model_config(self, vocab_size: int) -> GPTConfig:

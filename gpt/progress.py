@@ -7,6 +7,8 @@
     progress = RunProgress(total_steps)         # the text a progress bar shows: lines to say, figures
     shown = progress.update(event, time.perf_counter())
 
+    bar = StepBar(total_steps)                  # that text on a tqdm bar on stderr: train(cfg, bar)
+
 A run's first steps are slow (memory is allocated, caches fill, the first evaluation runs),
 and every evaluation holds the steps up for a while: a pace taken from the first steps, or
 from stretches that hold evaluations, is off by whole factors (a five-minute run can look like
@@ -29,10 +31,14 @@ an hour). So:
 
 from __future__ import annotations
 
+import sys
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from tqdm.auto import tqdm
 
 
 class TimeLeft:
@@ -185,3 +191,35 @@ class RunProgress:
             scored = f" (first {event['val_tokens']:,} val tokens)" if "val_tokens" in event else ""
             after.append(f"step {event['step']}: val loss {event['val_loss']:.4f}{scored}{bpb}{then}")
         return BarUpdate(before, shown, after, event["step"])
+
+
+class StepBar:
+    """One tqdm bar on stderr for a training run (train-gpt's and train-char's events), its text from RunProgress:
+    steps move it, figures and the time left sit beside it, evaluations and messages print above it. Opened at
+    the first event, once the data has loaded; a run's progress callback."""
+
+    # tqdm's own remaining time and rate are left out: they count the warm-up and the evaluations as steps
+    FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+    def __init__(self, total: int, disable: bool = False) -> None:
+        self.total, self.disable, self.bar = total, disable, None
+        self.progress = RunProgress(total)
+
+    def __call__(self, event: dict) -> None:
+        if self.disable:  # a DDP rank other than 0: rank 0 speaks for the run
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, bar_format=self.FORMAT)
+        shown = self.progress.update(event, time.perf_counter())
+        for line in shown.before:  # above the bar, which is on stderr too; stdout is for results
+            self.bar.write(line, file=sys.stderr)
+        if shown.step is not None:
+            self.bar.update(shown.step - self.bar.n)
+        if shown.postfix:
+            self.bar.set_postfix(shown.postfix)
+        for line in shown.after:
+            self.bar.write(line, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -35,8 +35,6 @@ import gc
 import json
 import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -96,45 +94,6 @@ def report_changes(report: Callable[[dict], None], changed: dict[str, tuple]) ->
     if changed:
         report({"event": "message", "text": "resumed with changed settings: " + ", ".join(
             f"{k} {old} -> {new}" for k, (old, new) in changed.items())})
-
-
-class HeldSignals:
-    """Ctrl-C (SIGINT) and SIGTERM held, while the block runs, until the loop is at a step boundary.
-
-    A signal that lands mid-step would leave a state no step ever made (weights updated, their moving
-    average not yet): so the loop asks `pending` after each step, saves the last completed one, then
-    `deliver()`s the signal to the handler it had (Python's KeyboardInterrupt, the CLI's Terminated,
-    or the default end of the process). Only the main thread can take signals, so elsewhere (and for
-    a signal that is ignored) nothing is held.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.pending: int | None = None
-        self.previous: dict[int, Any] = {}
-
-    def _hold(self, signum: int, frame: Any) -> None:
-        self.pending = self.pending or signum
-
-    def __enter__(self) -> HeldSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                if signal.getsignal(signum) not in (signal.SIG_IGN, None):
-                    self.previous[signum] = signal.signal(signum, self._hold)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
-
-    def deliver(self) -> None:
-        """Put the handlers back and raise the held signal again, for its own handler."""
-        signum, self.pending = self.pending, None
-        self.__exit__()
-        if signum is not None:
-            signal.raise_signal(signum)  # its Python handler runs before this returns
 
 
 @dataclass
@@ -197,6 +156,20 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data_dir: str | os.PathLi
     size = batch_size or state.get("train_config", {}).get("batch_size", 8)
     result = mean_loss(model, data, size, model.config.block_size, where, max_batches=max_batches)
     return {**result, "step": state.get("step"), "split": split}
+
+
+def kept_when_stopped(cfg: TrainConfig) -> str:
+    """What a stopped run (Ctrl-C, SIGTERM) has kept, in words (latest.pt, written at each evaluation), and how to
+    go on from it."""
+    return f"{cfg.out} keeps its last checkpoint; continue with: gptkit train-gpt --out {cfg.out} --resume"
+
+
+def evaluation_line(result: dict, checkpoint: str | os.PathLike, data_dir: str | os.PathLike,
+                    max_batches: int | None = None) -> str:
+    """evaluate_checkpoint's result as one line for a person: what was scored on what, and how much of it."""
+    scored = "the whole split" if max_batches is None else f"its first {counted(max_batches, 'batch', 'batches')}"
+    return (f"{checkpoint} (step {result['step']}) on {data_dir} {result['split']}: loss {result['loss']:.4f} "
+            f"nats/token, {result['bpb']:.4f} bits/byte, over {scored} ({counted(result['tokens'], 'token')})")
 
 
 def write_loss_plot(out: Path, rows: list[dict]) -> None:

@@ -32,6 +32,8 @@ from typing import Literal, TypeVar
 import regex
 import tiktoken
 
+from gptkit_base.signals import forking, in_worker
+
 from .core import (
     BACKENDS,
     AllowedSpecial,
@@ -47,7 +49,6 @@ from .model_file import read_model_file, write_model_file
 from .text import BLOCK_CHARS, fix_surrogates, read_blocks, read_text, safe_cuts, split_blocks
 from .tiktoken_bridge import build_encoding, incompatibility
 from .trainer import TrainStats, train_bpe
-from .workers import forking, in_worker
 
 T = TypeVar("T")
 
@@ -288,7 +289,7 @@ class Tokenizer:
         if workers <= 1 or len(texts) < 2:
             return [self.encode(t, allowed_special, "python") for t in texts]
         chunksize = max(1, len(texts) // (workers * 8))
-        with forking() as mask:  # (workers.py: a worker must end on the SIGTERM that leaving the pool sends)
+        with forking() as mask:  # (gptkit_base.signals: a worker must end on the SIGTERM that leaving the pool sends)
             pool = get_context().Pool(workers, in_worker, (mask, _set_worker_tokenizer, self, allowed_special))
         with pool:
             return pool.map(_worker_encode, texts, chunksize)

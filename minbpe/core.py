@@ -128,6 +128,15 @@ def check_special_tokens(special_tokens: dict[str, int], reserved: int, vocab_si
         by_id[idx] = name
 
 
+def parse_ids(text: str) -> list[int]:
+    """Token ids written as text (the CLI's decode): non-negative integers separated by spaces or commas."""
+    words = text.replace(",", " ").split()
+    for word in words:
+        if not word.isdecimal():  # (isdigit would pass '²', which int() refuses)
+            raise TokenizerError(f"{word!r} is not a token id (ids are non-negative integers)")
+    return [int(word) for word in words]
+
+
 def parse_allowed_special(value: str) -> AllowedSpecial:
     """A policy written as text (the CLI's --allowed-special): 'all', 'none', 'none_raise', or names
     with commas ('<|endoftext|>,<|fim_prefix|>')."""

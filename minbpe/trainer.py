@@ -61,8 +61,10 @@ import numpy as np
 import regex
 from tqdm.auto import tqdm
 
+from gptkit_base.signals import forking, in_worker
+
+from .core import counted
 from .text import BLOCK_CHARS, fix_surrogates, size_batches
-from .workers import forking, in_worker
 
 # text per worker task: blocks of files (text.py cuts them where no chunk changes) or whole documents
 BATCH_CHARS = BLOCK_CHARS
@@ -92,6 +94,12 @@ class TrainStats:
     @property
     def bytes_per_token(self) -> float:
         return self.input_bytes / self.tokens if self.tokens else 0.0
+
+    def summary(self) -> str:
+        """One line for a person: the merges learned, how fast, from how much, and the compression reached."""
+        return (f"learned {counted(self.merges, 'merge')} in {self.seconds:.2f} s "
+                f"({self.merges / max(self.seconds, 1e-9):,.0f} merges/s) from {self.distinct_chunks:,} distinct "
+                f"chunks of {self.input_bytes:,} bytes; {self.bytes_per_token:.3f} bytes/token on the input")
 
 
 # ---------------------------------------------------------------------------
@@ -168,7 +176,7 @@ def count_chunks(
         return total
     ctx = get_context()
     tasks, results = ctx.Queue(maxsize=2 * workers), ctx.Queue()
-    with forking() as mask:  # (workers.py: a worker must end on the SIGTERM that terminate() sends)
+    with forking() as mask:  # (gptkit_base.signals: a worker must end on the SIGTERM that terminate() sends)
         procs = [ctx.Process(target=in_worker, args=(mask, _count_worker, pattern, special, tasks, results))
                  for _ in range(workers)]
         for p in procs:

@@ -28,9 +28,9 @@ from typing import NamedTuple
 import numpy as np
 import tiktoken
 
+from gptkit_base.signals import forking, in_worker
 from minbpe import CharTokenizer, Tokenizer, TokenizerError
 from minbpe.text import AFTER_ANY_LINE, proven_cuts, size_batches
-from minbpe.workers import forking, in_worker
 
 BATCH_CHARS = 1 << 20  # text per batch handed to a worker
 BATCH_PIECES = 4096  # and at most this many pieces (many short documents)
@@ -103,7 +103,7 @@ def encode_pieces(pieces: Iterable[tuple[str, bool]], encoder: Encoder, workers:
     if workers <= 1:
         yield from map(encoder, batches)
         return
-    with forking() as mask:  # (minbpe.workers: a worker must end on the SIGTERM that leaving the pool sends)
+    with forking() as mask:  # (gptkit_base.signals: a worker must end on the SIGTERM that leaving the pool sends)
         pool = get_context().Pool(workers, in_worker, (mask, _set_worker_encoder, encoder))
     with pool:  # leaving it terminates the workers
         pending: deque = deque()

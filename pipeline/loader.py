@@ -41,8 +41,9 @@ import torch
 
 from gptkit_base.errors import ConfigError
 from gptkit_base.files import file_sha256
+from minbpe.core import counted
 
-from .manifest import Manifest, ManifestError
+from .manifest import Manifest, ManifestError, load_tokenizer
 from .shards import DTYPE_NAMES, ShardError, open_tokens, read_header, version_of_dtype
 
 
@@ -90,6 +91,16 @@ class TokenData:
         self.tokens = info.tokens
         self.bytes = info.bytes
         self.vocab_size = self.manifest.tokenizer.vocab_size
+
+    def preview(self, shard: int = 0, n_tokens: int = 64) -> list[str]:
+        """What `gptkit inspect` shows below the summary, a line each: the first n_tokens ids of one of the split's
+        shards, and their text."""
+        if not 0 <= shard < len(self.shards):
+            raise ConfigError(f"{self.split} has {counted(len(self.shards), 'shard')}; --shard must be below that")
+        ids = self.shards[shard][:n_tokens].tolist()
+        file = self.manifest.splits[self.split].shards[shard].file
+        return [f"\nfirst {len(ids)} tokens of {file}:", " ".join(map(str, ids)), "decoded:",
+                load_tokenizer(self.directory, self.manifest).decode(ids)]
 
     def windows(self, block_size: int) -> np.ndarray:
         """How many windows of block_size + 1 tokens start in each shard."""

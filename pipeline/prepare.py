@@ -1,7 +1,8 @@
 """prepare: a corpus in, a directory of token shards and its manifest out, streamed and crash-safe.
 
     from pipeline.prepare import PrepareConfig, prepare
-    result = prepare(PrepareConfig(inputs=["corpus/"], output="data/corpus", tokenizer="gpt2", workers=4))
+    config = PrepareConfig(inputs=["corpus/"], output="data/corpus", tokenizer="gpt2", workers=4)
+    result = prepare(config)            # or prepare(config, PrepareBars()): progress bars on stderr
     print("\\n".join(result.summary()))
 
 How it runs (`prepare`, top to bottom)
@@ -41,15 +42,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 import minbpe
 from gptkit_base.errors import GptkitError
@@ -86,13 +89,20 @@ class PrepareConfig:
     output: str
     tokenizer: str = "gpt2"  # gpt2 | gpt4 | char | PATH.model
     workers: int = 1
-    shard_tokens: int = 100_000_000
-    val_fraction: float = 0.01
-    val_first_shard: bool = False  # val = the first shard instead of a fraction of documents
-    seed: int = 1337
-    text_field: str = "text"
-    doc_separator: str = "file"
-    delimiter: str | None = ENDOFTEXT  # a special token of the tokenizer; None: no delimiter
+    # the settings with a help text (metadata "help") are prepare's options of the same names
+    shard_tokens: int = field(default=100_000_000, metadata={"help": "Tokens per shard."})
+    val_fraction: float = field(default=0.01, metadata={
+        "help": "Fraction of documents (chosen by --seed) for validation; one document: its last tokens."})
+    val_first_shard: bool = field(default=False, metadata={
+        "help": "Validate on the first shard instead (llm.c's convention)."})
+    seed: int = field(default=1337, metadata={"help": "Picks the validation documents."})
+    text_field: str = field(default="text", metadata={
+        "help": "The field or column that holds the text in JSONL, Parquet and datasets inputs."})
+    doc_separator: str = field(default="file", metadata={
+        "help": "Text files: 'file' (a document each), 'line', 'blank-line', or a string such as '\\n\\n'."})
+    # a special token of the tokenizer; None (on the command line 'none'): no delimiter
+    delimiter: str | None = field(default=ENDOFTEXT, metadata={
+        "help": "The special token put before each document; 'none' to put none."})
     errors: str = "strict"  # bytes that are not UTF-8: strict stops, replace reads U+FFFD
     command: str | None = None  # the command line, for the manifest
 
@@ -111,6 +121,33 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class PrepareBars:
+    """A ProgressCallback that shows tqdm bars on stderr: bytes of input read, with documents and tokens/s (a bar
+    per phase: reading characters for char, then tokenizing)."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.bar: tqdm | None = None
+
+    def __call__(self, p: Progress) -> None:
+        if p.phase != self.phase:
+            self.close()
+            self.phase = p.phase
+            desc = "reading characters" if p.phase == "scan" else "tokenizing"
+            self.bar = tqdm(total=p.total_bytes, desc=desc, unit="B", unit_scale=True, file=sys.stderr)
+        self.bar.update(p.read_bytes - self.bar.n)
+        if p.phase == "tokenize":
+            seconds = max(p.seconds, 1e-9)
+            self.bar.set_postfix_str(
+                f"{p.documents:,} docs, {p.text_bytes / seconds / 1e6:.1f} MB/s, {p.tokens / seconds / 1e6:.2f}M tok/s",
+                refresh=False,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @dataclass

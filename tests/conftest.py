@@ -1,6 +1,13 @@
+import os
+import signal
 import socket
+import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -10,6 +17,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # last: benchmarks/playground.py must not shadow the playground package
 sys.path.append(str(ROOT / "benchmarks"))
+# One torch thread here and in every process a test starts: the models the tests train are tiny, where a second
+# thread only waits (and spins against other work on a busy machine: a 20-step train-gpt took 37 s with two
+# threads and 3 s with one), and the machine's second core is the background's (Background).
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -43,15 +55,6 @@ def rank_file(name: str) -> Path:
     return ROOT / "minbpe" / "data" / f"{name}.tiktoken"
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny models: one torch thread is faster than two (and far faster on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def pytest_collection_modifyitems(config, items):
     """Tests marked cuda skip, with the reason, where there is no CUDA GPU."""
     if torch.cuda.is_available():
@@ -67,9 +70,105 @@ def playground_runs(tmp_path_factory):
     """The runs the playground's tests serve (tests/playground/playground_runs.py), made once per session."""
     from playground_runs import make_runs  # tests/playground is on sys.path once a test there is collected
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    return make_runs(tmp_path_factory.mktemp("playground"))
+
+
+class Stopped(Exception):
+    """The session ended before this background work did (a test failed under -x, or Ctrl-C)."""
+
+
+class Background:
+    """Work a test only waits on, done by processes of its own: started with the session, in order, one job at a
+    time on the core the tests leave free (they run with one torch thread), and one more while a test waits.
+
+    A module that has such work defines start_in_background(background, items, tmp_path_factory), which submits
+    it for its selected items; its tests then take the result(key). stop() at the session's end kills what still
+    runs and drops the rest, so a session never waits on work it will not check.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._width, self._running, self._stopped = 1, 0, False
+        self._processes: set[subprocess.Popen] = set()
+        self._pool = ThreadPoolExecutor(2)
+        self._jobs: dict[object, Future] = {}
+
+    def submit(self, key: object, work: Callable[..., Any], *args: Any) -> None:
+        self._jobs[key] = self._pool.submit(self._in_turn, work, *args)
+
+    def result(self, key: object) -> Any:
+        """The job's result (or its exception), once done: meanwhile this process's core is the jobs' too."""
+        with self._changed:
+            self._width += 1
+            self._changed.notify_all()
+        try:
+            return self._jobs[key].result()
+        finally:
+            with self._changed:
+                self._width -= 1
+
+    def _in_turn(self, work: Callable[..., Any], *args: Any) -> Any:
+        with self._changed:
+            self._changed.wait_for(lambda: self._stopped or self._running < self._width)
+            if self._stopped:
+                raise Stopped(work.__name__)
+            self._running += 1
+        try:
+            return work(*args)
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def run(self, argv: list[str], timeout: float, **popen: Any) -> subprocess.CompletedProcess:
+        """subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **popen), ended by stop()."""
+        with self._changed:
+            if self._stopped:
+                raise Stopped(argv[0])
+            # a session of its own: stop() ends the processes it starts (a shell's commands) with it
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                       start_new_session=True, **popen)
+            self._processes.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            process.communicate()
+            raise
+        finally:
+            with self._changed:
+                self._processes.discard(process)
+        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+            for process in self._processes:
+                _kill(process)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kill the process and every process it started (its session's group)."""
     try:
-        return make_runs(tmp_path_factory.mktemp("playground"))
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # ended and reaped already
+        pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background(request, tmp_path_factory) -> Iterator[Background]:
+    """The session's Background, its work submitted by each selected test module's start_in_background, in the
+    order the tests run."""
+    runner = Background()
+    modules: dict[Any, list[pytest.Item]] = {}
+    for item in request.session.items:
+        modules.setdefault(getattr(item, "module", None), []).append(item)
+    for module, items in modules.items():
+        if hasattr(module, "start_in_background"):
+            module.start_in_background(runner, items, tmp_path_factory)
+    try:
+        yield runner
     finally:
-        torch.set_num_threads(threads)
+        runner.stop()

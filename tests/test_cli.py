@@ -35,6 +35,30 @@ def test_help_lists_commands_with_examples():
         assert "Example" in run(command, "--help").output
 
 
+def test_setting_flags_are_the_settings():
+    """train-gpt's, train-char's and prepare's settings as flags: named after the setting, typed, with help;
+    prepare shows its defaults, the trainers none (a flag not given leaves the preset's or the model's value)."""
+
+    def help_of(command: str) -> str:
+        result = CliRunner().invoke(main, [command, "--help"], terminal_width=200, max_content_width=200)
+        return " ".join(result.output.split())  # one line: wrapped words rejoined
+
+    train_gpt = help_of("train-gpt")
+    assert "--n-layer INTEGER Transformer blocks. --n-head INTEGER" in train_gpt
+    assert "--lr-decay-iters INTEGER Step where the cosine ends." in train_gpt
+    assert "--dtype [auto|float32|bfloat16|float16] auto: bf16" in train_gpt
+    assert "--lr FLOAT Peak learning rate. --min-lr" in train_gpt  # no [default: ...]: the preset decides
+    train_char = help_of("train-char")
+    assert "--ema FLOAT Keep, evaluate and save the moving average of the weights with this decay (0 = off)." \
+        in train_char
+    prepare = help_of("prepare")
+    assert "--shard-tokens INTEGER Tokens per shard. [default: 100000000]" in prepare
+    assert "--val-first-shard Validate on the first shard instead (llm.c's convention). --seed" in prepare
+    assert "The special token put before each document; 'none' to put none. [default: <|endoftext|>]" in prepare
+    refused = CliRunner().invoke(main, ["train-gpt", "--dtype", "float64"])
+    assert refused.exit_code == 2 and "'float64' is not one of" in refused.output
+
+
 def test_version_is_the_packages(monkeypatch):
     """--version: the installed package's version, or in a clone never installed (python cli.py) pyproject.toml's."""
     from importlib.metadata import PackageNotFoundError
@@ -137,6 +161,7 @@ def test_corrupt_model_and_bad_ids(tmp_path):
     assert error_line(run("decode", "--tokenizer", str(model), "300")) == (
         "Error: unknown token id 300: this tokenizer has ids 0..256 and the special tokens' [349]")
     assert "'x1' is not a token id" in error_line(run("decode", "--tokenizer", str(model), "x1"))
+    assert "'²' is not a token id" in error_line(run("decode", "--tokenizer", str(model), "²"))  # a digit, not an id
     assert run("encode", "--tokenizer", str(model)).output == "\n"  # no argument: standard input, empty here
 
 

@@ -9,7 +9,8 @@ another language, fails test_every_block_runs_or_says_why_not.
 test_page_runs[PAGE] runs a page's blocks in order in one temporary directory laid out like a clone
 (a copy of data/, and cli.py and benchmarks/), so a later command sees what an earlier one wrote: shell
 blocks with `bash -e -o pipefail`, each Python block in a fresh interpreter (a block stands on its own).
-Two pages run at once (each command is a process of its own, and the machine has two cores).
+Each command is a process of its own, so the pages need no core of the test process: they run from the
+session's start, beside the other tests (conftest's Background), and a test here waits on its page's run.
 The files an example takes as the reader's own (`notes.txt`, `corpus/`, `mytok.model`, ...) are made by
 USER_FILES when a page's blocks name them. Commands run with one torch thread (OMP_NUM_THREADS=1), as the
 other tests train their tiny models: two threads spin against each other on a busy machine (a 20-step
@@ -29,16 +30,14 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TINYSHAKESPEARE
+from conftest import ROOT, TINYSHAKESPEARE, Background
 
 pytestmark = pytest.mark.docs
 
@@ -59,8 +58,10 @@ SHRINK = {
     },
     "docs/char-level.md": {
         "gptkit train-char --model mlp --plots": "--max-steps 300",
-        "gptkit train-char --model gpt": "--max-steps 30 --eval-interval 15",
-        "gptkit train-char --model gpt --input mydata.txt --out out/char/mine": "--max-steps 30 --eval-interval 15",
+        # one narrow layer: evaluating every split of 32,033 names, here and in the ensemble, was most of the time
+        "gptkit train-char --model gpt": "--max-steps 30 --eval-interval 15 --n-layer 1 --n-embd 32",
+        "gptkit train-char --model gpt --input mydata.txt --out out/char/mine":
+            "--max-steps 30 --eval-interval 15 --n-layer 1 --n-embd 32",
         "gptkit train-char --model mlp --stream --input data/tinyshakespeare.txt --block-size 8 --out out/char/stream":
             "--max-steps 300",
         "gptkit baselines": "--models bigram-counts",
@@ -71,8 +72,9 @@ SHRINK = {
     },
     "docs/training.md": {
         "gptkit train-gpt": "--max-iters 20",
+        # GPT-2's 50,257-wide output layer makes each step costly: few steps of small batches (resume keeps them)
         "gptkit train-gpt --input notes.txt --tokenizer gpt2 --max-iters 500 --out out/notes":
-            "--max-iters 3 --eval-iters 1",
+            "--max-iters 3 --eval-iters 1 --batch-size 2",
         "gptkit train-gpt --out out/notes --resume --max-iters 1000": "--max-iters 5 --eval-iters 1",
     },
     "docs/benchmarks.md": {
@@ -223,7 +225,7 @@ def test_the_readme_set_up_is_what_ci_runs():
         assert command in ci, f".ci/run does not run the README's `{command}`"
 
 
-def run_block(block: Block, directory: Path, scripts: Path, env: dict[str, str]) -> None:
+def run_block(block: Block, directory: Path, scripts: Path, env: dict[str, str], background: Background) -> None:
     if block.lang in PYTHON:
         script = scripts / f"{Path(block.page).stem}-{block.line}.py"
         script.write_text(block.body + "\n", encoding="utf-8")
@@ -233,12 +235,12 @@ def run_block(block: Block, directory: Path, scripts: Path, env: dict[str, str])
         shown = "\n".join(shrunk(block.page, c) for c in block.commands())
         argv = ["bash", "-e", "-o", "pipefail", "-c", shown]
     # a limit far above any block's time, so a hung command fails instead of holding the suite
-    done = subprocess.run(argv, cwd=directory, env=env, capture_output=True, text=True, timeout=600)
+    done = background.run(argv, 600, cwd=directory, env=env)
     assert done.returncode == 0, (f"{block.page}:{block.line}: the block failed (exit {done.returncode}):\n{shown}\n"
                                   f"--- stdout (end)\n{done.stdout[-3000:]}\n--- stderr (end)\n{done.stderr[-3000:]}")
 
 
-def run_page(page: str, tmp_path: Path) -> None:
+def run_page(page: str, tmp_path: Path, background: Background) -> None:
     directory = tmp_path / "clone"
     directory.mkdir()
     shutil.copytree(ROOT / "data", directory / "data")
@@ -254,21 +256,18 @@ def run_page(page: str, tmp_path: Path) -> None:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1"}
     for block in page_blocks:
-        run_block(block, directory, scripts, env)
+        run_block(block, directory, scripts, env, background)
 
 
-@pytest.fixture(scope="module")
-def page_runs(request, tmp_path_factory) -> Iterator[dict[str, Future]]:
-    """The runs of the pages whose test is selected, started together, two at a time."""
-    pages = [item.callspec.params["page"] for item in request.session.items
-             if item.module is request.module and item.originalname == "test_page_runs"]
-    with ThreadPoolExecutor(2) as pool:
-        runs = {page: pool.submit(run_page, page, tmp_path_factory.mktemp(Path(page).stem)) for page in pages}
-        yield runs
-        for run in runs.values():
-            run.cancel()
+def start_in_background(background: Background, items: list[pytest.Item],
+                        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The selected pages' runs, from the session's start (conftest's Background)."""
+    for item in items:
+        if item.originalname == "test_page_runs":
+            page = item.callspec.params["page"]
+            background.submit(("docs", page), run_page, page, tmp_path_factory.mktemp(Path(page).stem), background)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if any(b.runs for b in blocks(p))])
-def test_page_runs(page, page_runs):
-    page_runs[page].result()
+def test_page_runs(page, background):
+    background.result(("docs", page))

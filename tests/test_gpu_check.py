@@ -3,25 +3,38 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, Background
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import gpu_check  # noqa: E402
 
 
-def test_gpu_check_dry_run(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--out", str(tmp_path),
-                           "--dry-run"], capture_output=True, text=True, timeout=300)
+def dry_run(out: Path, background: Background) -> tuple[subprocess.CompletedProcess, Path]:
+    """`gpu_check.py --out OUT --dry-run`: what it printed, and OUT."""
+    script = ROOT / "benchmarks" / "gpu_check.py"
+    return background.run([sys.executable, str(script), "--out", str(out), "--dry-run"], 300), out
+
+
+def start_in_background(background: Background, items: list[pytest.Item],
+                        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The dry run is a process of its own: it runs beside the other tests (conftest's Background)."""
+    if any(item.name == "test_gpu_check_dry_run" for item in items):
+        background.submit("gpu_check --dry-run", dry_run, tmp_path_factory.mktemp("gpu_check"), background)
+
+
+def test_gpu_check_dry_run(background):
+    done, out = background.result("gpu_check --dry-run")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    results = json.loads((tmp_path / "gpu_check.json").read_text())
+    results = json.loads((out / "gpu_check.json").read_text())
     assert results["dry_run"] and set(results) >= {"cuda_tests", "shakespeare_char", "gpt2_124m", "sampling"}
     tests = results["cuda_tests"]
     assert tests["tests"] >= 10 and tests["tests"] == tests["skipped"]  # every CUDA test collected, skipped here
     assert results["shakespeare_char"]["steps"] == 20 and results["sampling"]["same_tokens"]
-    text = (tmp_path / "report.md").read_text()
+    text = (out / "report.md").read_text()
     assert "| 1. CUDA tests |" in text
     char = results["shakespeare_char"]
     assert f"final val {char['val_loss']:.4f} (best {char['best_val_loss']:.4f})" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import site
 import subprocess
@@ -20,27 +21,44 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, Background
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    env_dir = tmp_path_factory.mktemp("venv")
+def install_wheel(work: Path, background: Background) -> Path:
+    """A fresh venv in work/venv with gptkit installed from a wheel of this clone: the venv."""
+    env_dir = work / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     see_outer_packages(python)
     # build from a copy: setuptools writes build/ and *.egg-info beside the sources, and a stale build/lib
     # in the clone would slip removed modules into the wheel
-    source = tmp_path_factory.mktemp("source") / "gptkit"
+    source = work / "source" / "gptkit"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", "build", "out", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"))
-    build = tmp_path_factory.mktemp("build")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(build), str(source)],
-                   check=True, cwd=build, timeout=300)
+    build = work / "build"
+    build.mkdir()
+    pip(background, build, "wheel", "--no-deps", "-q", "-w", str(build), str(source))
     wheel = next(build.glob("gptkit-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, cwd=build, timeout=300)
+    pip(background, build, "--python", str(python), "install", "--no-deps", "-q", str(wheel))
     return env_dir
+
+
+def pip(background: Background, cwd: Path, *args: str) -> None:
+    argv = [sys.executable, "-m", "pip", *args]
+    done = background.run(argv, 300, cwd=cwd)
+    assert done.returncode == 0, f"{shlex.join(argv)}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+
+
+def start_in_background(background: Background, items: list[pytest.Item],
+                        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The wheel is built and installed by processes of their own: beside the other tests (conftest's Background)."""
+    if any("installed" in item.fixturenames for item in items):
+        background.submit("wheel", install_wheel, tmp_path_factory.mktemp("wheel"), background)
+
+
+@pytest.fixture(scope="module")
+def installed(background) -> Path:
+    return background.result("wheel")
 
 
 def see_outer_packages(python: Path) -> None:

@@ -48,6 +48,10 @@ class BaselineRow:
     seconds: float
     samples: list[str]
 
+    def done_line(self) -> str:
+        """One line as the model's training ends, while the others may still run."""
+        return f"{self.model} done in {self.seconds:.0f} s: val {self.val:.4f}"
+
 
 def _run_one(model: str, input_path: str, out: str, overwrite: bool, members: tuple[str, ...] = ()) -> BaselineRow:
     torch.set_num_threads(1)

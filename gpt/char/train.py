@@ -57,6 +57,7 @@ from torch.optim.swa_utils import AveragedModel
 from gptkit_base import texts
 from gptkit_base.errors import ConfigError
 from gptkit_base.files import atomic_write_text, exclusive_directory, read_utf8
+from gptkit_base.signals import HeldSignals
 from minbpe.core import counted
 
 from ..checkpoint import (
@@ -80,7 +81,7 @@ from ..runs import (
     check_resume_or_overwrite,
     claim_run,
 )
-from ..train import HeldSignals, TrainingError, report_changes
+from ..train import TrainingError, report_changes
 from .data import BOUNDARY, SPLITS, LineData, StreamData, pack
 from .models import CHAR_KIND, MODELS, REGISTRY, Mixture, build_model, char_model_from_state, mixture_weights
 from .plots import write_plots
@@ -90,6 +91,8 @@ from .sample import sample
 # build a GPT whose attention over that context needs terabytes
 MAX_AUTO_CONTEXT = 1024
 
+
+# the settings with a help text (metadata "help") are train-char's flags of the same names
 @dataclass
 class CharConfig:
     model: str = "mlp"
@@ -98,21 +101,25 @@ class CharConfig:
     stream: bool = False  # a long text (train/val from the pipeline) instead of one example per line
     split: str = "80/10/10"  # or "none": train and evaluate on every example
     seed: int = 42
-    block_size: int = 3
-    n_embd: int = 10
-    n_hidden: int = 200
-    n_layer: int = 4
-    n_head: int = 4
-    dropout: float = 0.0
-    max_steps: int = 200_000
-    batch_size: int = 32  # 0: the whole training split every step
+    block_size: int = field(default=3, metadata={"help": "Context length in characters (ngram: 5 = 6-grams; gpt: 0 = "
+                                                 "the longest example + 1)."})
+    n_embd: int = field(default=10, metadata={"help": "Embedding width."})
+    n_hidden: int = field(default=200, metadata={"help": "Hidden units of the MLPs and WaveNet."})
+    n_layer: int = field(default=4, metadata={"help": "gpt: Transformer blocks."})
+    n_head: int = field(default=4, metadata={"help": "gpt: attention heads."})
+    dropout: float = field(default=0.0, metadata={"help": "gpt: dropout."})
+    max_steps: int = field(default=200_000, metadata={"help": "Optimizer steps."})
+    batch_size: int = field(default=32, metadata={"help": "Rows per step (0 = the whole training split)."})
     lr: list[float] = field(default_factory=lambda: [0.1])
-    lr_decay_at: float = 0.5  # fraction of max_steps after which each next lr value starts
-    weight_decay: float = 0.0
-    smoothing: float = 1.0  # bigram-counts: add-k
+    lr_decay_at: float = field(default=0.5, metadata={"help": "Fraction of the steps after which each next --lr "
+                                                      "value starts."})
+    weight_decay: float = field(default=0.0, metadata={"help": "gpt: AdamW's weight decay; bigram-nn: the L2 "
+                                                       "penalty."})
+    smoothing: float = field(default=1.0, metadata={"help": "bigram-counts: add-k smoothing."})
     members: list[str] = field(default_factory=list)  # ensemble: the run directories it mixes
-    ema: float = 0.0  # > 0: evaluate, sample and save the exponential moving average of the weights, this decay
-    eval_interval: int = 0  # 0: 20 evaluations per run
+    ema: float = field(default=0.0, metadata={"help": "Keep, evaluate and save the moving average of the weights "
+                                              "with this decay (0 = off)."})
+    eval_interval: int = field(default=0, metadata={"help": "Steps between val evaluations (0 = 20 per run)."})
     num_samples: int = 20
     plots: bool = False
     overwrite: bool = False  # replace the run already in `out` (without it, such a directory is refused)

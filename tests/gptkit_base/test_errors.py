@@ -16,7 +16,7 @@ BUILT_IN_BASES = {
     "HFError": ValueError, "RunExists": ValueError, "TrainingError": RuntimeError, "SourceError": ValueError,
     "PrepareError": ValueError, "ShardError": ValueError, "ResumeError": ValueError, "ManifestError": ValueError,
 }
-# the library's layers; the playground's exceptions are HTTP answers (status codes), and cli's Terminated is a signal
+# the library's layers; the playground's exceptions are HTTP answers (status codes)
 LIBRARY = ("gptkit_base", "minbpe", "pipeline", "gpt")
 
 
@@ -27,8 +27,9 @@ def library_exceptions() -> dict[str, type]:
             continue
         module = importlib.import_module(name)
         for cls in vars(module).values():
-            # a private one (_OverBudget) is control flow inside its module, caught there: it never reaches a caller
-            if inspect.isclass(cls) and issubclass(cls, BaseException) and cls.__module__ == name \
+            # a private one (_OverBudget) is control flow inside its module, caught there: it never reaches a caller;
+            # a signal (gptkit_base.signals.Terminated, a KeyboardInterrupt) is a stop, not an error: not an Exception
+            if inspect.isclass(cls) and issubclass(cls, Exception) and cls.__module__ == name \
                     and not cls.__name__.startswith("_"):
                 found[f"{name}.{cls.__name__}"] = cls
     return found

@@ -1,4 +1,5 @@
-"""Worker processes end on the SIGTERM that stops them, whatever handler their parent has (minbpe.workers).
+"""gptkit_base.signals: SIGTERM stops a command as Ctrl-C does, a training step holds both to its end, and
+worker processes end on the SIGTERM that stops them, whatever handler their parent has.
 
 Every parallel path forks its workers: tokenizer training's chunk counting, batch encoding and
 prepare's encoding. Under the CLI's SIGTERM handler (it raises in the parent), a worker that
@@ -54,3 +55,46 @@ def test_workers_end_on_sigterm_whatever_this_process_handles(monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == {(signal.SIG_DFL, False, signal.SIG_IGN)}
+
+
+
+class NotStopped(Exception):
+    """Raised by the handler a test installs first: a signal that reaches it was neither taken over nor held (and
+    a broken test fails instead of stopping the test run itself)."""
+
+
+def not_stopped(signum: int, frame) -> None:
+    raise NotStopped(signum)
+
+
+def test_sigterm_stops_as_ctrl_c_does_until_the_old_handler_is_back():
+    from gptkit_base.signals import Terminated, stop_on_sigterm
+
+    before = signal.signal(signal.SIGTERM, not_stopped)
+    try:
+        restore = stop_on_sigterm()
+        try:
+            with pytest.raises(KeyboardInterrupt) as stopped:  # what a command's Ctrl-C handling already catches
+                signal.raise_signal(signal.SIGTERM)
+            assert type(stopped.value) is Terminated
+        finally:
+            restore()
+        assert signal.getsignal(signal.SIGTERM) is not_stopped
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_held_signals_wait_for_the_step_boundary():
+    """A Ctrl-C inside the block is only noted; deliver() gives it to the handler it had, at the boundary."""
+    from gptkit_base.signals import HeldSignals
+
+    before = signal.signal(signal.SIGINT, not_stopped)
+    try:
+        with HeldSignals() as held:
+            signal.raise_signal(signal.SIGINT)  # mid-step: nothing is raised
+            assert held.pending == signal.SIGINT
+            with pytest.raises(NotStopped):
+                held.deliver()
+        assert signal.getsignal(signal.SIGINT) is not_stopped
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -32,7 +33,6 @@ from gpt.char.train import char_config, char_log_probs, char_nll, model_args, tr
 from gpt.checkpoint import load_checkpoint
 from gpt.generate import SampleConfig
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 NAMES = ROOT / "data" / "names.txt"
 UNIFORM = math.log(27)
 
@@ -131,8 +131,9 @@ LECTURE_SEED = 2147483647
 LECTURE_NAMES = ["cexze", "momasurailezitynn", "konimittain", "llayn", "ka"]
 
 
-def lecture_samples(num: int) -> list[str]:
-    """The first lecture's code, as independent of the library as it can be: plain torch over names.txt."""
+@functools.cache
+def lecture_table() -> tuple[torch.Tensor, dict[int, str]]:
+    """The first lecture's probabilities P and its itos: plain torch over names.txt, counted once (2 s)."""
     words = NAMES.read_text().splitlines()
     chars = sorted(set("".join(words)))
     stoi = {s: i + 1 for i, s in enumerate(chars)}
@@ -143,9 +144,15 @@ def lecture_samples(num: int) -> list[str]:
         chs = ["."] + list(w) + ["."]
         for ch1, ch2 in zip(chs, chs[1:], strict=False):
             N[stoi[ch1], stoi[ch2]] += 1
-    g = torch.Generator().manual_seed(LECTURE_SEED)
     P = (N + 1).float()
     P /= P.sum(1, keepdims=True)
+    return P, itos
+
+
+def lecture_samples(num: int) -> list[str]:
+    """The first lecture's code, as independent of the library as it can be."""
+    P, itos = lecture_table()
+    g = torch.Generator().manual_seed(LECTURE_SEED)
     samples = []
     for _ in range(num):
         out = []
@@ -217,7 +224,7 @@ def test_mlp_starts_at_the_uniform_loss(names):
 
 
 @pytest.fixture(scope="module")
-def trained(one_thread, small, tmp_path_factory) -> dict:
+def trained(small, tmp_path_factory) -> dict:
     """Each model trained briefly on 2,000 names (gpt: 1 small layer)."""
     root = tmp_path_factory.mktemp("runs")
     small_settings = {

@@ -26,9 +26,6 @@ HISTORY = {
 }
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 def batch(block_size: int, n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(V, (n, block_size), generator=g), torch.randint(V, (n,), generator=g)

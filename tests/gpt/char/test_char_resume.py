@@ -17,7 +17,6 @@ from conftest import ROOT
 from gpt.char.train import char_config, resume_char_config, train_char
 from gpt.checkpoint import LATEST, CheckpointError, load_checkpoint, save_checkpoint
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 NAMES = ROOT / "data" / "names.txt"
 
 
