@@ -32,7 +32,7 @@ from gpt.config import DTYPES, PRESETS, SettingsConflict, TrainConfig
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig
 from gpt.hf import export_run
-from gpt.model import GELU_ALIASES, GELUS
+from gpt.model import ARCHS, GELU_ALIASES, GELUS
 from gpt.plan import plan_training
 from gpt.progress import StepBar
 from gpt.runs import RunSampler, latest_run
@@ -347,11 +347,11 @@ def inspect(directory, split, shard_index, n_tokens, verify) -> None:
               "[default: out/<preset or 'run'>]")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
               help="A nanoGPT recipe; flags override its values.")
-@setting_options(TrainConfig, ["n_layer", "n_head", "n_embd", "block_size", "batch_size",
+@setting_options(TrainConfig, ["arch", "n_layer", "n_head", "n_kv_head", "n_embd", "block_size", "batch_size",
                               "grad_accum", "max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta2",
                               "weight_decay", "dropout", "gelu", "eval_interval", "eval_iters", "device", "dtype",
                               "seed"],
-                 types={"gelu": click.Choice([*GELUS, *GELU_ALIASES]),
+                 types={"arch": click.Choice(ARCHS), "gelu": click.Choice([*GELUS, *GELU_ALIASES]),
                         "dtype": click.Choice(DTYPES)})
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model.")
 @click.option("--resume", is_flag=True,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from gptkit_base.errors import ConfigError
 
 from .checkpoint import LATEST, CheckpointError, load_checkpoint
-from .model import GPTConfig, gelu_name
+from .model import ARCHS, GPTConfig, gelu_name
 
 C = TypeVar("C")
 DEFAULT_BLOCK_SIZE = 1024  # GPT-2's context
@@ -36,8 +36,13 @@ class TrainConfig:
     data: str = ""  # a prepared data directory (python cli.py prepare)
     out: str = "out"
     # model
+    arch: str = field(default="gpt2", metadata={"help": "gpt2 = GPT-2's blocks; modern = Qwen3's (rotary positions, "
+                                                "RMSNorm + QK-norm, SwiGLU, grouped-query attention, untied head)."})
     n_layer: int = field(default=12, metadata={"help": "Transformer blocks."})
     n_head: int = field(default=12, metadata={"help": "Attention heads."})
+    # None: n_head (plain multi-head attention)
+    n_kv_head: int | None = field(default=None, metadata={"help": "Key/value heads, dividing n-head (grouped-query "
+                                                          "attention; --arch modern only). [default: n-head]"})
     n_embd: int = field(default=768, metadata={"help": "Width of the residual stream."})
     # None: 1024, or with init_from the pretrained model's own context
     block_size: int | None = field(default=None, metadata={"help": "Context length in tokens."})
@@ -45,8 +50,9 @@ class TrainConfig:
     bias: bool = False  # nanoGPT's training default: a little faster and as good
     # nanoGPT's exact GELU: as good as GPT-2's tanh form and 2.7x faster forward + backward on CPU (about
     # 15% of a step of the CPU recipe); "tanh" matches GPT-2's weights exactly (model.GELUS)
-    gelu: str = field(default="exact", metadata={"help": "GELU: exact = the erf form (nanoGPT's; faster on CPU), "
-                                                 "tanh = GPT-2's approximation; none = exact (torch's name for it)."})
+    gelu: str = field(default="exact", metadata={"help": "GPT-2's GELU: exact = the erf form (nanoGPT's; faster on "
+                                                 "CPU), tanh = GPT-2's approximation; none = exact (torch's name for "
+                                                 "it). The modern MLP is SwiGLU."})
     # optimisation
     batch_size: int = field(default=12, metadata={"help": "Windows per micro-batch (per process)."})
     grad_accum: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
@@ -90,10 +96,18 @@ class TrainConfig:
             raise ConfigError(f"need 0 <= min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be {' or '.join(ARCHS)}, got {self.arch!r}")
+        # said before a fresh run prepares its data (GPTConfig refuses it too); a resume first refuses the change
+        if self.n_kv_head is not None and self.arch != "modern" and not self.resume:
+            raise ConfigError("n_kv_head (grouped-query attention) is for --arch modern; GPT-2 has a key and value "
+                              "head per query head")
+        if self.init_from and self.arch != "gpt2":
+            raise ConfigError(f"init_from starts from GPT-2's weights, which make a gpt2 model, not a {self.arch} one")
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size, self.block_size, self.n_layer, self.n_head, self.n_embd, self.dropout, self.bias,
-                         gelu=self.gelu)
+                         gelu=self.gelu, arch=self.arch, n_kv_head=self.n_kv_head)
 
 
 # nanoGPT's recipes, under their names
@@ -122,8 +136,11 @@ def preset_for(device_type: str) -> str:
 
 # what a resumed run keeps: the model's shape, and what decides the data stream it has been reading
 # (batches are drawn from (seed, step * grad_accum)); a change would silently train another run
-KEPT_ON_RESUME = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "bias", "gelu", "batch_size", "grad_accum",
-                  "seed")
+KEPT_ON_RESUME = ("arch", "n_layer", "n_head", "n_kv_head", "n_embd", "block_size", "dropout", "bias", "gelu",
+                  "batch_size", "grad_accum", "seed")
+# kept settings added after checkpoints were written: the value those runs were trained with (a resume that gives
+# another value must be refused, not read as a change to a setting the checkpoint never named)
+PREDATED = {"arch": "gpt2", "n_kv_head": None}
 
 
 def build_config(cls: type[C], base: dict[str, Any], overrides: dict[str, Any]) -> C:
@@ -151,9 +168,10 @@ class RunKind:
     tag: str | None
     command: str
     kept: tuple[str, ...]
+    predated: dict[str, Any] = field(default_factory=dict)  # what older checkpoints ran with, for settings they lack
 
 
-GPT_RUN = RunKind(TrainConfig, None, "train-gpt", KEPT_ON_RESUME)
+GPT_RUN = RunKind(TrainConfig, None, "train-gpt", KEPT_ON_RESUME, PREDATED)
 
 
 def resume_config(out: str | os.PathLike, preset: str | None = None, **overrides: Any) -> TrainConfig:
@@ -183,7 +201,7 @@ def saved_train_config(state: dict, source: str | os.PathLike, run: RunKind = GP
                               + (" (no training settings)" if state.get("kind") == run.tag else ""))
     known = {f.name for f in fields(run.settings)}
     # in this version's names: a run saved with gelu "none" resumed with "exact" is the same run
-    return {k: gelu_name(v) if k == "gelu" else v for k, v in saved.items() if k in known}
+    return {**run.predated, **{k: gelu_name(v) if k == "gelu" else v for k, v in saved.items() if k in known}}
 
 
 def check_kept(saved: dict[str, Any], cfg: Any, source: str | os.PathLike,

@@ -76,7 +76,9 @@ def generate(
     """Continue each row of idx (B, T) for up to cfg.max_new_tokens tokens, yielding each new (B,) column.
 
     Stops early once every row has emitted cfg.stop_token (rows that are done keep
-    yielding it). Only the last block_size tokens are ever the context.
+    yielding it). Only the last block_size tokens are ever the context: once the sequence outgrows block_size
+    the window slides, and the window is recomputed from position 0 (GPT-2's learned positions and the modern
+    model's rotary ones alike), the cache rebuilt from it, so a cached sample is the uncached one.
     """
     if idx.dim() != 2 or idx.size(1) == 0:
         raise ValueError("generate needs a (batch, length) tensor with at least one token of prompt")

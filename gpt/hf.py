@@ -134,6 +134,9 @@ def hf_state_dict(model: GPT) -> dict[str, torch.Tensor]:
 def export_hf(model: GPT, directory: str | os.PathLike, eos_token_id: int | None = None) -> list[Path]:
     """Write `directory` as a Hugging Face GPT-2 model (config.json, model.safetensors, generation_config.json);
     the paths written. Each file is written whole or not at all."""
+    if model.config.arch != "gpt2":  # nothing written: the Qwen3 export is a later addition
+        raise HFError(f"export writes GPT-2 directories, and this is a {model.config.arch} model (Qwen3's "
+                      "architecture), which gptkit cannot export to Hugging Face yet")
     st = _safetensors()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""A GPT-2 style decoder-only Transformer, in one file.
+"""A GPT-2 style decoder-only Transformer, in one file, and the modern one beside it.
 
 Token and learned position embeddings, then n_layer pre-LayerNorm blocks (causal
 multi-head self-attention, then a GELU MLP, each added back to the residual
@@ -16,11 +16,20 @@ with the bos token, its positions restart at 0 there and attention stays inside 
 (a block-diagonal causal mask), so every document is computed exactly as if it
 were alone in its row, without the padding a row per document needs.
 
+GPTConfig(arch="modern") builds Qwen3's architecture instead (gpt.modern: rotary
+positions, RMSNorm and QK-norm, a SwiGLU MLP, grouped-query attention, no biases, an
+untied head, zero-initialised output projections); the GPT class below picks the blocks
+by arch, and everything else (packed documents, the cache, the loss) is the same code.
+With arch "gpt2" the model is exactly the one above: its modules, names, initialisation
+and random draws do not depend on the modern one.
+
 Generation can keep a KVCache: the keys and values of the tokens seen so far, so
-each new token costs one position instead of the whole context. Positions are
-learned and absolute, so once the sequence outgrows block_size the window slides
-and the cache is rebuilt from the window, which keeps the tokens exactly those of
-the uncached loop.
+each new token costs one position instead of the whole context. The model reads at
+most block_size positions (a longer sequence is refused: GPT-2 has no position past
+its table, and the modern model was never trained on rotations past it), so once a
+sample outgrows block_size gpt.generate slides the window, for both architectures:
+the last block_size tokens are recomputed from position 0 and the cache rebuilt from
+them, which keeps the tokens exactly those of the uncached loop.
 """
 
 from __future__ import annotations
@@ -35,12 +44,21 @@ import torch.nn.functional as F
 
 from gptkit_base.errors import ConfigError
 
+from .attention import attend
+from .modern import ModernBlock, RMSNorm, Rotary
+
 # The GELUs, by name, as torch's nn.GELU(approximate=...) computes them: "exact", the erf form (nanoGPT's nn.GELU,
 # about 2x faster on CPU), and "tanh", GPT-2's approximation (Hugging Face's gelu_new)
 GELUS = {"exact": "none", "tanh": "tanh"}
 # other names for a GELU, read as the name above: "none" is torch's own (approximate="none"), which flags, saved
 # configs and checkpoints may hold; it reads as "no GELU", so it is never what gptkit writes
 GELU_ALIASES = {"none": "exact"}
+
+
+ARCHS = ("gpt2", "modern")  # GPT-2's blocks, or Qwen3's (gpt.modern)
+# the modern MLP's width, by default: 8/3 x n_embd (a SwiGLU's three matrices then hold about the parameters of
+# GPT-2's two 4x ones), rounded up to a multiple of this for matmul-friendly shapes (768 -> 2048, 384 -> 1024)
+HIDDEN_MULTIPLE = 64
 
 
 def gelu_name(value: Any) -> Any:
@@ -56,9 +74,18 @@ class GPTConfig:
     n_head: int = 12
     n_embd: int = 768
     dropout: float = 0.0
-    bias: bool = True  # biases in Linear layers and LayerNorms, as GPT-2
-    tie_weights: bool = True  # the output layer shares the token embedding, as GPT-2
-    gelu: str = "tanh"  # a name in GELUS ("none" is read as "exact")
+    bias: bool | None = None  # biases in Linear layers and LayerNorms; None: the arch's (GPT-2 True, modern False)
+    # the output layer shares the token embedding; None: the arch's (GPT-2 tied, modern untied)
+    tie_weights: bool | None = None
+    gelu: str = "tanh"  # GPT-2's MLP: a name in GELUS ("none" is read as "exact"); the modern MLP is SwiGLU
+    arch: str = "gpt2"  # a name in ARCHS
+    n_kv_head: int | None = None  # key/value heads (grouped-query attention, modern only); None: n_head
+    # the modern model's rotary base: Qwen3's configs default to 10,000 (its released models use 1e6 for 32k+
+    # contexts); at the contexts trained here (<= a few thousand) 10,000 turns even the slowest pairs through
+    # useful angles, where 1e6 leaves most of them almost still
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-6  # the modern model's RMSNorm epsilon (Qwen3's)
+    intermediate_size: int | None = None  # the modern MLP's width; None: 8/3 x n_embd rounded (HIDDEN_MULTIPLE)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -67,6 +94,38 @@ class GPTConfig:
                 raise ConfigError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be {' or '.join(map(repr, ARCHS))}, got {self.arch!r}")
+        modern = self.arch == "modern"
+        if self.n_kv_head is None:
+            self.n_kv_head = self.n_head
+        if not isinstance(self.n_kv_head, int) or self.n_kv_head < 1 or self.n_head % self.n_kv_head:
+            raise ConfigError(f"n_kv_head must be a positive integer that divides n_head ({self.n_head}), "
+                              f"got {self.n_kv_head!r}")
+        if self.bias is None:
+            self.bias = not modern
+        if self.tie_weights is None:
+            self.tie_weights = not modern
+        if modern:
+            if self.bias:
+                raise ConfigError("the modern architecture has no biases (Qwen3's); bias must be false")
+            if (self.n_embd // self.n_head) % 2:
+                raise ConfigError(f"rotary positions turn pairs of dimensions: the head size n_embd / n_head "
+                                  f"({self.n_embd // self.n_head}) must be even")
+            if self.intermediate_size is None:
+                self.intermediate_size = -(-8 * self.n_embd // (3 * HIDDEN_MULTIPLE)) * HIDDEN_MULTIPLE
+            if not isinstance(self.intermediate_size, int) or self.intermediate_size < 1:
+                raise ConfigError(f"intermediate_size must be a positive integer, got {self.intermediate_size!r}")
+            for name in ("rope_theta", "rms_norm_eps"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+                    raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        else:
+            if self.n_kv_head != self.n_head:
+                raise ConfigError("GPT-2's attention has a key and value head per query head: n_kv_head (grouped-"
+                                  "query attention) is for the modern architecture")
+            if self.intermediate_size is not None:
+                raise ConfigError("GPT-2's MLP is 4 x n_embd wide: intermediate_size is for the modern architecture")
         self.gelu = gelu_name(self.gelu)
         if not (isinstance(self.gelu, str) and self.gelu in GELUS):
             raise ConfigError(f"gelu must be {' or '.join(map(repr, GELUS))}, got {self.gelu!r}")
@@ -97,7 +156,7 @@ class KVCache:
         if fresh or end > self.k.size(3):
             cfg = self.config
             room = min(cfg.block_size, max(end, self.MIN_POSITIONS, 0 if fresh else 2 * self.k.size(3)))
-            shape = (cfg.n_layer, k.size(0), cfg.n_head, room, cfg.n_embd // cfg.n_head)
+            shape = (cfg.n_layer, k.size(0), cfg.n_kv_head, room, cfg.n_embd // cfg.n_head)
             old_k, old_v = self.k, self.v
             self.k = torch.empty(shape, device=k.device, dtype=k.dtype)
             self.v = torch.empty(shape, device=k.device, dtype=k.dtype)
@@ -121,20 +180,7 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-        past = 0 if cache is None else cache.length
-        if cache is not None:
-            k, v = cache.update(self.layer, k, v)
-        dropout = self.dropout if self.training else 0.0
-        if mask is not None:  # packed documents: (B, 1, T, T), True where a query may see a key
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-        elif past == 0:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
-        elif T == 1:  # one new token sees every cached position: no mask needed
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
-        else:
-            # new query i sits at position past + i and may see keys 0 .. past + i
-            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        y = attend(q, k, v, self.layer, cache, mask, self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -183,23 +229,40 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(
-            dict(
-                wte=nn.Embedding(config.vocab_size, config.n_embd),
-                wpe=nn.Embedding(config.block_size, config.n_embd),
-                drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
-                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        self.rotary: Rotary | None = None  # the modern model's positions (GPT-2's are the table wpe)
+        if config.arch == "modern":
+            self.transformer = nn.ModuleDict(
+                dict(
+                    wte=nn.Embedding(config.vocab_size, config.n_embd),
+                    drop=nn.Dropout(config.dropout),
+                    h=nn.ModuleList([ModernBlock(config.n_embd, config.n_head, config.n_kv_head,
+                                                 config.intermediate_size, config.rms_norm_eps, config.dropout, i)
+                                     for i in range(config.n_layer)]),
+                    ln_f=RMSNorm(config.n_embd, config.rms_norm_eps),
+                )
             )
-        )
+            self.rotary = Rotary(config.n_embd // config.n_head, config.block_size, config.rope_theta)
+        else:
+            self.transformer = nn.ModuleDict(
+                dict(
+                    wte=nn.Embedding(config.vocab_size, config.n_embd),
+                    wpe=nn.Embedding(config.block_size, config.n_embd),
+                    drop=nn.Dropout(config.dropout),
+                    h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
+                    ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+                )
+            )
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_weights:
             self.transformer.wte.weight = self.lm_head.weight
         self.apply(self._init_weights)
-        # GPT-2: scale the projections into the residual stream by 1/sqrt(number of residual adds)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
+                # GPT-2: scale the projections into the residual stream by 1/sqrt(number of residual adds)
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+            elif name.endswith(("o_proj.weight", "down_proj.weight")):
+                # modern: each block starts as the identity, and learns what to add to the residual stream
+                nn.init.zeros_(p)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -211,10 +274,17 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def num_params(self, non_embedding: bool = True) -> int:
-        """Parameters, counting the tied embedding once; without the position table by default
-        (it adds no compute per token), as nanoGPT reports."""
+        """Parameters, counting the tied embedding once; by default without the tables that are looked up rather
+        than multiplied (they add no compute per token), as nanoGPT reports: GPT-2's position table, and the token
+        table when it is not also the output layer (an untied head)."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+        if not non_embedding:
+            return n
+        if "wpe" in self.transformer:
+            n -= self.transformer.wpe.weight.numel()
+        if not self.config.tie_weights:
+            n -= self.transformer.wte.weight.numel()
+        return n
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None,
@@ -236,9 +306,13 @@ class GPT(nn.Module):
             raise ValueError("packed documents (bos) are for training and scoring, not for a KVCache")
         else:
             pos, mask = document_positions_and_mask(idx, bos)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        tokens = self.transformer.wte(idx)
+        if self.rotary is None:  # GPT-2: a learned vector per position, added to the token's
+            x, rope = self.transformer.drop(tokens + self.transformer.wpe(pos)), ()
+        else:  # rotary: the positions turn every layer's queries and keys
+            x, rope = self.transformer.drop(tokens), (self.rotary(pos),)
         for block in self.transformer.h:
-            x = block(x, cache, mask)
+            x = block(x, *rope, cache=cache, mask=mask)
         if cache is not None:
             cache.length += T
         x = self.transformer.ln_f(x)
@@ -249,7 +323,7 @@ class GPT(nn.Module):
         return logits, loss
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:
-        """AdamW groups: weight decay on matrices and embeddings, none on biases and LayerNorm gains."""
+        """AdamW groups: weight decay on matrices and embeddings, none on biases and norm gains."""
         params = [p for p in self.parameters() if p.requires_grad]
         return [
             {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},

@@ -490,7 +490,9 @@ class Trainer:
                      "eval_interval": cfg.eval_interval, "device": str(self.device),
                      "dtype": str(self.dtype).removeprefix("torch."), "params": self.model.num_params(),
                      "n_layer": self.model_config.n_layer, "n_embd": self.model_config.n_embd,
-                     "block_size": self.model_config.block_size, "tokens_per_step": tokens_per_step})
+                     "block_size": self.model_config.block_size, "tokens_per_step": tokens_per_step,
+                     # the start line names an architecture other than GPT-2's, the default
+                     **({"model": f"a {self.model_config.arch} GPT"} if self.model_config.arch != "gpt2" else {})})
         start_time = t0 = time.perf_counter()
         start_step = last_log = self.step
         val_loss = None

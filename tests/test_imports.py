@@ -6,8 +6,8 @@ shards), gpt in three floors, playground (the web app), cli with gptkit (`python
 cli). gpt's floors are by module, not by package, because the run folder sits between the makemore lab's
 parts: gpt.runs reads every kind of run, so it needs the character models' sampler (gpt.char.sample and
 what it imports), while the trainers (gpt.train, gpt.char.train) claim their folder and name its files
-with gpt.runs. So, lowest first: gpt's core (model, checkpoint, config, device, generate, hf, progress)
-with the lab's data, models and sampler; gpt.runs; the trainers and what plans or plots their runs
+with gpt.runs. So, lowest first: gpt's core (attention, modern, model, checkpoint, config, device, generate, hf,
+progress) with the lab's data, models and sampler; gpt.runs; the trainers and what plans or plots their runs
 (gpt.train, gpt.plan, gpt.char.train, gpt.char.baselines, gpt.char.plots). A module may
 import its own layer or a lower one, never a higher one, and no two files import each other,
 directly or round a longer loop, not even from inside a function (an import hidden there is still
@@ -44,8 +44,8 @@ def project_modules() -> dict[str, Path]:
     return {module_name(p): p for p in files}
 
 
-GPT_CORE = ("gpt", "gpt.model", "gpt.checkpoint", "gpt.config", "gpt.device", "gpt.generate", "gpt.hf",
-            "gpt.progress", "gpt.char", "gpt.char.data", "gpt.char.models", "gpt.char.sample")
+GPT_CORE = ("gpt", "gpt.attention", "gpt.modern", "gpt.model", "gpt.checkpoint", "gpt.config", "gpt.device",
+            "gpt.generate", "gpt.hf", "gpt.progress", "gpt.char", "gpt.char.data", "gpt.char.models", "gpt.char.sample")
 GPT_RUNS = ("gpt.runs",)
 GPT_TRAINERS = ("gpt.train", "gpt.plan", "gpt.char.train", "gpt.char.baselines", "gpt.char.plots")
 

@@ -2,6 +2,7 @@
 cache on CUDA, and NCCL DDP through torchrun. They skip without a GPU; benchmarks/gpu_check.py runs them
 (with the other `cuda` tests) on a machine with a CUDA GPU."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, free_port, shakespeare_data
-from gpt.checkpoint import LATEST, load_checkpoint
+from gpt.checkpoint import LATEST, load_checkpoint, load_model
 from gpt.config import config_from
 from gpt.device import Launch
 from gpt.generate import SampleConfig, generate
@@ -58,10 +59,12 @@ def test_a_checkpoint_moves_gpu_to_cpu_and_back(data_dir, tmp_path):
     assert result.val_loss < first.val_loss - 0.1
 
 
+@pytest.mark.parametrize("arch", [dict(arch="gpt2"), dict(arch="modern", n_head=4, n_kv_head=2)])
 @pytest.mark.parametrize("sample", [SampleConfig(80, temperature=0), SampleConfig(80, 1.0, top_k=20)])
-def test_kv_cache_gives_the_uncached_tokens_on_cuda(sample):
+def test_kv_cache_gives_the_uncached_tokens_on_cuda(sample, arch):
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=100, block_size=64, n_layer=2, n_head=2, n_embd=32)).cuda().eval()
+    shape = {**dict(vocab_size=100, block_size=64, n_layer=2, n_head=2, n_embd=32), **arch}
+    model = GPT(GPTConfig(**shape)).cuda().eval()
     idx = torch.randint(0, 100, (3, 5), device="cuda")
     runs = []
     for cached in (True, False):
@@ -69,6 +72,26 @@ def test_kv_cache_gives_the_uncached_tokens_on_cuda(sample):
         generator = torch.Generator("cuda").manual_seed(1)
         runs.append(torch.stack(list(generate(model, idx, cfg, generator)), 1).cpu())
     assert torch.equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_a_modern_run_learns_under_autocast(data_dir, tmp_path, dtype):
+    """The modern blocks under bf16 / fp16 autocast (RMSNorm in float32, rotary in the attention's dtype) and the
+    KV cache that sampling then keeps in that dtype."""
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=30, device="cuda", dtype=dtype,
+                      **{**TINY, "arch": "modern", "n_head": 4, "n_kv_head": 2, "eval_interval": 30})
+    result = train(cfg)
+    evals = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+             if r["event"] == "eval"]
+    assert [r["step"] for r in evals] == [0, 30] and result.val_loss < evals[0]["val_loss"] - 0.5
+    model, _ = load_model(tmp_path / "run", "cuda")
+    vocab = model.config.vocab_size
+    idx = torch.randint(0, vocab, (2, 3), device="cuda")
+    with torch.autocast("cuda", dtype=getattr(torch, dtype)):
+        runs = [torch.stack(list(generate(model, idx, SampleConfig(40, temperature=0, use_cache=cached))), 1)
+                for cached in (True, False)]
+    # the first token is the same computation either way; later ones may round apart in half precision
+    assert runs[0].shape == (2, 40) and torch.equal(runs[0][:, 0], runs[1][:, 0]) and int(runs[0].max()) < vocab
 
 
 def test_nccl_ddp_through_torchrun(data_dir, tmp_path):

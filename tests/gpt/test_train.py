@@ -78,8 +78,10 @@ def test_loss_drops_and_the_run_directory_is_complete(data_dir, tmp_path):
     assert not any(k.startswith(("_orig_mod", "module")) for k in state["model"])
 
 
-def test_resume_is_bit_exact(data_dir, tmp_path):
-    common = dict(TINY, dropout=0.1, lr_decay_iters=20, data=str(data_dir))  # dropout: the RNG must resume too
+@pytest.mark.parametrize("arch", ["gpt2", "modern"])
+def test_resume_is_bit_exact(data_dir, tmp_path, arch):
+    # dropout: the RNG must resume too
+    common = dict(TINY, arch=arch, dropout=0.1, lr_decay_iters=20, data=str(data_dir))
     train(config_from(None, out=str(tmp_path / "straight"), max_iters=20, **common))
     train(config_from(None, out=str(tmp_path / "split"), max_iters=10, **common))
     train(config_from(None, out=str(tmp_path / "split"), max_iters=20, resume=True, **common))
