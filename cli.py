@@ -28,7 +28,7 @@ from gpt.char.models import MODELS as CHAR_MODELS
 from gpt.char.train import CharConfig, plan_char_run
 from gpt.char.train import kept_when_stopped as char_kept_when_stopped
 from gpt.char.train import train_char as train_char_model
-from gpt.config import DTYPES, PRESETS, SettingsConflict, TrainConfig
+from gpt.config import DTYPES, OPTIMIZERS, PRESETS, SettingsConflict, TrainConfig
 from gpt.device import Launch, pick_device
 from gpt.generate import SampleConfig
 from gpt.hf import export_run
@@ -349,15 +349,15 @@ def inspect(directory, split, shard_index, n_tokens, verify) -> None:
               help="A nanoGPT recipe; flags override its values.")
 @setting_options(TrainConfig, ["arch", "n_layer", "n_head", "n_kv_head", "n_embd", "block_size", "batch_size",
                               "grad_accum", "max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta2",
-                              "weight_decay", "dropout", "gelu", "eval_interval", "eval_iters", "device", "dtype",
-                              "seed"],
+                              "weight_decay", "optimizer", "muon_lr", "muon_momentum", "muon_weight_decay", "dropout",
+                              "gelu", "eval_interval", "eval_iters", "device", "dtype", "seed"],
                  types={"arch": click.Choice(ARCHS), "gelu": click.Choice([*GELUS, *GELU_ALIASES]),
-                        "dtype": click.Choice(DTYPES)})
+                        "dtype": click.Choice(DTYPES), "optimizer": click.Choice(OPTIMIZERS)})
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model.")
 @click.option("--resume", is_flag=True,
               help="Continue OUT's run exactly where it stopped, with its settings; flags may change max-iters, the "
               "learning-rate schedule, evaluation, device, dtype and compile, not the model's shape, batch-size, "
-              "grad-accum, seed or the data.")
+              "grad-accum, seed, optimizer or the data.")
 @click.option("--overwrite", is_flag=True, help="Start afresh in an OUT that holds a run (replacing it).")
 @click.option("--init-from", default=None, help="Start from a pretrained GPT-2: a Hugging Face directory, or gpt2, "
               "gpt2-medium, gpt2-large, gpt2-xl (fetched from the hub); its shape, --block-size may shorten it.")

@@ -7,7 +7,9 @@ values, so a checkpoint from elsewhere cannot execute code. It holds:
     format, version        "gptkit-checkpoint", 1
     model_config           GPTConfig as a dict
     model                  the state dict of the plain (uncompiled, unwrapped) module
-    optimizer, scaler      their state dicts (scaler None without fp16)
+    optimizer, scaler      their state dicts (scaler None without fp16); optimizer is AdamW's
+    muon                   Muon's state dict with --optimizer muon (the blocks' matrices), else None; absent
+                           from checkpoints older than the option
     step                   optimizer steps taken
     best_val_loss          the lowest validation loss so far
     rng                    torch's CPU RNG state, and CUDA's when on a GPU (dropout)

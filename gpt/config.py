@@ -28,6 +28,7 @@ class SettingsConflict(ConfigError):
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+OPTIMIZERS = ("adamw", "muon")
 
 
 # Each setting a command line offers carries its help text (metadata "help"): the CLI declares its flags from them.
@@ -66,6 +67,14 @@ class TrainConfig:
     beta2: float = field(default=0.95, metadata={"help": "AdamW beta2."})
     weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (matrices only)."})
     grad_clip: float = 1.0  # 0: no clipping
+    optimizer: str = field(default="adamw", metadata={"help": "adamw = AdamW for every weight; muon = Muon for the "
+                                                      "blocks' matrices, AdamW (--lr) for the rest."})  # OPTIMIZERS
+    # Muon's defaults are nanochat's (matrix_lr 0.02, momentum 0.95, no weight decay), with Keller Jordan's
+    # (modded-nanogpt's) lr scaling by sqrt(max(1, rows / cols)): torch.optim.Muon's adjust_lr_fn "original"
+    muon_lr: float = field(default=0.02, metadata={"help": "Muon's peak learning rate (--optimizer muon); it follows "
+                                                   "the same warmup and cosine as --lr."})
+    muon_momentum: float = field(default=0.95, metadata={"help": "Muon's (Nesterov) momentum."})
+    muon_weight_decay: float = field(default=0.0, metadata={"help": "Muon's decoupled weight decay."})
     # evaluation and logs
     eval_interval: int = field(default=250, metadata={"help": "Steps between checkpoint + evaluation."})
     eval_iters: int = field(default=20, metadata={"help": "Validation batches per evaluation."})
@@ -96,6 +105,11 @@ class TrainConfig:
             raise ConfigError(f"need 0 <= min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be {' or '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.muon_lr < 0 or not 0 <= self.muon_momentum < 1 or self.muon_weight_decay < 0:
+            raise ConfigError(f"need muon_lr >= 0, 0 <= muon_momentum < 1 and muon_weight_decay >= 0, got "
+                              f"{self.muon_lr}, {self.muon_momentum} and {self.muon_weight_decay}")
         if self.arch not in ARCHS:
             raise ConfigError(f"arch must be {' or '.join(ARCHS)}, got {self.arch!r}")
         # said before a fresh run prepares its data (GPTConfig refuses it too); a resume first refuses the change
@@ -135,12 +149,13 @@ def preset_for(device_type: str) -> str:
     return "shakespeare-char" if device_type == "cuda" else "shakespeare-char-cpu"
 
 # what a resumed run keeps: the model's shape, and what decides the data stream it has been reading
-# (batches are drawn from (seed, step * grad_accum)); a change would silently train another run
+# (batches are drawn from (seed, step * grad_accum)), and the optimizer (its state is another optimizer's); a
+# change would silently train another run
 KEPT_ON_RESUME = ("arch", "n_layer", "n_head", "n_kv_head", "n_embd", "block_size", "dropout", "bias", "gelu",
-                  "batch_size", "grad_accum", "seed")
+                  "batch_size", "grad_accum", "seed", "optimizer")
 # kept settings added after checkpoints were written: the value those runs were trained with (a resume that gives
 # another value must be refused, not read as a change to a setting the checkpoint never named)
-PREDATED = {"arch": "gpt2", "n_kv_head": None}
+PREDATED = {"arch": "gpt2", "n_kv_head": None, "optimizer": "adamw"}
 
 
 def build_config(cls: type[C], base: dict[str, Any], overrides: dict[str, Any]) -> C:

@@ -322,9 +322,17 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         return logits, loss
 
-    def optimizer_groups(self, weight_decay: float) -> list[dict]:
-        """AdamW groups: weight decay on matrices and embeddings, none on biases and norm gains."""
-        params = [p for p in self.parameters() if p.requires_grad]
+    def hidden_matrices(self) -> list[nn.Parameter]:
+        """The 2-D weights inside the blocks (the attention and MLP projections): what Muon optimizes. Muon
+        orthogonalizes a matrix's update, which suits a linear map of the hidden state, not an embedding table
+        (rows looked up one at a time), the head, or the vectors (norm gains, biases)."""
+        return [p for p in self.transformer.h.parameters() if p.requires_grad and p.dim() == 2]
+
+    def optimizer_groups(self, weight_decay: float, without: list[nn.Parameter] = ()) -> list[dict]:
+        """AdamW groups: weight decay on matrices and embeddings, none on biases and norm gains; the parameters
+        `without` (another optimizer's) left out."""
+        others = {id(p) for p in without}
+        params = [p for p in self.parameters() if p.requires_grad and id(p) not in others]
         return [
             {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},

@@ -15,10 +15,14 @@ GradScaler; fp32 on CPU and MPS. Device "auto": cuda, then mps, then cpu.
 Launched by torchrun, it trains with DistributedDataParallel (nccl on GPUs, gloo
 on CPUs); each rank draws its own share of every global batch.
 
-Resume (--resume) restores the model, optimizer, scaler, step, RNG states and
+Optimizer "adamw": AdamW for every weight. "muon": torch.optim.Muon for the blocks'
+2-D matrices (GPT.hidden_matrices) and AdamW for the rest, both on the same warmup and
+cosine, each scaled to its own peak (muon_lr, lr).
+
+Resume (--resume) restores the model, optimizers, scaler, step, RNG states and
 the data stream's position, so on CPU a resumed run is bit-for-bit the run that
 was not interrupted. It continues the run as it was: the settings in
-KEPT_ON_RESUME (the model's shape, and what decides the data stream) and the data
+KEPT_ON_RESUME (the model's shape, what decides the data stream, the optimizer) and the data
 itself (its manifest's sha256) must be the checkpoint's, or it refuses, naming
 them; the others (max_iters, the learning-rate schedule, evaluation cadence,
 device, precision...) may change, and each change is reported. metrics.jsonl is
@@ -320,8 +324,14 @@ class Trainer:
             self.model.load_state_dict(init)
         if self.launch.rank:
             torch.manual_seed(cfg.seed + self.launch.rank)  # but each rank its own dropout masks
+        # with Muon, Muon steps the blocks' matrices and AdamW everything else (embeddings, head, norms, biases)
+        matrices = self.model.hidden_matrices() if cfg.optimizer == "muon" else []
+        self.muon = torch.optim.Muon(
+            matrices, lr=cfg.muon_lr, weight_decay=cfg.muon_weight_decay, momentum=cfg.muon_momentum,
+            adjust_lr_fn="original",
+        ) if matrices else None
         self.optimizer = torch.optim.AdamW(
-            self.model.optimizer_groups(cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+            self.model.optimizer_groups(cfg.weight_decay, without=matrices), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
             fused=self.device.type in ("cuda", "cpu"),  # one kernel for all parameters: much less per-step overhead
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
@@ -349,6 +359,8 @@ class Trainer:
         """Continue exactly where the checkpoint stopped: weights, optimizer, scaler, step, RNG."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.muon is not None:
+            self.muon.load_state_dict(state["muon"])
         if state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.best_val = state["step"], state["best_val_loss"]
@@ -400,6 +412,7 @@ class Trainer:
             "model_config": asdict(self.model_config),
             "model": _unwrapped(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "muon": self.muon.state_dict() if self.muon is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "step": self.step,
             "best_val_loss": self.best_val,
@@ -453,6 +466,9 @@ class Trainer:
         cfg, ddp = self.cfg, self.launch.ddp
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        if self.muon is not None:  # the same schedule, scaled to Muon's own peak
+            for group in self.muon.param_groups:
+                group["lr"] = lr * cfg.muon_lr / cfg.lr if cfg.lr > 0 else 0.0
         loss_sum = torch.zeros((), device=self.device)
         for micro in range(cfg.grad_accum):
             x, y = next(self.batches)
@@ -465,12 +481,16 @@ class Trainer:
             loss_sum += loss.detach()
         if not torch.isfinite(loss_sum):
             raise TrainingError(f"the loss became {loss_sum.item()} at step {self.step}; stopped. {self.last_good()}")
-        if cfg.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
+        optimizers = [self.optimizer] if self.muon is None else [self.optimizer, self.muon]
+        if cfg.grad_clip > 0:  # the norm of every gradient, unscaled: both optimizers' parameters
+            for optimizer in optimizers:
+                self.scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        self.scaler.step(self.optimizer)
+        for optimizer in optimizers:  # each skips its step when one of its own gradients overflowed (fp16)
+            self.scaler.step(optimizer)
         self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return loss_sum
 

@@ -21,9 +21,11 @@ from cli import main
 from conftest import ROOT, TINYSHAKESPEARE, free_port, shakespeare_data
 from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, load_model, save_checkpoint
 from gpt.config import TrainConfig, config_from, resume_config
+from gpt.device import Launch
 from gpt.progress import TimeLeft
 from gpt.runs import RunExists
-from gpt.train import TrainingError, evaluate_checkpoint, learning_rate, train
+from gpt.train import Trainer, TrainingError, evaluate_checkpoint, learning_rate, train
+from gptkit_base.errors import ConfigError
 from gptkit_base.files import LOCK_FILE, DirectoryBusy, exclusive_directory
 from pipeline.loader import TokenData
 from pipeline.prepare import PrepareConfig, prepare
@@ -49,6 +51,16 @@ def test_learning_rate_schedule():
     assert lrs[50] == lrs[119] == 0.1 and min(lrs) > 0
 
 
+def context_free_entropy(data_dir) -> float:
+    """The entropy of the tokens TINY's evaluation predicts: the first eval_iters x batch_size x block_size tokens
+    of val after the first (windows of block_size + 1 at stride block_size). No predictor that ignores the context
+    scores below it (Gibbs' inequality), so a model below it learned from the context."""
+    val = np.concatenate([np.asarray(s) for s in TokenData(data_dir, "val").shards])
+    frequencies = np.bincount(val[1 : 1 + TINY["eval_iters"] * TINY["batch_size"] * TINY["block_size"]])
+    frequencies = frequencies[frequencies > 0] / frequencies.sum()
+    return float(-(frequencies * np.log(frequencies)).sum())
+
+
 def test_loss_drops_and_the_run_directory_is_complete(data_dir, tmp_path):
     cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=60, **TINY)
     result = train(cfg)
@@ -56,13 +68,7 @@ def test_loss_drops_and_the_run_directory_is_complete(data_dir, tmp_path):
     evals = [r for r in rows if r["event"] == "eval"]
     assert [r["step"] for r in evals] == [0, 10, 20, 30, 40, 50, 60]
     assert evals[0]["val_loss"] > math.log(60) - 0.3  # about uniform at the start
-    # the evaluation predicts the first eval_iters x batch_size x block_size tokens of val after the first (windows
-    # of block_size + 1 at stride block_size): no predictor that ignores the context scores below their entropy
-    # (Gibbs' inequality), so a model below it learned from the context
-    val = np.concatenate([np.asarray(s) for s in TokenData(data_dir, "val").shards])
-    frequencies = np.bincount(val[1 : 1 + TINY["eval_iters"] * TINY["batch_size"] * TINY["block_size"]])
-    frequencies = frequencies[frequencies > 0] / frequencies.sum()
-    assert evals[-1]["val_loss"] < -(frequencies * np.log(frequencies)).sum()
+    assert evals[-1]["val_loss"] < context_free_entropy(data_dir)
     assert result.val_loss == evals[-1]["val_loss"]
     # Shakespeare is ASCII: one byte per character token, so bits per byte are nats per token / ln 2
     assert evals[-1]["val_bpb"] == pytest.approx(evals[-1]["val_loss"] / math.log(2), rel=1e-9)
@@ -78,10 +84,11 @@ def test_loss_drops_and_the_run_directory_is_complete(data_dir, tmp_path):
     assert not any(k.startswith(("_orig_mod", "module")) for k in state["model"])
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "modern"])
-def test_resume_is_bit_exact(data_dir, tmp_path, arch):
+@pytest.mark.parametrize("arch, optimizer", [("gpt2", "adamw"), ("modern", "adamw"), ("gpt2", "muon"),
+                                             ("modern", "muon")])
+def test_resume_is_bit_exact(data_dir, tmp_path, arch, optimizer):
     # dropout: the RNG must resume too
-    common = dict(TINY, arch=arch, dropout=0.1, lr_decay_iters=20, data=str(data_dir))
+    common = dict(TINY, arch=arch, optimizer=optimizer, dropout=0.1, lr_decay_iters=20, data=str(data_dir))
     train(config_from(None, out=str(tmp_path / "straight"), max_iters=20, **common))
     train(config_from(None, out=str(tmp_path / "split"), max_iters=10, **common))
     train(config_from(None, out=str(tmp_path / "split"), max_iters=20, resume=True, **common))
@@ -89,6 +96,12 @@ def test_resume_is_bit_exact(data_dir, tmp_path, arch):
     assert a["step"] == b["step"] == 20
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
+    if optimizer == "muon":  # Muon's momentum buffers resume too
+        assert a["muon"]["state"].keys() == b["muon"]["state"].keys() and a["muon"]["state"]
+        assert all(a["muon"]["state"][i]["momentum_buffer"].equal(b["muon"]["state"][i]["momentum_buffer"])
+                   for i in a["muon"]["state"])
+    else:
+        assert a["muon"] is b["muon"] is None
 
 
 def metric_rows(run_dir) -> list[tuple]:
@@ -118,10 +131,12 @@ def test_resume_after_a_kill_keeps_one_consistent_metrics_log(data_dir, tmp_path
         train(config_from(None, out=str(split), max_iters=30, resume=True, **common))
 
 
-def test_kill_9_then_resume_is_the_run_that_was_not_killed(data_dir, tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_kill_9_then_resume_is_the_run_that_was_not_killed(data_dir, tmp_path, optimizer):
     flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
              "--batch-size", "8", "--dropout", "0.1", "--eval-iters", "2", "--eval-interval", "20", "--lr", "3e-3",
-             "--min-lr", "3e-4", "--warmup-iters", "2", "--max-iters", "200", "--device", "cpu", "--samples", "0"]
+             "--min-lr", "3e-4", "--warmup-iters", "2", "--max-iters", "200", "--device", "cpu", "--samples", "0",
+             "--optimizer", optimizer]
     straight = run("train-gpt", *flags, "--out", tmp_path / "straight")
     assert straight.exit_code == 0, straight.output
     killed = tmp_path / "killed"
@@ -321,18 +336,22 @@ def test_a_run_saved_with_the_old_gelu_name_loads_and_resumes(data_dir, tmp_path
     assert "cannot change gelu 'exact' -> 'tanh'" in line
 
 
-def test_ddp_with_gloo_equals_one_process(data_dir, tmp_path):
+# Muon orthogonalizes in bfloat16, where float32's other summation order flips an element's rounding now and then,
+# and Newton-Schulz amplifies it over the steps (about 3e-3 apart after six): its first step is compared, which
+# the one rounding to bfloat16 leaves identical
+@pytest.mark.parametrize("optimizer, steps", [("adamw", "6"), ("muon", "1")])
+def test_ddp_with_gloo_equals_one_process(data_dir, tmp_path, optimizer, steps):
     port = free_port()
     flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
              "--eval-interval", "6", "--eval-iters", "2", "--dropout", "0", "--device", "cpu", "--samples", "0",
-             "--lr", "1e-3", "--warmup-iters", "0"]
+             "--lr", "1e-3", "--warmup-iters", "0", "--optimizer", optimizer]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                          str(port), str(ROOT / "cli.py"), "train-gpt", *flags, "--batch-size", "4", "--max-iters", "6",
-                          "--out", str(tmp_path / "ddp")], capture_output=True, text=True, env=env, timeout=300)
+                          str(port), str(ROOT / "cli.py"), "train-gpt", *flags, "--batch-size", "4", "--max-iters",
+                          steps, "--out", str(tmp_path / "ddp")], capture_output=True, text=True, env=env, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
-    for name, steps in (("one", "6"), ("init", "0")):  # the global batch in one process; the same seed untrained
-        result = run("train-gpt", *flags, "--batch-size", "8", "--max-iters", steps, "--out", tmp_path / name)
+    for name, taken in (("one", steps), ("init", "0")):  # the global batch in one process; the same seed untrained
+        result = run("train-gpt", *flags, "--batch-size", "8", "--max-iters", taken, "--out", tmp_path / name)
         assert result.exit_code == 0, result.output
     ddp, one, init = (load_checkpoint(tmp_path / name / LATEST)["model"] for name in ("ddp", "one", "init"))
     # the all-reduce averages the ranks' half-batch gradients: the global batch's mean gradient up to float32
@@ -340,6 +359,7 @@ def test_ddp_with_gloo_equals_one_process(data_dir, tmp_path):
     assert all(torch.allclose(ddp[k], one[k], rtol=0, atol=1e-6) for k in ddp)
     # and the steps were taken (a run that skipped them would pass the above): Adam's first step alone moves every
     # element with a gradient by lr (m / sqrt(v) = g / |g|), so each tensor is at least lr / 2 from the seed's init
+    # (Muon's matrices move further: muon_lr is 20 x lr)
     moved = {k: float((ddp[k] - init[k]).abs().max()) for k in ddp}
     assert min(moved.values()) > 1e-3 / 2, moved
 
@@ -480,3 +500,96 @@ def test_training_without_a_validation_split(tmp_path):
     prepare(PrepareConfig([str(text)], str(tmp_path / "data"), "char", val_fraction=0.0, delimiter=None))
     result = train(config_from(None, data=str(tmp_path / "data"), out=str(tmp_path / "run"), max_iters=5, **TINY))
     assert result.step == 5 and result.val_loss is None and (tmp_path / "run" / LATEST).is_file()
+
+
+# --- the Muon optimizer ----------------------------------------------------------------------
+
+# the blocks' linear maps of each architecture, by name: Muon's, and nothing else
+BLOCK_MATRICES = {"gpt2": ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"),
+                  "modern": ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+                             "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+                             "mlp.down_proj.weight")}
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "modern"])
+def test_muon_gets_the_block_matrices_and_adamw_every_other_parameter_once(data_dir, tmp_path, arch):
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=0, optimizer="muon",
+                      **dict(TINY, arch=arch, bias=arch == "gpt2"))
+    trainer = Trainer(cfg, lambda row: None, Launch.from_env())
+    names = {id(p): name for name, p in trainer.model.named_parameters()}  # a tied head is one parameter
+    muon = [names[id(p)] for group in trainer.muon.param_groups for p in group["params"]]
+    adamw = [names[id(p)] for group in trainer.optimizer.param_groups for p in group["params"]]
+    expected = sorted(f"transformer.h.{i}.{m}" for i in range(TINY["n_layer"]) for m in BLOCK_MATRICES[arch])
+    assert sorted(muon) == expected
+    assert sorted(muon + adamw) == sorted(names.values())  # every parameter, exactly once
+    assert "transformer.wte.weight" in adamw and any(n.endswith("bias") for n in adamw) == (arch == "gpt2")
+    assert trainer.muon.param_groups[0]["lr"] == cfg.muon_lr and trainer.optimizer.param_groups[0]["lr"] == cfg.lr
+    adamw_only = Trainer(config_from(None, data=str(data_dir), out=str(tmp_path / "plain"), max_iters=0,
+                                     **dict(TINY, arch=arch)), lambda row: None, Launch.from_env())
+    assert adamw_only.muon is None
+
+
+def test_a_muon_run_learns_and_follows_the_schedule_at_its_own_peak(data_dir, tmp_path):
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=60, optimizer="muon",
+                      **dict(TINY, arch="modern"))
+    result = train(cfg)
+    assert result.val_loss < context_free_entropy(data_dir)
+    state = load_checkpoint(tmp_path / "run" / LATEST)
+    # the output projections start at zero and only Muon steps them: they moved
+    moved = [k for k in state["model"] if k.endswith(("o_proj.weight", "down_proj.weight"))]
+    assert len(moved) == 2 * TINY["n_layer"] and all(state["model"][k].abs().min() > 0 for k in moved)
+    # the last step's lr, on both optimizers: the cosine's, and Muon's in the same proportion to its peak
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(learning_rate(59, cfg))
+    assert state["muon"]["param_groups"][0]["lr"] == pytest.approx(learning_rate(59, cfg) * cfg.muon_lr / cfg.lr)
+
+
+def test_an_unknown_optimizer_is_refused():
+    with pytest.raises(ConfigError, match="optimizer must be adamw or muon, got 'sgd'"):
+        TrainConfig(optimizer="sgd")
+    result = run("train-gpt", "--optimizer", "sgd")
+    assert result.exit_code == 2 and "'sgd' is not one of 'adamw', 'muon'" in result.output
+
+
+def test_resume_refuses_to_change_the_optimizer_and_old_runs_read_as_adamw(data_dir, tmp_path):
+    out = tmp_path / "run"
+    train(config_from(None, data=str(data_dir), out=str(out), max_iters=2, **TINY))
+    with pytest.raises(CheckpointError, match="cannot change optimizer 'adamw' -> 'muon'"):
+        resume_config(out, optimizer="muon")
+    state = load_checkpoint(out / LATEST)
+    for name in ("optimizer", "muon_lr", "muon_momentum", "muon_weight_decay"):  # a run from before the option
+        del state["train_config"][name]
+    del state["muon"]
+    save_checkpoint(out / LATEST, state)
+    assert resume_config(out).optimizer == "adamw"
+    refused = run("train-gpt", "--out", out, "--resume", "--optimizer", "muon", "--samples", "0")
+    assert refused.exit_code == 1 and "cannot change optimizer 'adamw' -> 'muon'" in refused.output
+    assert "Traceback" not in refused.output
+    assert train(resume_config(out, max_iters=4)).step == 4
+
+
+def test_loss_scaling_unscales_and_steps_both_optimizers(data_dir, tmp_path):
+    """The fp16 path (a GradScaler; enabled here on CPU, which fp16 training itself is not). Scaling by a power of
+    two is exact, so a scaled step is the unscaled one, bit for bit, only if both optimizers' gradients are unscaled
+    before clipping; an overflow in a Muon matrix's gradient skips Muon's step and halves the scale; the next step
+    moves both optimizers' weights."""
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=10, optimizer="muon", **TINY)
+    trainer = Trainer(cfg, lambda row: None, Launch.from_env())
+    plain = Trainer(config_from(None, **{**cfg.__dict__, "out": str(tmp_path / "plain")}), lambda row: None,
+                    Launch.from_env())
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    trainer.train_step(1e-3)
+    plain.train_step(1e-3)
+    assert all(torch.equal(v, plain.model.state_dict()[k]) for k, v in trainer.model.state_dict().items())
+    matrix = trainer.model.transformer.h[0].mlp.c_fc.weight
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    hook = matrix.register_hook(lambda g: torch.full_like(g, float("inf")))
+    trainer.train_step(1e-3)
+    hook.remove()
+    muon = {id(p) for p in trainer.model.hidden_matrices()}
+    names = {name for name, p in trainer.model.named_parameters() if id(p) in muon}
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in names) and trainer.scaler.get_scale() == 2.0**9
+    trainer.train_step(1e-3)
+    after = trainer.model.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in ("transformer.wte.weight", *names))
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
