@@ -10,6 +10,7 @@ from click.testing import CliRunner
 import minbpe
 from cli import main
 from conftest import ROOT
+from gptkit import data_commands, gpt_commands
 from pipeline.prepare import PrepareConfig, Progress
 
 TAYLOR = str(ROOT / "data" / "taylorswift.txt")
@@ -302,20 +303,18 @@ def test_generate_refuses_counts_that_mean_nothing(tmp_path, flag, value):
 
 def test_ctrl_c_exits_130_and_says_what_was_kept(tmp_path, monkeypatch):
     """On a line of its own: the progress bar is on screen when Ctrl-C comes."""
-    import cli
-
     def interrupted(config, bar):
         bar(Progress("tokenize", 1, 1, 1, 1, 10, 1.0) if isinstance(config, PrepareConfig) else
             {"event": "step", "step": 1, "train_loss": 2.0})
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "prepare", interrupted)
+    monkeypatch.setattr(data_commands, "prepare", interrupted)
     result = CliRunner().invoke(main, ["prepare", "--input", TAYLOR, "--tokenizer", "gpt2", "--output",
                                        str(tmp_path / "d")])
     assert result.exit_code == 130 and "docs" in result.stderr  # the bar was drawn
     assert result.stderr.split("\n")[-2] == (
         f"interrupted: {tmp_path / 'd'} keeps the work done: run this again to resume")
-    monkeypatch.setattr(cli, "train", interrupted)
+    monkeypatch.setattr(gpt_commands, "train", interrupted)
     result = CliRunner().invoke(main, ["train-gpt", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
     assert result.exit_code == 130 and "loss=2.0000" in result.stderr
     assert result.stderr.split("\n")[-2].startswith("interrupted: ")

@@ -16,7 +16,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import cli
 from cli import main
 from conftest import ROOT, TINYSHAKESPEARE, free_port, shakespeare_data
 from gpt.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint, load_model, save_checkpoint
@@ -25,6 +24,7 @@ from gpt.device import Launch
 from gpt.progress import TimeLeft
 from gpt.runs import RunExists
 from gpt.train import Trainer, TrainingError, evaluate_checkpoint, learning_rate, train
+from gptkit import gpt_commands
 from gptkit_base.errors import ConfigError
 from gptkit_base.files import LOCK_FILE, DirectoryBusy, exclusive_directory
 from pipeline.loader import TokenData
@@ -231,7 +231,7 @@ def test_with_no_data_only_the_demo_recipes_train(tmp_path, monkeypatch):
         trained.append(cfg)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "train", train_nothing)
+    monkeypatch.setattr(gpt_commands, "train", train_nothing)
     for flags, words in ((["--preset", "gpt2-124m"], "gpt2-124m is a recipe for a large corpus"),
                          (["--init-from", "gpt2"], "--init-from goes on training GPT-2 on GPT-2's tokens")):
         result = run("train-gpt", *flags)
