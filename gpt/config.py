@@ -86,8 +86,8 @@ class TrainConfig:
     compile: bool = False
     seed: int = field(default=1337, metadata={"help": "Seed of the initial weights and of the data stream."})
     resume: bool = False
-    # start from a pretrained GPT-2 (a Hugging Face directory, or gpt2 / gpt2-medium / gpt2-large / gpt2-xl): its
-    # shape and weights; block_size may only shorten its context (a longer one is refused)
+    # start from a pretrained model (a Hugging Face GPT-2, Qwen3 or Llama directory, or gpt2 / gpt2-medium /
+    # gpt2-large / gpt2-xl): its architecture, shape and weights; block_size may only shorten its context
     init_from: str | None = None
     overwrite: bool = False  # start afresh in a directory that holds a run (its checkpoints and log are replaced)
 
@@ -116,8 +116,6 @@ class TrainConfig:
         if self.n_kv_head is not None and self.arch != "modern" and not self.resume:
             raise ConfigError("n_kv_head (grouped-query attention) is for --arch modern; GPT-2 has a key and value "
                               "head per query head")
-        if self.init_from and self.arch != "gpt2":
-            raise ConfigError(f"init_from starts from GPT-2's weights, which make a gpt2 model, not a {self.arch} one")
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size, self.block_size, self.n_layer, self.n_head, self.n_embd, self.dropout, self.bias,

@@ -1,30 +1,26 @@
-"""Hugging Face GPT-2 in and out: our GPT as a `transformers` GPT2LMHeadModel directory, and back.
+"""Hugging Face in and out: our GPT as a `transformers` model directory, and back.
 
-The two models compute the same function, so the way across is a renaming of nothing and
-a few exact equivalences:
-
-- Parameter names are already HF GPT-2's. HF's Conv1D layers store their weight as
-  (in, out), ours are nn.Linear (out, in): c_attn, c_proj and c_fc weights are transposed.
-- HF's GPT-2 always has biases. A model trained without them (bias=False, nanoGPT's
-  training default) is exported with zero biases, which computes exactly the same.
-- GELU: ours "exact" (the erf form) is HF's activation_function "gelu"; ours "tanh"
-  is GPT-2's own "gelu_new". A tied head is tie_word_embeddings true (lm_head.weight is then
-  not stored: HF ties it on load); an untied one is stored.
-- Packed-document masks are a training-time feature: a model is the same without them.
+A gpt2 run leaves as a GPT2LMHeadModel, a modern run as a Qwen3ForCausalLM (or, without QK-norm,
+a LlamaForCausalLM); and directories of those three architectures load as our GPT, whenever their
+config.json describes a model we compute exactly. The two sides compute the same function, so
+the way across is a table (gpt.hf_configs: the config.json fields, the weight names and the few
+exact equivalences, such as GPT-2's transposed Conv1D weights and zero biases).
 
 Beside the HF files, an export keeps the run's tokenizer as a run directory does:
 gptkit.json records its identity (gpt2 / gpt4 by name, or tokenizer.model, copied, with its
 sha256), so `generate` samples from the directory as from the run. A directory without it
 (Hugging Face's own gpt2 and its fine-tunes) gets the GPT-2 tokenizer when its vocabulary is
-GPT-2's 50,257 ids.
+GPT-2's 50,257 ids, and is refused otherwise: the ids of a tokenizer gptkit cannot read (Qwen's,
+Llama's) mean nothing to it. `--init-from` (load_pretrained) asks more: the directory's tokenizer
+must be the one the training data was prepared with.
 
 Only safetensors are written or read (no pickle), and the directory's config.json is
 checked against what our GPT computes before anything is built: each field it reads must
-have its JSON type (HF_FIELDS), and a GPT-2 variant we cannot reproduce exactly (another
-LayerNorm epsilon, an inner width other than 4 x n_embd, scaled or reordered attention...)
-is refused with the reason, never loaded as something else. The weights must then be
-exactly that GPT's tensors (gpt.checkpoint.check_weights), so a small directory whose
-config asks for a huge model is refused before the model is built.
+have its JSON type, and a variant we cannot reproduce exactly (another LayerNorm epsilon,
+scaled rotary positions, sliding-window attention, biases in a Llama...) is refused with the
+reason, never loaded as something else. The weights must then be exactly that GPT's tensors
+(gpt.checkpoint.check_weights), so a small directory whose config asks for a huge model is
+refused before the model is built.
 `safetensors` is the optional extra `.[hf]`; `transformers` itself is needed only to use the
 exported directory, not to write or read it.
 """
@@ -38,13 +34,13 @@ from pathlib import Path
 
 import torch
 
-from gptkit_base.errors import GptkitError
 from gptkit_base.files import atomic_copy, atomic_write, atomic_write_text, exclusive_directory, require_new_directory
-from minbpe import ENDOFTEXT, GPT2Tokenizer, Tokenizer, TokenizerError
+from minbpe import ENDOFTEXT, Tokenizer, TokenizerError
 from minbpe.hf_tokenizers import export_tokenizer
 from pipeline.manifest import TokenizerInfo
 
 from .checkpoint import check_weights, checkpoint_tokenizer, gpt_from_state, load_checkpoint, tokenizer_info
+from .hf_configs import HFError, gpt_config_from_hf, hf_config, hf_state_dict, in_their_names, state_from_hf
 from .model import GPT, GPTConfig
 
 CONFIG_FILE = "config.json"
@@ -52,22 +48,8 @@ WEIGHTS_FILE = "model.safetensors"
 GENERATION_FILE = "generation_config.json"
 GPTKIT_FILE = "gptkit.json"  # the tokenizer's identity (pipeline.manifest.TokenizerInfo)
 GPT2_VOCAB = 50257
-CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-GELU_NAMES = {"exact": "gelu", "tanh": "gelu_new"}  # ours (model.GELUS) -> HF's activation_function
-LAYER_NORM_EPS = 1e-5  # torch's LayerNorm default, and GPT-2's
-# the config.json fields read here: the JSON types each may hold (true / false are not numbers here), in words
-WHOLE, NUMBER, FLAG, TEXT = ((int,), "a whole number"), ((int, float), "a number"), ((bool,), "true or false"), \
-    ((str,), "text")
-HF_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
-    "model_type": TEXT, "activation_function": TEXT, "n_inner": ((int, type(None)), "a whole number or null"),
-    "layer_norm_epsilon": NUMBER, "scale_attn_weights": FLAG, "scale_attn_by_inverse_layer_idx": FLAG,
-    "reorder_and_upcast_attn": FLAG, "add_cross_attention": FLAG, "tie_word_embeddings": FLAG,
-    "vocab_size": WHOLE, "n_positions": WHOLE, "n_layer": WHOLE, "n_head": WHOLE, "n_embd": WHOLE,
-}
-
-
-class HFError(GptkitError, ValueError):
-    """A Hugging Face directory that is not a GPT-2 we compute exactly, or an HF feature without its extra."""
+# the tokenizer of a directory that names none but has GPT-2's vocabulary
+GPT2_TOKENIZER = TokenizerInfo("gpt2", GPT2_VOCAB, {ENDOFTEXT: GPT2_VOCAB - 1})
 
 
 def _safetensors():
@@ -84,59 +66,9 @@ def is_hf_directory(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG_FILE).is_file()
 
 
-def hf_config(config: GPTConfig, eos_token_id: int | None = None) -> dict:
-    """GPT2Config's fields for our config (what `transformers` reads from config.json)."""
-    return {
-        "architectures": ["GPT2LMHeadModel"],
-        "model_type": "gpt2",
-        "vocab_size": config.vocab_size,
-        "n_positions": config.block_size,
-        "n_embd": config.n_embd,
-        "n_layer": config.n_layer,
-        "n_head": config.n_head,
-        "n_inner": None,  # 4 x n_embd
-        "activation_function": GELU_NAMES[config.gelu],
-        "resid_pdrop": config.dropout,
-        "embd_pdrop": config.dropout,
-        "attn_pdrop": config.dropout,
-        "layer_norm_epsilon": LAYER_NORM_EPS,
-        "initializer_range": 0.02,
-        "scale_attn_weights": True,
-        "scale_attn_by_inverse_layer_idx": False,
-        "reorder_and_upcast_attn": False,
-        "tie_word_embeddings": config.tie_weights,
-        "bos_token_id": eos_token_id,
-        "eos_token_id": eos_token_id,
-        "torch_dtype": "float32",
-    }
-
-
-def hf_state_dict(model: GPT) -> dict[str, torch.Tensor]:
-    """Our weights under HF GPT-2's layout: Conv1D weights transposed, zero biases where we have none, and
-    no lm_head.weight when it is tied (HF ties it on load)."""
-    config = model.config
-    state = {name: t.detach().to(torch.float32) for name, t in model.state_dict().items()}
-    if config.tie_weights:
-        del state["lm_head.weight"]
-    if not config.bias:
-        widths = {"ln_1": config.n_embd, "ln_2": config.n_embd, "attn.c_attn": 3 * config.n_embd,
-                  "attn.c_proj": config.n_embd, "mlp.c_fc": 4 * config.n_embd, "mlp.c_proj": config.n_embd}
-        for i in range(config.n_layer):
-            for layer, width in widths.items():
-                state[f"transformer.h.{i}.{layer}.bias"] = torch.zeros(width)
-        state["transformer.ln_f.bias"] = torch.zeros(config.n_embd)
-    for name in list(state):
-        if name.endswith(CONV1D):
-            state[name] = state[name].t()
-    return {name: t.contiguous() for name, t in state.items()}
-
-
 def export_hf(model: GPT, directory: str | os.PathLike, eos_token_id: int | None = None) -> list[Path]:
-    """Write `directory` as a Hugging Face GPT-2 model (config.json, model.safetensors, generation_config.json);
-    the paths written. Each file is written whole or not at all."""
-    if model.config.arch != "gpt2":  # nothing written: the Qwen3 export is a later addition
-        raise HFError(f"export writes GPT-2 directories, and this is a {model.config.arch} model (Qwen3's "
-                      "architecture), which gptkit cannot export to Hugging Face yet")
+    """Write `directory` as a Hugging Face model (config.json, model.safetensors, generation_config.json): GPT-2,
+    Qwen3 or Llama (gpt.hf_configs.architecture_of); the paths written. Each file is written whole or not at all."""
     st = _safetensors()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -149,39 +81,10 @@ def export_hf(model: GPT, directory: str | os.PathLike, eos_token_id: int | None
     return [directory / WEIGHTS_FILE, directory / CONFIG_FILE, directory / GENERATION_FILE]
 
 
-def gpt_config_from_hf(raw: dict, source: str | os.PathLike) -> GPTConfig:
-    """Our GPTConfig for a GPT-2 config.json, or HFError naming what our GPT does not compute."""
-    def refuse(why: str) -> HFError:
-        return HFError(f"{source}: {why}; gptkit computes GPT-2 exactly, so it does not load this model")
-
-    for name, (types, words) in HF_FIELDS.items():
-        value = raw.get(name)
-        if name in raw and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
-            raise HFError(f"{source}: {name} is {json.dumps(value)[:80]}, not {words}")
-    if raw.get("model_type") != "gpt2":
-        raise refuse(f"model_type is {raw.get('model_type')!r}, not 'gpt2'")
-    gelu = {hf: ours for ours, hf in GELU_NAMES.items()}.get(raw.get("activation_function", "gelu_new"))
-    if gelu is None:
-        raise refuse(f"activation_function {raw.get('activation_function')!r} (gelu or gelu_new only)")
-    if raw.get("n_inner") not in (None, 4 * raw.get("n_embd", 0)):
-        raise refuse(f"n_inner {raw['n_inner']} is not 4 x n_embd")
-    if not abs(raw.get("layer_norm_epsilon", LAYER_NORM_EPS) - LAYER_NORM_EPS) <= 1e-12:  # NaN too
-        raise refuse(f"layer_norm_epsilon {raw['layer_norm_epsilon']} is not {LAYER_NORM_EPS}")
-    for flag, expected in (("scale_attn_weights", True), ("scale_attn_by_inverse_layer_idx", False),
-                           ("reorder_and_upcast_attn", False), ("add_cross_attention", False)):
-        if raw.get(flag, expected) != expected:
-            raise refuse(f"{flag} is {raw[flag]!r}")
-    try:
-        return GPTConfig(vocab_size=raw["vocab_size"], block_size=raw["n_positions"], n_layer=raw["n_layer"],
-                         n_head=raw["n_head"], n_embd=raw["n_embd"], dropout=0.0, bias=True,
-                         tie_weights=raw.get("tie_word_embeddings", True), gelu=gelu)
-    except (KeyError, ValueError) as e:
-        raise refuse(f"its config does not describe a GPT-2 ({e})") from None
-
-
-def load_hf(directory: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:
-    """The GPT of a Hugging Face GPT-2 directory, in eval mode (safetensors only; HFError for anything else)."""
-    st = _safetensors()
+def read_hf_config(directory: str | os.PathLike) -> GPTConfig:
+    """The GPTConfig of a Hugging Face model directory's config.json, once the directory is one gptkit reads
+    (safetensors weights) and the config a model it computes exactly; HFError otherwise."""
+    _safetensors()
     directory = Path(directory)
     if not (directory / CONFIG_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
         raise HFError(f"{directory}: not a Hugging Face model directory (it needs {CONFIG_FILE} and {WEIGHTS_FILE}; "
@@ -192,25 +95,33 @@ def load_hf(directory: str | os.PathLike, device: str | torch.device = "cpu") ->
         raise HFError(f"{directory / CONFIG_FILE}: not a JSON config ({e})") from None
     if not isinstance(raw, dict):
         raise HFError(f"{directory / CONFIG_FILE}: not a JSON object")
-    config = gpt_config_from_hf(raw, directory / CONFIG_FILE)
+    return gpt_config_from_hf(raw, directory / CONFIG_FILE)
+
+
+def load_hf(directory: str | os.PathLike, device: str | torch.device = "cpu",
+            config: GPTConfig | None = None) -> GPT:
+    """The GPT of a Hugging Face directory (GPT-2, Qwen3 or Llama), in eval mode; HFError for anything else.
+    `config`: its read_hf_config, when the caller has read it already."""
+    if config is None:
+        config = read_hf_config(directory)
+    directory = Path(directory)
     try:
-        tensors = st.load_file(str(directory / WEIGHTS_FILE))
+        tensors = _safetensors().load_file(str(directory / WEIGHTS_FILE))
     except Exception as e:  # safetensors raises its own SafetensorError for a damaged file
         raise HFError(f"{directory / WEIGHTS_FILE}: not a readable safetensors file ({e})") from None
-    tensors = {name.removeprefix("model."): t for name, t in tensors.items()}  # some exports nest the model
-    state = {name: t.t() if name.endswith(CONV1D) and t.dim() == 2 else t for name, t in tensors.items()
-             if not name.endswith((".attn.bias", ".attn.masked_bias"))}  # some exports hold causal-mask buffers
-    if config.tie_weights and "transformer.wte.weight" in state:
-        state["lm_head.weight"] = state["transformer.wte.weight"]
-    check_weights(lambda: GPT(config), state, directory, HFError)
+    state = state_from_hf(tensors, config)
+    try:
+        check_weights(lambda: GPT(config), state, directory, HFError)
+    except HFError as e:
+        raise HFError(in_their_names(str(e), config)) from None
     model = GPT(config)
     model.load_state_dict(state)
     return model.to(device).eval()
 
 
 def export_run(checkpoint: str | os.PathLike, directory: str | os.PathLike) -> tuple[list[Path], list[str]]:
-    """A train-gpt checkpoint (a run directory or a .pt file) as a Hugging Face GPT-2 directory, with its
-    tokenizer (gptkit.json, tokenizer.model when it is a file, and tokenizer.json whenever HF's tokenizers
+    """A train-gpt checkpoint (a run directory or a .pt file) as a Hugging Face directory (GPT-2, Qwen3 or Llama),
+    with its tokenizer (gptkit.json, tokenizer.model when it is a file, and tokenizer.json whenever HF's tokenizers
     gives exactly its ids); the paths written, and notes on what was left out. `directory` must be new or
     empty: an export never replaces files."""
     directory = Path(directory)
@@ -236,24 +147,49 @@ def export_run(checkpoint: str | os.PathLike, directory: str | os.PathLike) -> t
     return written, notes
 
 
-def load_hf_for_sampling(directory: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, Tokenizer]:
-    """The model of a Hugging Face GPT-2 directory and its tokenizer (see the module doc)."""
-    model = load_hf(directory, device)
+def hf_tokenizer(directory: str | os.PathLike, config: GPTConfig) -> TokenizerInfo | None:
+    """The tokenizer whose ids a Hugging Face directory's model reads: its gptkit.json's; without one, GPT-2's for
+    GPT-2's vocabulary; else None (unknown)."""
     directory = Path(directory)
-    if (directory / GPTKIT_FILE).is_file():
-        try:
-            record = json.loads((directory / GPTKIT_FILE).read_text(encoding="utf-8"))["tokenizer"]
-            tokenizer = TokenizerInfo(**record).load(directory)
-        except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
-            raise HFError(f"{directory / GPTKIT_FILE}: not a gptkit tokenizer record") from None
-    elif model.config.vocab_size == GPT2_VOCAB:
-        tokenizer = GPT2Tokenizer()
-    else:
+    if not (directory / GPTKIT_FILE).is_file():
+        return GPT2_TOKENIZER if config.vocab_size == GPT2_VOCAB else None
+    try:
+        return TokenizerInfo(**json.loads((directory / GPTKIT_FILE).read_text(encoding="utf-8"))["tokenizer"])
+    except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
+        raise HFError(f"{directory / GPTKIT_FILE}: not a gptkit tokenizer record") from None
+
+
+def load_hf_for_sampling(directory: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GPT, Tokenizer]:
+    """The model of a Hugging Face directory and its tokenizer (see the module doc)."""
+    model = load_hf(directory, device)
+    record = hf_tokenizer(directory, model.config)
+    if record is None:
         raise HFError(f"{directory}: no {GPTKIT_FILE} names its tokenizer, and its {model.config.vocab_size} ids "
                       f"are not GPT-2's {GPT2_VOCAB}")
+    tokenizer = record.load(directory)
     if tokenizer.n_vocab > model.config.vocab_size:
         raise HFError(f"{directory}: its tokenizer has {tokenizer.n_vocab} ids, the model {model.config.vocab_size}")
     return model, tokenizer
+
+
+def load_pretrained(name_or_directory: str | os.PathLike, data_tokenizer: TokenizerInfo) -> GPT:
+    """The model `--init-from` starts from (a directory, or a GPT-2 fetched by name: pretrained_directory), once
+    its tokenizer is known to be the one the training data was prepared with (`data_tokenizer`): otherwise
+    training would read the data's ids as another tokenizer's. A GPT-2 directory that names no tokenizer and
+    has another vocabulary than GPT-2's (nanoGPT's padded 50,304 ids, a model of our own exported without its
+    record) is taken at its word, as it always was."""
+    directory = pretrained_directory(name_or_directory)
+    config = read_hf_config(directory)
+    record = hf_tokenizer(directory, config)
+    if record is None and config.arch != "gpt2":
+        raise HFError(f"{directory}: no {GPTKIT_FILE} names its tokenizer, and its {config.vocab_size} ids are not "
+                      f"GPT-2's {GPT2_VOCAB}; gptkit trains only on ids of a tokenizer it knows")
+    if record is not None:
+        record.load(directory)  # the record is the tokenizer's own (its type, ids, specials; a file's sha256)
+    if record is not None and record.identity() != data_tokenizer.identity():
+        raise HFError(f"{directory}: its model reads the ids of {record.describe()}, and the data was prepared with "
+                      f"{data_tokenizer.describe()}; prepare the data with the model's tokenizer")
+    return load_hf(directory, config=config)
 
 
 # the GPT-2 checkpoints `--init-from` fetches by name (nanoGPT's init_from), on the Hugging Face hub
@@ -261,7 +197,7 @@ HUB_MODELS = {name: f"openai-community/{name}" for name in ("gpt2", "gpt2-medium
 
 
 def pretrained_directory(name_or_directory: str | os.PathLike) -> Path:
-    """A Hugging Face GPT-2 directory: the one given, or gpt2 / gpt2-medium / gpt2-large / gpt2-xl fetched from
+    """A Hugging Face model directory: the one given, or gpt2 / gpt2-medium / gpt2-large / gpt2-xl fetched from
     the hub (safetensors and config only) into huggingface_hub's cache. Offline, a clear HFError."""
     if Path(name_or_directory).is_dir():
         return Path(name_or_directory)

@@ -18,7 +18,8 @@ were alone in its row, without the padding a row per document needs.
 
 GPTConfig(arch="modern") builds Qwen3's architecture instead (gpt.modern: rotary
 positions, RMSNorm and QK-norm, a SwiGLU MLP, grouped-query attention, no biases, an
-untied head, zero-initialised output projections); the GPT class below picks the blocks
+untied head, zero-initialised output projections; with qk_norm=False, Llama's, which
+only an imported Llama has); the GPT class below picks the blocks
 by arch, and everything else (packed documents, the cache, the loss) is the same code.
 With arch "gpt2" the model is exactly the one above: its modules, names, initialisation
 and random draws do not depend on the modern one.
@@ -86,6 +87,9 @@ class GPTConfig:
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-6  # the modern model's RMSNorm epsilon (Qwen3's)
     intermediate_size: int | None = None  # the modern MLP's width; None: 8/3 x n_embd rounded (HIDDEN_MULTIPLE)
+    # the modern model's per-head RMSNorm of queries and keys (Qwen3's); False is Llama's attention, which only an
+    # imported Llama has (gpt.hf). None: the arch's (modern True; GPT-2 has none)
+    qk_norm: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -106,6 +110,10 @@ class GPTConfig:
             self.bias = not modern
         if self.tie_weights is None:
             self.tie_weights = not modern
+        if self.qk_norm is None:
+            self.qk_norm = modern
+        if not isinstance(self.qk_norm, bool):
+            raise ConfigError(f"qk_norm must be true or false, got {self.qk_norm!r}")
         if modern:
             if self.bias:
                 raise ConfigError("the modern architecture has no biases (Qwen3's); bias must be false")
@@ -126,6 +134,8 @@ class GPTConfig:
                                   "query attention) is for the modern architecture")
             if self.intermediate_size is not None:
                 raise ConfigError("GPT-2's MLP is 4 x n_embd wide: intermediate_size is for the modern architecture")
+            if self.qk_norm:
+                raise ConfigError("GPT-2's attention has no QK-norm: qk_norm is for the modern architecture")
         self.gelu = gelu_name(self.gelu)
         if not (isinstance(self.gelu, str) and self.gelu in GELUS):
             raise ConfigError(f"gelu must be {' or '.join(map(repr, GELUS))}, got {self.gelu!r}")
@@ -236,12 +246,13 @@ class GPT(nn.Module):
                     wte=nn.Embedding(config.vocab_size, config.n_embd),
                     drop=nn.Dropout(config.dropout),
                     h=nn.ModuleList([ModernBlock(config.n_embd, config.n_head, config.n_kv_head,
-                                                 config.intermediate_size, config.rms_norm_eps, config.dropout, i)
+                                                 config.intermediate_size, config.rms_norm_eps, config.dropout, i,
+                                                 config.qk_norm)
                                      for i in range(config.n_layer)]),
                     ln_f=RMSNorm(config.n_embd, config.rms_norm_eps),
                 )
             )
-            self.rotary = Rotary(config.n_embd // config.n_head, config.block_size, config.rope_theta)
+            self.rotary = Rotary(config.n_embd // config.n_head, config.rope_theta)
         else:
             self.transformer = nn.ModuleDict(
                 dict(

@@ -29,7 +29,12 @@ three prefixes (and nothing else; no transposes):
 
 with Qwen3Config's hidden_size = n_embd, num_attention_heads = n_head, num_key_value_heads =
 n_kv_head, head_dim = n_embd // n_head, intermediate_size, rms_norm_eps, rope_theta,
-max_position_embeddings = block_size, tie_word_embeddings = tie_weights, hidden_act "silu".
+max_position_embeddings = block_size, tie_word_embeddings = tie_weights, hidden_act "silu"
+(gpt.hf_configs holds the whole table, both ways).
+
+Llama (LlamaForCausalLM) is the same model without QK-norm, under the same names:
+GPTConfig(qk_norm=False) builds it (no q_norm / k_norm weights). gptkit never trains one from
+scratch; it is what `--init-from` a Llama directory makes, and exports back as Llama.
 """
 
 from __future__ import annotations
@@ -55,21 +60,23 @@ class RMSNorm(nn.Module):
 
 
 class Rotary(nn.Module):
-    """The rotation angles' cosines and sines for positions 0 .. positions - 1 (float32 tables, not saved in
-    checkpoints: they follow from the config). Calling it with positions gives the (cos, sin) that rotate()
-    takes for them."""
+    """The rotation angles' cosines and sines: calling it with positions gives the (cos, sin) that rotate() takes
+    for them, computed in float32 for the positions asked, as Qwen3's are. It holds no tensor at all: a table of
+    block_size rows (a number in a config, which no tensor of the file bounds) would let a crafted checkpoint ask
+    for any amount of memory, and every tensor a model allocates must be one its file holds (check_weights).
+    Computed per call, the memory follows the tokens."""
 
-    def __init__(self, head_size: int, positions: int, theta: float) -> None:
+    def __init__(self, head_size: int, theta: float) -> None:
         super().__init__()
-        inv_freq = 1.0 / (theta ** (torch.arange(0, head_size, 2, dtype=torch.float32) / head_size))
-        angles = torch.outer(torch.arange(positions, dtype=torch.float32), inv_freq)
-        angles = torch.cat((angles, angles), dim=-1)  # dimension i and i + head_size/2 turn by the same angle
-        self.register_buffer("cos", angles.cos(), persistent=False)
-        self.register_buffer("sin", angles.sin(), persistent=False)
+        self.head_size, self.theta = head_size, theta
 
     def forward(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """pos: (T,) or, for packed documents, (B, T); the tables for them, shaped to broadcast over heads."""
-        return self.cos[pos].unsqueeze(-3), self.sin[pos].unsqueeze(-3)
+        pairs = torch.arange(0, self.head_size, 2, dtype=torch.float32, device=pos.device)
+        inv_freq = 1.0 / (self.theta ** (pairs / self.head_size))
+        angles = pos.to(torch.float32).unsqueeze(-1) * inv_freq
+        angles = torch.cat((angles, angles), dim=-1)  # dimension i and i + head_size/2 turn by the same angle
+        return angles.cos().unsqueeze(-3), angles.sin().unsqueeze(-3)
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -80,18 +87,20 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
 
 
 class GroupedQueryAttention(nn.Module):
-    """Causal self-attention with QK-norm and rotary positions; n_kv_head key/value heads (n_head: plain
-    multi-head attention)."""
+    """Causal self-attention with QK-norm (Qwen3's; without it, Llama's) and rotary positions; n_kv_head key/value
+    heads (n_head: plain multi-head attention)."""
 
-    def __init__(self, n_embd: int, n_head: int, n_kv_head: int, eps: float, dropout: float, layer: int) -> None:
+    def __init__(self, n_embd: int, n_head: int, n_kv_head: int, eps: float, dropout: float, layer: int,
+                 qk_norm: bool = True) -> None:
         super().__init__()
         self.n_head, self.n_kv_head, self.head_size = n_head, n_kv_head, n_embd // n_head
         self.q_proj = nn.Linear(n_embd, n_head * self.head_size, bias=False)
         self.k_proj = nn.Linear(n_embd, n_kv_head * self.head_size, bias=False)
         self.v_proj = nn.Linear(n_embd, n_kv_head * self.head_size, bias=False)
         self.o_proj = nn.Linear(n_head * self.head_size, n_embd, bias=False)
-        self.q_norm = RMSNorm(self.head_size, eps)
-        self.k_norm = RMSNorm(self.head_size, eps)
+        # Identity holds no weights: a model without QK-norm has no q_norm / k_norm in its state dict, as Llama's
+        self.q_norm = RMSNorm(self.head_size, eps) if qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(self.head_size, eps) if qk_norm else nn.Identity()
         self.resid_dropout = nn.Dropout(dropout)
         self.dropout, self.layer = dropout, layer
 
@@ -121,13 +130,13 @@ class SwiGLU(nn.Module):
 
 
 class ModernBlock(nn.Module):
-    """Qwen3's decoder layer: x + attention(norm(x)), then + MLP(norm(x))."""
+    """Qwen3's decoder layer (Llama's without QK-norm): x + attention(norm(x)), then + MLP(norm(x))."""
 
     def __init__(self, n_embd: int, n_head: int, n_kv_head: int, hidden: int, eps: float, dropout: float,
-                 layer: int) -> None:
+                 layer: int, qk_norm: bool = True) -> None:
         super().__init__()
         self.input_layernorm = RMSNorm(n_embd, eps)
-        self.self_attn = GroupedQueryAttention(n_embd, n_head, n_kv_head, eps, dropout, layer)
+        self.self_attn = GroupedQueryAttention(n_embd, n_head, n_kv_head, eps, dropout, layer, qk_norm)
         self.post_attention_layernorm = RMSNorm(n_embd, eps)
         self.mlp = SwiGLU(n_embd, hidden, dropout)
 

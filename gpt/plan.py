@@ -15,7 +15,8 @@ plan_training gets the same run. The choices it makes:
   training on GPT-2's tokens, not on characters);
 - neither a preset nor a shape setting: the recipe sized for the device it will run on, said in a
   note (TrainConfig's own defaults are GPT-2 124M, which stalls a laptop without a word);
-- `init_from`: the model's shape is the pretrained model's, so n_layer, n_head and n_embd are refused;
+- `init_from`: the model's architecture and shape are the pretrained model's (a Hugging Face GPT-2, Qwen3 or
+  Llama), so arch, n_layer, n_head, n_kv_head and n_embd are refused;
 - the output folder: `out`, else out/<preset>, else out/run.
 
 A refusal is a SettingsConflict (the command line must change; the CLI shows it as a usage error).
@@ -42,6 +43,8 @@ from .train import prepare_run_data
 
 DEMO_PRESET = "shakespeare-char-cpu"  # a run given no data: this recipe on the bundled Tiny Shakespeare
 DEMO_PRESETS = (DEMO_PRESET, "shakespeare-char")  # the recipes made for Tiny Shakespeare (preset_for's)
+# the settings a pretrained model decides (--block-size may still shorten its context)
+FROM_PRETRAINED = ("arch", "n_layer", "n_head", "n_kv_head", "n_embd")
 
 
 @dataclass
@@ -84,8 +87,9 @@ def plan_training(data: str | None = None, inputs: Sequence[str] = (), tokenizer
                                    "FILE --tokenizer gpt2")
         inputs, tokenizer, preset = (str(texts.TINYSHAKESPEARE),), "char", preset or DEMO_PRESET
     out = out or f"out/{preset or (DEMO_PRESET if bare else 'run')}"
-    if init_from and any(settings.get(name) is not None for name in SHAPE if name != "block_size"):
-        raise SettingsConflict("the model's shape comes from --init-from: leave out --n-layer, --n-head and --n-embd")
+    if init_from and any(settings.get(name) is not None for name in FROM_PRETRAINED):
+        raise SettingsConflict("the model's shape comes from --init-from: leave out --n-layer, --n-head, --n-kv-head, "
+                               "--n-embd and --arch")
     if preset is None and not resume and not init_from and not any(settings.get(name) is not None for name in SHAPE):
         preset = preset_for(pick_device(settings.get("device") or "auto").type)
         notes.append(f"no --preset or shape flags: the {preset} recipe, sized for this device "

@@ -11,10 +11,10 @@
 Three kinds of directory hold a model: train-gpt's run (latest.pt, best.pt, metrics.jsonl,
 which gets a row per logged step and evaluation while the run trains, loss.png, and the
 tokenizer's file when it is one), train-char's run (latest.pt, split.json, metrics.json,
-written once at the end, and the lab's plots), and a Hugging Face GPT-2 directory written by
-`export`. A GPT samples token by token, so its text streams; a character model draws whole
-examples (or a stretch of a stream) at once, so each of its samples comes as one piece. The
-pieces never repeat the prompt.
+written once at the end, and the lab's plots), and a Hugging Face GPT-2, Qwen3 or Llama
+directory (written by `export`, or elsewhere). A GPT samples token by token, so its text
+streams; a character model draws whole examples (or a stretch of a stream) at once, so each
+of its samples comes as one piece. The pieces never repeat the prompt.
 
 Where this sits: reading every kind of run needs the checkpoint loader, the Hugging Face
 loader and the character models' sampler, so this module is above those (gpt.checkpoint,

@@ -70,7 +70,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig, check_kept, saved_train_config
 from .device import Launch, compile_problem, pick_device, pick_dtype
-from .hf import load_hf, pretrained_directory
+from .hf import load_pretrained
 from .model import GPT
 from .runs import BEST, DATA_DIR, GPT_FILES, LATEST, LOSS_PLOT, METRICS, claim_run, discard_run, read_metrics
 
@@ -87,6 +87,22 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
         return cfg.min_lr
     progress = (step - cfg.warmup_iters) / max(decay_iters - cfg.warmup_iters, 1)
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+def build_optimizers(model: GPT, optimizer: str, lr: float, weight_decay: float, betas: tuple[float, float],
+                     muon_lr: float, muon_momentum: float, muon_weight_decay: float,
+                     device: torch.device) -> tuple[torch.optim.AdamW, torch.optim.Muon | None]:
+    """A GPT's optimizers: "adamw", AdamW for every weight (no Muon: None); "muon", torch.optim.Muon for the
+    blocks' 2-D matrices (GPT.hidden_matrices) and AdamW for everything else (embeddings, head, norms, biases)."""
+    matrices = model.hidden_matrices() if optimizer == "muon" else []
+    muon = torch.optim.Muon(
+        matrices, lr=muon_lr, weight_decay=muon_weight_decay, momentum=muon_momentum, adjust_lr_fn="original",
+    ) if matrices else None
+    adamw = torch.optim.AdamW(
+        model.optimizer_groups(weight_decay, without=matrices), lr=lr, betas=betas,
+        fused=device.type in ("cuda", "cpu"),  # one kernel for all parameters: much less per-step overhead
+    )
+    return adamw, muon
 
 
 class TrainingError(GptkitError, RuntimeError):
@@ -324,35 +340,32 @@ class Trainer:
             self.model.load_state_dict(init)
         if self.launch.rank:
             torch.manual_seed(cfg.seed + self.launch.rank)  # but each rank its own dropout masks
-        # with Muon, Muon steps the blocks' matrices and AdamW everything else (embeddings, head, norms, biases)
-        matrices = self.model.hidden_matrices() if cfg.optimizer == "muon" else []
-        self.muon = torch.optim.Muon(
-            matrices, lr=cfg.muon_lr, weight_decay=cfg.muon_weight_decay, momentum=cfg.muon_momentum,
-            adjust_lr_fn="original",
-        ) if matrices else None
-        self.optimizer = torch.optim.AdamW(
-            self.model.optimizer_groups(cfg.weight_decay, without=matrices), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-            fused=self.device.type in ("cuda", "cpu"),  # one kernel for all parameters: much less per-step overhead
-        )
+        self.optimizer, self.muon = build_optimizers(
+            self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), cfg.muon_lr,
+            cfg.muon_momentum, cfg.muon_weight_decay, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.step, self.best_val = 0, float("inf")
         self.saved_step: int | None = None  # the step of the latest.pt this process wrote or resumed from
 
     def _pretrained(self) -> dict[str, torch.Tensor]:
-        """A fresh run from a pretrained GPT-2: its shape (the context cut to block_size if that is shorter) becomes
-        the run's, recorded in its settings as if given, and its weights are the start. A block_size longer than
-        its context is refused: positions it never learned cannot be made up."""
-        pretrained = load_hf(pretrained_directory(self.cfg.init_from))
+        """A fresh run from a pretrained model (GPT-2, Qwen3 or Llama, on the data's own tokenizer): its
+        architecture and shape (the context cut to block_size if that is shorter) become the run's, recorded in its
+        settings as if given, and its weights are the start. A block_size longer than its context is refused:
+        positions it never learned cannot be made up."""
+        pretrained = load_pretrained(self.cfg.init_from, self.train_data.manifest.tokenizer)
         context = pretrained.config.block_size
         if self.cfg.block_size is not None and self.cfg.block_size > context:
             raise CheckpointError(f"block_size {self.cfg.block_size} is longer than {self.cfg.init_from}'s context of "
                                   f"{context} tokens: give --block-size {context} or less, or leave it out")
         block = context if self.cfg.block_size is None else self.cfg.block_size
-        self.model_config = replace(pretrained.config, block_size=block, dropout=self.cfg.dropout)
-        self.cfg = replace(self.cfg, n_layer=pretrained.config.n_layer, n_head=pretrained.config.n_head,
-                           n_embd=pretrained.config.n_embd, block_size=block, bias=True, gelu=pretrained.config.gelu)
+        self.model_config = c = replace(pretrained.config, block_size=block, dropout=self.cfg.dropout)
+        gpt2 = c.arch == "gpt2"
+        self.cfg = replace(self.cfg, arch=c.arch, n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd,
+                           n_kv_head=None if gpt2 else c.n_kv_head, block_size=block, bias=c.bias,
+                           gelu=c.gelu if gpt2 else self.cfg.gelu)
         weights = pretrained.state_dict()
-        weights["transformer.wpe.weight"] = weights["transformer.wpe.weight"][:block]  # nanoGPT's crop_block_size
+        if gpt2:  # nanoGPT's crop_block_size (rotary positions have no table to crop)
+            weights["transformer.wpe.weight"] = weights["transformer.wpe.weight"][:block]
         return weights
 
     def _restore(self, state: dict) -> None:

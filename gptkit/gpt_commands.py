@@ -44,8 +44,9 @@ from minbpe.hf_tokenizers import export_tokenizer
               "learning-rate schedule, evaluation, device, dtype and compile, not the model's shape, batch-size, "
               "grad-accum, seed, optimizer or the data.")
 @click.option("--overwrite", is_flag=True, help="Start afresh in an OUT that holds a run (replacing it).")
-@click.option("--init-from", default=None, help="Start from a pretrained GPT-2: a Hugging Face directory, or gpt2, "
-              "gpt2-medium, gpt2-large, gpt2-xl (fetched from the hub); its shape, --block-size may shorten it.")
+@click.option("--init-from", default=None, help="Start from a pretrained model: a Hugging Face GPT-2, Qwen3 or "
+              "Llama directory, or gpt2, gpt2-medium, gpt2-large, gpt2-xl (fetched from the hub); its architecture "
+              "and shape, --block-size may shorten it.")
 @click.option("--samples", type=click.IntRange(min=0), default=1, show_default=True,
               help="Samples to print at the end.")
 @clean_errors
@@ -82,7 +83,7 @@ def train_gpt(data, inputs, spec, out, preset, compile_, resume, overwrite, init
 
 def stream_samples(checkpoint: str, prompt: str | None, sample: SampleConfig, num_samples: int, seed: int,
                    device: str) -> None:
-    """Print samples from a checkpoint as they are generated: train-gpt's (or a Hugging Face GPT-2
+    """Print samples from a checkpoint as they are generated: train-gpt's (or a Hugging Face
     directory's) streamed token by token, train-char's as whole examples (names...) of a line dataset,
     or text of a stream."""
     sampler = RunSampler(checkpoint, device)
@@ -132,11 +133,11 @@ def eval_command(checkpoint, data, split, max_batches, batch_size, device, as_js
 @click.option("--output", required=True, help="The directory to write (new or empty).")
 @clean_errors
 def export(checkpoint, spec, output) -> None:
-    """Write a train-gpt run as a Hugging Face GPT-2 model directory, or a tokenizer as tokenizer.json.
+    """Write a train-gpt run as a Hugging Face model directory, or a tokenizer as tokenizer.json.
 
-    A run: config.json, model.safetensors and generation_config.json, which
-    `transformers.AutoModelForCausalLM.from_pretrained(OUTPUT)` loads with this model's
-    logits, and its tokenizer. A tokenizer: tokenizer.json and tokenizer_config.json
+    A run, as GPT-2 (or Qwen3, for --arch modern): config.json, model.safetensors and
+    generation_config.json, which `transformers.AutoModelForCausalLM.from_pretrained(OUTPUT)`
+    loads with this model's logits, and its tokenizer. A tokenizer: tokenizer.json and tokenizer_config.json
     (`AutoTokenizer.from_pretrained(OUTPUT)` gives its ids) and tiktoken's rank file. Each
     is checked to give exactly our ids, or refused with the reason. Needs the extra:
     pip install 'gptkit[hf]'.
@@ -161,8 +162,8 @@ def export(checkpoint, spec, output) -> None:
 
 @click.command("generate")
 @click.option("--checkpoint", default=None,
-              help="A run directory (its latest.pt), a checkpoint .pt file, or a Hugging Face GPT-2 directory "
-              "[default: the most recently written run under out/].")
+              help="A run directory (its latest.pt), a checkpoint .pt file, or a Hugging Face GPT-2, Qwen3 or Llama "
+              "directory [default: the most recently written run under out/].")
 @click.option("--prompt", default=None, help="Text to continue.")
 @click.option("--prompt-file", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the prompt from a file ('-' for stdin).")

@@ -43,6 +43,16 @@ def shakespeare_data(root: Path, n_chars: int) -> Path:
     return root / "char"
 
 
+def randomized(model: torch.nn.Module) -> torch.nn.Module:
+    """Every weight random, in eval mode: zero-initialised projections and unit norm gains would hide a weight
+    that is misplaced, so each one is made to matter (the vectors stay near 1)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.2 + (1.0 if p.dim() == 1 else 0.0))
+    return model.eval()
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now, for a torchrun rendezvous."""
     with socket.socket() as s:

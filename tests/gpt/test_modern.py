@@ -1,5 +1,5 @@
 """The modern architecture (GPTConfig(arch="modern")): Qwen3's blocks, checked against formulas written here and
-against transformers' own Qwen3, then sampled, checkpointed and trained like GPT-2's."""
+against transformers' own Qwen3 (and Llama, without QK-norm), then sampled, checkpointed and trained like GPT-2's."""
 
 import math
 from dataclasses import asdict
@@ -9,11 +9,10 @@ import torch
 from click.testing import CliRunner
 
 from cli import main
-from conftest import shakespeare_data
+from conftest import randomized, shakespeare_data
 from gpt.checkpoint import LATEST, CheckpointError, gpt_from_state, load_checkpoint
 from gpt.config import config_from, resume_config
 from gpt.generate import SampleConfig, generate
-from gpt.hf import HFError, export_hf
 from gpt.model import GPT, GPTConfig
 from gpt.modern import RMSNorm, Rotary, rotate
 from gpt.train import train
@@ -28,15 +27,6 @@ def modern(**overrides) -> GPT:
     shape = dict(vocab_size=V, block_size=BLOCK, n_layer=LAYERS, n_head=HEADS, n_kv_head=KV_HEADS, n_embd=WIDTH,
                  arch="modern")
     return GPT(GPTConfig(**{**shape, **overrides}))
-
-
-def randomized(model: GPT) -> GPT:
-    """Every weight random (the zero-initialised projections and the unit gains too), so that each one matters."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn_like(p) * 0.2 + (1.0 if p.dim() == 1 else 0.0))
-    return model.eval()
 
 
 # --- the blocks against their formulas ---------------------------------------------------
@@ -74,7 +64,7 @@ def test_rmsnorm_is_its_formula():
 
 def test_rotary_turns_each_pair_by_its_positions_angle():
     head, theta, positions = 8, 10000.0, 12
-    cos, sin = Rotary(head, positions, theta)(torch.arange(positions))
+    cos, sin = Rotary(head, theta)(torch.arange(positions))
     x = torch.randn(2, 3, positions, head)
     got = rotate(x, cos, sin)
     expected = torch.empty_like(x)
@@ -144,25 +134,27 @@ def test_grouped_query_attention_is_multi_head_attention_with_shared_heads():
         assert torch.allclose(gqa(x, x)[0], mha.eval()(x, x)[0], atol=1e-5)
 
 
-def test_equals_transformers_qwen3_on_random_weights():
-    """The strongest check that this is Qwen3: transformers' own model, built here with random weights, computes the
-    same logits once its weights are ours renamed (the mapping in gpt.modern's docstring)."""
+@pytest.mark.parametrize("name, qk_norm, hidden", [("Qwen3", True, 128), ("Llama", False, 100)])
+def test_equals_transformers_qwen3_and_llama_on_random_weights(name, qk_norm, hidden):
+    """The strongest check that this is Qwen3 (and, without QK-norm, Llama, of any MLP width): transformers' own
+    model, built here with random weights, computes the same logits once its weights are ours renamed (the mapping
+    in gpt.modern's docstring)."""
     transformers = pytest.importorskip("transformers")
 
-    config = transformers.Qwen3Config(
-        vocab_size=V, hidden_size=WIDTH, intermediate_size=128, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-        num_key_value_heads=KV_HEADS, head_dim=HEAD, max_position_embeddings=BLOCK, rms_norm_eps=1e-6,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, tie_word_embeddings=False,
+    config = getattr(transformers, f"{name}Config")(
+        vocab_size=V, hidden_size=WIDTH, intermediate_size=hidden, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, head_dim=HEAD, max_position_embeddings=BLOCK,
+        rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, tie_word_embeddings=False,
         attention_bias=False, hidden_act="silu", attn_implementation="eager")
     torch.manual_seed(2)
-    theirs = transformers.Qwen3ForCausalLM(config).eval()
+    theirs = getattr(transformers, f"{name}ForCausalLM")(config).eval()
     with torch.no_grad():
         for p in theirs.parameters():  # their norms start at 1 too: make every weight count
             p.add_(torch.randn_like(p) * 0.1)
-    ours = modern()
+    ours = modern(qk_norm=qk_norm, intermediate_size=hidden)
     renamed = {name.replace("model.embed_tokens.", "transformer.wte.").replace("model.layers.", "transformer.h.")
                .replace("model.norm.", "transformer.ln_f."): t for name, t in theirs.state_dict().items()}
-    ours.load_state_dict(renamed)  # strict: the same names, no more, no fewer
+    ours.load_state_dict(renamed)  # strict: the same names, no more, no fewer (no q_norm / k_norm in a Llama)
     x = torch.randint(0, V, (2, BLOCK))
     with torch.no_grad():
         expected = theirs(x).logits
@@ -174,6 +166,19 @@ def test_equals_transformers_qwen3_on_random_weights():
     assert torch.equal(mine, greedy)
 
 
+def test_rotary_positions_hold_no_table_a_config_could_inflate():
+    """block_size is a number in a config (a checkpoint's, a Hugging Face config.json's) that no tensor in the file
+    bounds: the model must not allocate anything by it, or a 2 MB file could ask for gigabytes."""
+    small = modern()
+    with torch.device("meta"):  # nothing allocated, whatever it asks for
+        huge = GPT(GPTConfig(**{**asdict(small.config), "block_size": 10**12}))
+    assert list(huge.buffers()) == list(small.buffers()) == []  # every tensor it allocates is one its file holds
+    cos, sin = small.rotary(torch.tensor([5000]))  # any position's angles, computed when asked, by the formula
+    angle = 5000 * 10000.0 ** (-2 * torch.arange(HEAD // 2, dtype=torch.float64) / HEAD)
+    assert torch.allclose(cos[0, 0, : HEAD // 2].double(), angle.cos(), atol=1e-3)
+    assert torch.allclose(sin[0, 0, HEAD // 2 :].double(), angle.sin(), atol=1e-3)
+
+
 def test_config_errors_name_the_setting():
     for overrides, message in [
         (dict(n_kv_head=3), "n_kv_head must be a positive integer that divides n_head .4., got 3"),
@@ -182,14 +187,14 @@ def test_config_errors_name_the_setting():
         (dict(arch="llama"), "arch must be 'gpt2' or 'modern', got 'llama'"),
         (dict(rope_theta=0), "rope_theta must be a positive number"),
         (dict(arch="gpt2", n_kv_head=2), "n_kv_head .grouped-query attention. is for the modern architecture"),
+        (dict(arch="gpt2", n_kv_head=None, qk_norm=True), "qk_norm is for the modern architecture"),
+        (dict(qk_norm="yes"), "qk_norm must be true or false, got 'yes'"),
     ]:
         with pytest.raises(ConfigError, match=message):
             modern(**overrides)
     # a fresh run's settings say so before any data is prepared
     with pytest.raises(ConfigError, match="n_kv_head .grouped-query attention. is for --arch modern"):
         config_from(None, n_kv_head=2)
-    with pytest.raises(ConfigError, match="init_from starts from GPT-2's weights, which make a gpt2 model"):
-        config_from(None, arch="modern", init_from="gpt2")
 
 
 # --- generation -------------------------------------------------------------------------
@@ -216,7 +221,7 @@ def test_cached_sampling_is_uncached_sampling_past_block_size(kv_heads):
         model(tokens[:, : BLOCK + 1])
 
 
-# --- checkpoints and export ---------------------------------------------------------------
+# --- checkpoints (the Hugging Face export: tests/gpt/test_hf.py) -------------------------
 
 
 def test_checkpoints_carry_the_arch_and_old_ones_load_as_gpt2(tmp_path):
@@ -227,25 +232,24 @@ def test_checkpoints_carry_the_arch_and_old_ones_load_as_gpt2(tmp_path):
     x = torch.randint(0, V, (1, BLOCK))
     assert torch.equal(loaded(x)[0], model(x)[0])
     # the same weights under another config are refused before a model is built
-    for wrong, message in [(dict(arch="gpt2", n_kv_head=None, intermediate_size=None),
+    for wrong, message in [(dict(arch="gpt2", n_kv_head=None, intermediate_size=None, qk_norm=None),
                             "the config makes transformer.wpe.weight"),
                            (dict(n_kv_head=HEADS), r"transformer.h.0.self_attn.k_proj.weight of shape \(16, 32\), "
-                                                   r"the config makes \(32, 32\)")]:
+                                                   r"the config makes \(32, 32\)"),
+                           (dict(qk_norm=False), "the file holds transformer.h.0.self_attn.q_norm.weight, which the "
+                                                 "config does not make")]:
         with pytest.raises(CheckpointError, match=message):
             gpt_from_state({**state, "model_config": {**state["model_config"], **wrong}}, "modern.pt")
+    # a modern checkpoint written before qk_norm existed has QK-norm, as every modern model had
+    before = {k: v for k, v in state["model_config"].items() if k != "qk_norm"}
+    assert gpt_from_state({**state, "model_config": before}, "modern.pt").config == model.config
     # a checkpoint written before the modern architecture existed: none of its fields
     torch.manual_seed(0)
     old = GPT(GPTConfig(vocab_size=V, block_size=BLOCK, n_layer=1, n_head=2, n_embd=16))
     before = {k: v for k, v in asdict(old.config).items()
-              if k not in ("arch", "n_kv_head", "rope_theta", "rms_norm_eps", "intermediate_size")}
+              if k not in ("arch", "n_kv_head", "rope_theta", "rms_norm_eps", "intermediate_size", "qk_norm")}
     loaded = gpt_from_state({"model_config": before, "model": old.state_dict()}, "old.pt")
     assert loaded.config.arch == "gpt2" and loaded.config == old.config
-
-
-def test_hugging_face_export_refuses_a_modern_model_and_writes_nothing(tmp_path):
-    with pytest.raises(HFError, match="this is a modern model .Qwen3's architecture., which gptkit cannot export"):
-        export_hf(modern(), tmp_path / "hf")
-    assert not (tmp_path / "hf").exists()
 
 
 # --- training ----------------------------------------------------------------------------
@@ -268,9 +272,6 @@ def test_a_modern_run_trains_resumes_and_keeps_its_arch(tmp_path):
         refused = runner.invoke(main, ["train-gpt", "--out", str(out), "--resume", *flags])
         assert refused.exit_code == 1 and message in refused.output.strip().splitlines()[-1]
         assert "Traceback" not in refused.output
-    exported = runner.invoke(main, ["export", "--checkpoint", str(out), "--output", str(tmp_path / "hf")])
-    assert exported.exit_code == 1 and "cannot export to Hugging Face yet" in exported.output
-    assert "Traceback" not in exported.output and not (tmp_path / "hf").exists()
     assert resume_config(out).arch == "modern"
 
 
@@ -281,7 +282,7 @@ def test_a_run_saved_before_arch_existed_resumes_as_gpt2_and_refuses_modern(tmp_
     train(config_from(None, data=str(data), out=str(out), max_iters=2, **gpt2))
     state = load_checkpoint(out / LATEST)
     for record in ("train_config", "model_config"):
-        for name in ("arch", "n_kv_head", "rope_theta", "rms_norm_eps", "intermediate_size"):
+        for name in ("arch", "n_kv_head", "rope_theta", "rms_norm_eps", "intermediate_size", "qk_norm"):
             state[record].pop(name, None)
     torch.save(state, out / LATEST)
     assert resume_config(out).arch == "gpt2"
