@@ -36,13 +36,14 @@ from typing import Any
 
 from gptkit_base import texts
 
-from .config import SHAPE, SettingsConflict, TrainConfig, config_from, preset_for, resume_config
+from .config import SHAPE, TWINNED, SettingsConflict, TrainConfig, config_from, preset_for, resume_config, twin
 from .device import pick_device
 from .runs import DATA_DIR, check_resume_or_overwrite
 from .train import prepare_run_data
 
 DEMO_PRESET = "shakespeare-char-cpu"  # a run given no data: this recipe on the bundled Tiny Shakespeare
-DEMO_PRESETS = (DEMO_PRESET, "shakespeare-char")  # the recipes made for Tiny Shakespeare (preset_for's)
+# the recipes made for Tiny Shakespeare (preset_for's), and their modern twins
+DEMO_PRESETS = (*TWINNED, *(twin(p, "modern") for p in TWINNED))
 # the settings a pretrained model decides (--block-size may still shorten its context)
 FROM_PRETRAINED = ("arch", "n_layer", "n_head", "n_kv_head", "n_embd")
 
@@ -85,13 +86,14 @@ def plan_training(data: str | None = None, inputs: Sequence[str] = (), tokenizer
             raise SettingsConflict("--init-from goes on training GPT-2 on GPT-2's tokens, not on the bundled text's "
                                    "characters: give --data DIR (made by gptkit prepare --tokenizer gpt2) or --input "
                                    "FILE --tokenizer gpt2")
-        inputs, tokenizer, preset = (str(texts.TINYSHAKESPEARE),), "char", preset or DEMO_PRESET
+        inputs, tokenizer = (str(texts.TINYSHAKESPEARE),), "char"
+        preset = preset or twin(DEMO_PRESET, settings.get("arch"))
     out = out or f"out/{preset or (DEMO_PRESET if bare else 'run')}"
     if init_from and any(settings.get(name) is not None for name in FROM_PRETRAINED):
         raise SettingsConflict("the model's shape comes from --init-from: leave out --n-layer, --n-head, --n-kv-head, "
                                "--n-embd and --arch")
     if preset is None and not resume and not init_from and not any(settings.get(name) is not None for name in SHAPE):
-        preset = preset_for(pick_device(settings.get("device") or "auto").type)
+        preset = preset_for(pick_device(settings.get("device") or "auto").type, settings.get("arch"))
         notes.append(f"no --preset or shape flags: the {preset} recipe, sized for this device "
                      "(give --preset or --n-layer/--n-head/--n-embd/--block-size to choose)")
     if inputs:

@@ -495,12 +495,19 @@ class Trainer:
         if not torch.isfinite(loss_sum):
             raise TrainingError(f"the loss became {loss_sum.item()} at step {self.step}; stopped. {self.last_good()}")
         optimizers = [self.optimizer] if self.muon is None else [self.optimizer, self.muon]
-        if cfg.grad_clip > 0:  # the norm of every gradient, unscaled: both optimizers' parameters
+        scaled = self.scaler.is_enabled()
+        if cfg.grad_clip > 0 or scaled:  # the gradients unscaled: both optimizers' parameters
             for optimizer in optimizers:
                 self.scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        for optimizer in optimizers:  # each skips its step when one of its own gradients overflowed (fp16)
-            self.scaler.step(optimizer)
+        if cfg.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        elif scaled:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
+        # fp16: a gradient that overflowed skips the whole step, both optimizers' (the scaler would skip only the
+        # optimizer that holds it), and the scale halves (update() reads the overflow unscale_ found)
+        if not scaled or torch.isfinite(norm).item():
+            for optimizer in optimizers:
+                self.scaler.step(optimizer)
         self.scaler.update()
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)

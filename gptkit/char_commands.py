@@ -12,6 +12,7 @@ from gpt.char.models import MODELS as CHAR_MODELS
 from gpt.char.train import CharConfig, plan_char_run
 from gpt.char.train import kept_when_stopped as char_kept_when_stopped
 from gpt.char.train import train_char as train_char_model
+from gpt.config import OPTIMIZERS
 from gpt.progress import StepBar
 from gptkit.options import clean_errors, setting_options, with_progress
 from gptkit_base import texts
@@ -33,7 +34,8 @@ def parse_lr(value: str | None) -> list[float] | None:
 @click.option("--split", type=click.Choice(["80/10/10", "none"]), default="80/10/10", show_default=True,
               help="none: train and evaluate on every example (the lectures' first setting); prints 'nll VALUE'.")
 @setting_options(CharConfig, ["block_size", "n_embd", "n_hidden", "n_layer", "n_head", "dropout", "max_steps",
-                              "batch_size", "lr_decay_at", "weight_decay", "smoothing", "eval_interval", "ema"])
+                              "batch_size", "lr_decay_at", "weight_decay", "optimizer", "muon_lr", "smoothing",
+                              "eval_interval", "ema"], types={"optimizer": click.Choice(OPTIMIZERS)})
 @click.option("--lr", default=None, help="Learning rate, or rates with commas for a step schedule (0.1,0.01).")
 @click.option("--seed", type=int, default=None, help="Seed of the split, the weights and the batches [default: 42].")
 @click.option("--out", default=None, help="Run directory [default: out/char/<model>].")
@@ -44,9 +46,9 @@ def parse_lr(value: str | None) -> list[float] | None:
 @click.option("--overwrite", is_flag=True, help="Replace the run already in OUT.")
 @click.option("--resume", is_flag=True,
               help="Continue OUT's run from its latest.pt (saved at each evaluation, and at the last step done when "
-              "stopped), with its settings; flags may change max-steps, lr, lr-decay-at, eval-interval, "
+              "stopped), with its settings; flags may change max-steps, lr, muon-lr, lr-decay-at, eval-interval, "
               "num-samples, plots and device, not the model, its shape, the data, split, seed, batch-size, "
-              "weight-decay or ema.")
+              "weight-decay, optimizer or ema.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto (these models are tiny).")
 @clean_errors
 def train_char(model, input_file, stream, split, lr, seed, out, members, plots, num_samples, overwrite, resume, device,
@@ -76,7 +78,7 @@ def train_char(model, input_file, stream, split, lr, seed, out, members, plots, 
         settings = {k: None if source("input_file" if k == "input" else k) == click.core.ParameterSource.DEFAULT
                     else v for k, v in settings.items()}
     cfg = plan_char_run(out=out, resume=resume, overwrite=overwrite, **settings)
-    if cfg.model != "gpt":
+    if cfg.model not in ("gpt", "gpt-modern"):
         torch.set_num_threads(1)  # the MLPs are tiny: a second thread only waits (measured: 1 thread is faster)
     result = with_progress(lambda bar: train_char_model(cfg, bar), StepBar(cfg.max_steps),
                            lambda: char_kept_when_stopped(cfg))

@@ -34,6 +34,8 @@ def test_gpu_check_dry_run(background):
     tests = results["cuda_tests"]
     assert tests["tests"] >= 10 and tests["tests"] == tests["skipped"]  # every CUDA test collected, skipped here
     assert results["shakespeare_char"]["steps"] == 20 and results["sampling"]["same_tokens"]
+    assert results["shakespeare_char_modern"]["steps"] == 20 and "| 2b. Shakespeare-char, modern twin, 20 steps |" in (
+        out / "report.md").read_text()
     text = (out / "report.md").read_text()
     assert "| 1. CUDA tests |" in text
     char = results["shakespeare_char"]

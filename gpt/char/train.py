@@ -68,7 +68,7 @@ from ..checkpoint import (
     save_checkpoint,
     set_rng_states,
 )
-from ..config import RunKind, build_config, check_kept, resumed_config, saved_train_config
+from ..config import MUON_MOMENTUM, OPTIMIZERS, RunKind, build_config, check_kept, resumed_config, saved_train_config
 from ..device import pick_device
 from ..generate import SampleConfig
 from ..runs import (
@@ -81,7 +81,7 @@ from ..runs import (
     check_resume_or_overwrite,
     claim_run,
 )
-from ..train import TrainingError, report_changes
+from ..train import TrainingError, build_optimizers, report_changes
 from .data import BOUNDARY, SPLITS, LineData, StreamData, pack
 from .models import CHAR_KIND, MODELS, REGISTRY, Mixture, build_model, char_model_from_state, mixture_weights
 from .plots import write_plots
@@ -115,6 +115,10 @@ class CharConfig:
                                                       "value starts."})
     weight_decay: float = field(default=0.0, metadata={"help": "gpt: AdamW's weight decay; bigram-nn: the L2 "
                                                        "penalty."})
+    optimizer: str = field(default="adamw", metadata={"help": "gpt models: adamw = AdamW for every weight; muon = "
+                                                      "Muon for the blocks' matrices, AdamW (--lr) for the rest."})
+    muon_lr: float = field(default=0.02, metadata={"help": "Muon's learning rate (--optimizer muon); it follows "
+                                                   "--lr's schedule, scaled to it."})
     smoothing: float = field(default=1.0, metadata={"help": "bigram-counts: add-k smoothing."})
     members: list[str] = field(default_factory=list)  # ensemble: the run directories it mixes
     ema: float = field(default=0.0, metadata={"help": "Keep, evaluate and save the moving average of the weights "
@@ -150,6 +154,12 @@ class CharConfig:
             raise ConfigError(f"smoothing must be >= 0, got {self.smoothing}")
         if self.weight_decay and spec.training == "sgd" and not hasattr(spec.build, "penalty"):
             raise ConfigError(f"weight decay applies to gpt (AdamW) and bigram-nn (an L2 penalty), not {self.model}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be {' or '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.optimizer == "muon" and spec.training != "adamw":
+            raise ConfigError(f"muon optimizes a GPT's matrices (gpt models), not {self.model}'s")
+        if not self.muon_lr > 0:
+            raise ConfigError(f"muon_lr must be positive, got {self.muon_lr}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema must be in [0, 1) (0: off; 0.999 is usual), got {self.ema}")
         if self.resume:
@@ -175,12 +185,14 @@ def require_steps(model: str) -> None:
 
 
 # what a resumed run keeps: the model and its shape, and what decides its data, its initial weights and its batches;
-# weight_decay and ema too, as AdamW's state and the moving average carry them (a change would train another run)
+# weight_decay and ema too, as AdamW's state and the moving average carry them (a change would train another run),
+# and the optimizer (its state is another optimizer's)
 CHAR_KEPT = ("model", "stream", "split", "seed", "block_size", "n_embd", "n_hidden", "n_layer", "n_head", "dropout",
-             "batch_size", "weight_decay", "ema")
+             "batch_size", "weight_decay", "ema", "optimizer")
 
 
-CHAR_RUN = RunKind(CharConfig, CHAR_KIND, "train-char", CHAR_KEPT)
+# runs saved before train-char had an optimizer setting were trained with AdamW
+CHAR_RUN = RunKind(CharConfig, CHAR_KIND, "train-char", CHAR_KEPT, {"optimizer": "adamw"})
 
 
 def char_config(model: str, **overrides: Any) -> CharConfig:
@@ -443,7 +455,8 @@ class _Descent:
                  device: torch.device, out: Path, report: Callable[[dict], None], clock: Callable[[], float]) -> None:
         self.model, self.args, self.cfg, self.data, self.device = model, args, cfg, data, device
         self.out, self.report, self.clock = out, report, clock
-        self.optimizer, self.penalty = _optimizer(model, cfg)
+        self.optimizer, self.muon, self.penalty = _optimizers(model, cfg, device)
+        self.optimizers = [o for o in (self.optimizer, self.muon) if o is not None]
         self.averaged = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema), use_buffers=True) if cfg.ema else None
         self.evaluated = model if self.averaged is None else self.averaged.module
         self.generator = torch.Generator().manual_seed(cfg.seed)  # the batches'
@@ -462,6 +475,8 @@ class _Descent:
                 self.averaged.module.load_state_dict(state["model"])
                 self.averaged.n_averaged.copy_(training["ema_updates"])
             self.optimizer.load_state_dict(training["optimizer"])
+            if self.muon is not None:
+                self.muon.load_state_dict(training["muon"])
             set_rng_states(training["rng"], self.device)
             self.generator.set_state(training["batches"])
             self.losses = training["losses"].tolist()
@@ -478,6 +493,7 @@ class _Descent:
     def training_state(self, history: dict) -> dict:
         """What the steps need to go on, beside the weights generate samples (the average, with ema)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "muon": self.muon.state_dict() if self.muon is not None else None,
                 "ema_updates": self.averaged.n_averaged.clone() if self.averaged is not None else None,
                 "rng": rng_states(self.device), "batches": self.generator.get_state(),
                 "losses": torch.tensor(self.losses, dtype=torch.float64), "eval": history["eval"],
@@ -536,12 +552,18 @@ class _Descent:
         model, cfg = self.model, self.cfg
         _, loss = model(x, y, bos=BOUNDARY) if packed else model(x, y)
         objective = loss + self.penalty * model.penalty() if self.penalty else loss
-        self.optimizer.zero_grad(set_to_none=True)
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
         objective.backward()
+        lr = lr_at(step, cfg)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr
+        if self.muon is not None:  # the same schedule, scaled to Muon's own first rate (as train-gpt's)
+            for group in self.muon.param_groups:
+                group["lr"] = cfg.muon_lr * lr / cfg.lr[0]
         before = _matrices(model) if cfg.plots and step % ratio_interval == 0 else None
-        self.optimizer.step()
+        for optimizer in self.optimizers:
+            optimizer.step()
         if self.averaged is not None:
             self.averaged.update_parameters(model)
         if before is not None:
@@ -552,12 +574,16 @@ class _Descent:
         self.step = step + 1
 
 
-def _optimizer(model: nn.Module, cfg: CharConfig) -> tuple[torch.optim.Optimizer, float]:
-    """The optimizer of the model's REGISTRY entry, and the weight of the L2 penalty (SGD: weight_decay)."""
+def _optimizers(model: nn.Module, cfg: CharConfig,
+                device: torch.device) -> tuple[torch.optim.Optimizer, torch.optim.Muon | None, float]:
+    """The optimizers of the model's REGISTRY entry (a GPT's are train-gpt's: AdamW, or with cfg.optimizer "muon"
+    Muon for the blocks' matrices beside it; the others take SGD, and no Muon), and the weight of the L2 penalty
+    (SGD: weight_decay)."""
     if REGISTRY[cfg.model].training == "adamw":
-        return torch.optim.AdamW(model.optimizer_groups(cfg.weight_decay), lr=cfg.lr[0], betas=(0.9, 0.99), eps=1e-8,
-                                 fused=True), 0.0
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr[0], foreach=True), cfg.weight_decay
+        adamw, muon = build_optimizers(model, cfg.optimizer, cfg.lr[0], cfg.weight_decay, (0.9, 0.99), cfg.muon_lr,
+                                       MUON_MOMENTUM, 0.0, device)
+        return adamw, muon, 0.0
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr[0], foreach=True), None, cfg.weight_decay
 
 
 def _batches(x_train: torch.Tensor, y_train: torch.Tensor, cfg: CharConfig, packed: bool, device: torch.device,

@@ -29,20 +29,27 @@ def data_dir(tmp_path_factory):
     return shakespeare_data(tmp_path_factory.mktemp("data"), 40_000)
 
 
-def test_fp16_loss_scaling_skips_a_step_with_inf_gradients(data_dir, tmp_path):
+# GPT-2 + AdamW with the overflow in the head; modern + Muon with it in a matrix only Muon steps, which must skip
+# AdamW's step too
+@pytest.mark.parametrize("recipe, overflows", [
+    (dict(arch="gpt2"), "lm_head.weight"),
+    (dict(arch="modern", optimizer="muon", n_head=4, n_kv_head=2), "transformer.h.0.self_attn.o_proj.weight"),
+])
+def test_fp16_loss_scaling_skips_a_step_with_inf_gradients(data_dir, tmp_path, recipe, overflows):
     cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=10, device="cuda",
-                      dtype="float16", **TINY)
+                      dtype="float16", **{**TINY, **recipe})
     trainer = Trainer(cfg, lambda event: None, Launch())
     assert trainer.scaler.is_enabled()
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     scale = trainer.scaler.get_scale()
-    hook = trainer.model.lm_head.weight.register_hook(lambda g: torch.full_like(g, float("inf")))
+    hook = trainer.model.get_parameter(overflows).register_hook(lambda g: torch.full_like(g, float("inf")))
     trainer.train_step(1e-3)  # the scaler finds inf in the gradients: no update, the scale halves
     hook.remove()
     assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
     assert trainer.scaler.get_scale() == scale / 2
     trainer.train_step(1e-3)  # the next step updates
-    assert not torch.equal(before["lm_head.weight"], trainer.model.lm_head.weight)
+    assert not torch.equal(before[overflows], trainer.model.get_parameter(overflows))
+    assert not torch.equal(before["transformer.wte.weight"], trainer.model.transformer.wte.weight)
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
 

@@ -59,6 +59,10 @@ def char_gpt_args(n_embd: int) -> dict:
     return asdict(GPTConfig(27, 4, 1, 1, n_embd, bias=True, tie_weights=False, gelu="none"))
 
 
+def char_modern_args(n_embd: int) -> dict:
+    return asdict(GPTConfig(27, 4, 1, 1, n_embd, arch="modern"))
+
+
 def craft_every_kind(root: Path) -> list[tuple[Path, str]]:
     """Directories of about 2 MB whose configs ask for models of gigabytes (a block of a GPT 8,192 wide is 3.2 GB),
     each with the start of the one line that refuses it: an HF directory, train-gpt runs (one whose tensors have
@@ -192,6 +196,7 @@ KINDS = {
     "wavenet": ({"vocab_size": 27, "block_size": 4, "n_embd": 4, "n_hidden": 8},
                 {"vocab_size": 27, "block_size": 2**(10**4), "n_embd": 4, "n_hidden": 8}, LOOPS),
     "gpt": (char_gpt_args(8), {**char_gpt_args(8), "n_layer": 10**4}, LOOPS),
+    "gpt-modern": (char_modern_args(8), {**char_modern_args(8), "n_embd": 8192}, LARGER),
 }
 
 

@@ -46,6 +46,27 @@ def test_no_preset_nor_shape_takes_the_recipe_sized_for_the_device_and_says_so()
     assert shaped.config.lr == 6e-4  # TrainConfig's own defaults beside the shape given
 
 
+def test_arch_modern_takes_the_modern_twin_of_the_recipe():
+    """--arch modern with no preset: the twin of the recipe it would have had, the same but for Qwen3's blocks and
+    Muon (docs/training.md's sweep), on the bundled text and sized for the device alike."""
+    modern = {"arch": "modern", "optimizer": "muon", "muon_lr": 0.02, "lr": 3e-3, "min_lr": 3e-4}
+    assert PRESETS["shakespeare-char-modern"] == {**PRESETS["shakespeare-char"], **modern}
+    # on a CPU, half the steps: the twin's wall time is its recipe's (benchmarks/modern_cpu.py)
+    assert PRESETS["shakespeare-char-cpu-modern"] == {**PRESETS["shakespeare-char-cpu"], **modern, "max_iters": 1000}
+    demo = plan_training(arch="modern")
+    assert demo.config.out == "out/shakespeare-char-cpu-modern" and demo.notes == []
+    assert (demo.config.arch, demo.config.optimizer, demo.config.muon_lr, demo.config.lr, demo.config.max_iters) == (
+        "modern", "muon", 0.02, 3e-3, 1000)
+    sized = plan_training(data="prepared", device="cpu", arch="modern")
+    assert sized.notes[0].startswith("no --preset or shape flags: the shakespeare-char-cpu-modern recipe")
+    assert (sized.config.arch, sized.config.optimizer, sized.config.n_embd) == ("modern", "muon", 128)
+    assert plan_training(preset="shakespeare-char-modern").config.n_embd == 384  # a demo recipe: no --data needed
+    mine = plan_training(arch="modern", optimizer="adamw")  # a flag still overrides the twin's value
+    assert (mine.config.arch, mine.config.optimizer) == ("modern", "adamw")
+    gpt2 = plan_training(data="prepared", device="cpu", arch="gpt2")
+    assert gpt2.notes[0].startswith("no --preset or shape flags: the shakespeare-char-cpu recipe,")
+
+
 def test_the_output_folder_and_the_prepared_inputs():
     plan = plan_training(inputs=["notes.txt"], tokenizer="gpt2", preset="shakespeare-char")
     assert plan.config.out == "out/shakespeare-char" and plan.inputs == ("notes.txt",) and plan.tokenizer == "gpt2"

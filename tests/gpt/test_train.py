@@ -182,9 +182,10 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_leaves_no_lock(data_dir, tmp_pat
     assert LOCK_FILE not in os.listdir(out) and load_checkpoint(out)["step"] > 0
 
 
-def test_eval_scores_a_run_as_its_training_did(data_dir, tmp_path):
+@pytest.mark.parametrize("recipe", [{}, dict(arch="modern", optimizer="muon")])
+def test_eval_scores_a_run_as_its_training_did(data_dir, tmp_path, recipe):
     run_dir = tmp_path / "run"
-    train(config_from(None, data=str(data_dir), out=str(run_dir), max_iters=20, **TINY))
+    train(config_from(None, data=str(data_dir), out=str(run_dir), max_iters=20, **{**TINY, **recipe}))
     logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][-1]
     result = run("eval", "--checkpoint", run_dir, "--data", data_dir, "--max-batches", TINY["eval_iters"], "--json")
     assert result.exit_code == 0, result.output
@@ -364,6 +365,31 @@ def test_ddp_with_gloo_equals_one_process(data_dir, tmp_path, optimizer, steps):
     assert min(moved.values()) > 1e-3 / 2, moved
 
 
+def test_two_nodes_through_torchrun_rendezvous_equal_one_process(data_dir, tmp_path):
+    """Training across machines as docs/training.md says to launch it: one torchrun per node, --nnodes 2, meeting at
+    a c10d rendezvous endpoint (here two "nodes" on this machine, 127.0.0.1, gloo). The run is the one process with
+    the same global batch, as for two processes on one node."""
+    port = free_port()
+    flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
+             "--eval-interval", "4", "--eval-iters", "2", "--dropout", "0", "--device", "cpu", "--samples", "0",
+             "--lr", "1e-3", "--warmup-iters", "0", "--max-iters", "4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node",
+                               "1", "--node-rank", str(rank), "--rdzv-backend", "c10d", "--rdzv-endpoint",
+                               f"127.0.0.1:{port}", "--rdzv-id", "two-nodes", str(ROOT / "cli.py"), "train-gpt", *flags,
+                               "--batch-size", "4", "--out", str(tmp_path / "nodes")],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), "\n".join(o[-2000:] for o in outputs)
+    assert sum("trained 4 steps" in output for output in outputs) == 1  # one writer: the process of rank 0
+    result = run("train-gpt", *flags, "--batch-size", "8", "--out", tmp_path / "one")
+    assert result.exit_code == 0, result.output
+    nodes_state, one = (load_checkpoint(tmp_path / name / LATEST) for name in ("nodes", "one"))
+    assert nodes_state["step"] == 4
+    assert all(torch.allclose(nodes_state["model"][k], v, rtol=0, atol=1e-6) for k, v in one["model"].items())
+
+
 def test_non_finite_loss_stops_and_keeps_the_checkpoint(data_dir, tmp_path):
     cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=200, **{**TINY, "lr": 1e9,
                       "min_lr": 1e8, "grad_clip": 0.0, "eval_interval": 1000})
@@ -392,10 +418,11 @@ def test_a_diverged_state_never_replaces_the_last_good_checkpoint(tmp_path, val_
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("recipe", [dict(arch="gpt2"), dict(arch="modern", optimizer="muon", n_head=4, n_kv_head=2)])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_cuda_mixed_precision_and_compile(data_dir, tmp_path, dtype):
+def test_cuda_mixed_precision_and_compile(data_dir, tmp_path, dtype, recipe):
     cfg = config_from(None, data=str(data_dir), out=str(tmp_path / dtype), max_iters=40, compile=dtype == "bfloat16",
-                      **{**TINY, "device": "cuda", "dtype": dtype})
+                      **{**TINY, "device": "cuda", "dtype": dtype, **recipe})
     rows = []
     train(cfg, rows.append)
     evals = [r["val_loss"] for r in rows if r["event"] == "eval"]
@@ -567,12 +594,14 @@ def test_resume_refuses_to_change_the_optimizer_and_old_runs_read_as_adamw(data_
     assert train(resume_config(out, max_iters=4)).step == 4
 
 
-def test_loss_scaling_unscales_and_steps_both_optimizers(data_dir, tmp_path):
+@pytest.mark.parametrize("grad_clip", [1.0, 0.0])
+def test_loss_scaling_unscales_and_steps_both_optimizers(data_dir, tmp_path, grad_clip):
     """The fp16 path (a GradScaler; enabled here on CPU, which fp16 training itself is not). Scaling by a power of
     two is exact, so a scaled step is the unscaled one, bit for bit, only if both optimizers' gradients are unscaled
-    before clipping; an overflow in a Muon matrix's gradient skips Muon's step and halves the scale; the next step
-    moves both optimizers' weights."""
-    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=10, optimizer="muon", **TINY)
+    before clipping; an overflow in a Muon matrix's gradient skips the whole step, AdamW's too (GradScaler alone
+    would skip only Muon's), and halves the scale; the next step moves both optimizers' weights."""
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=10, optimizer="muon",
+                      grad_clip=grad_clip, **TINY)
     trainer = Trainer(cfg, lambda row: None, Launch.from_env())
     plain = Trainer(config_from(None, **{**cfg.__dict__, "out": str(tmp_path / "plain")}), lambda row: None,
                     Launch.from_env())
@@ -588,7 +617,7 @@ def test_loss_scaling_unscales_and_steps_both_optimizers(data_dir, tmp_path):
     muon = {id(p) for p in trainer.model.hidden_matrices()}
     names = {name for name, p in trainer.model.named_parameters() if id(p) in muon}
     after = trainer.model.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in names) and trainer.scaler.get_scale() == 2.0**9
+    assert all(torch.equal(before[k], after[k]) for k in before) and trainer.scaler.get_scale() == 2.0**9
     trainer.train_step(1e-3)
     after = trainer.model.state_dict()
     assert all(not torch.equal(before[k], after[k]) for k in ("transformer.wte.weight", *names))

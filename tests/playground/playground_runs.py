@@ -1,6 +1,6 @@
-"""Runs for the playground's tests: a character-level GPT, a GPT on a trained BPE tokenizer, a train-char run and a
-damaged run, all under one root, plus the trained tokenizer's .model file; and hostile runs, whose names, settings,
-checkpoint fields and logs carry markup that would run as script if a page put it in as HTML."""
+"""Runs for the playground's tests: a character-level GPT, a modern GPT on a trained BPE tokenizer, a train-char run
+and a damaged run, all under one root, plus the trained tokenizer's .model file; and hostile runs, whose names,
+settings, checkpoint fields and logs carry markup that would run as script if a page put it in as HTML."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def make_runs(base: Path) -> PlaygroundRuns:
     assert tokenizer.encode(text[:100])  # trained
     prepare(PrepareConfig([str(base / "shakespeare.txt")], str(base / "bpe-data"), str(base / "tok" / "shakes.model"),
                           val_fraction=0.1, delimiter=None))
-    train(config_from(None, data=str(base / "bpe-data"), out=str(root / "nested" / "bpe"), max_iters=10, **TINY))
+    # the BPE run has the modern architecture (Qwen3's blocks, trained with Muon): the playground serves both
+    train(config_from(None, data=str(base / "bpe-data"), out=str(root / "nested" / "bpe"), max_iters=10,
+                      arch="modern", optimizer="muon", **TINY))
 
     small = base / "names.txt"
     small.write_text("\n".join(NAMES.read_text(encoding="utf-8").split("\n")[:2000]) + "\n", encoding="utf-8")

@@ -225,7 +225,7 @@ def test_mlp_starts_at_the_uniform_loss(names):
 
 @pytest.fixture(scope="module")
 def trained(small, tmp_path_factory) -> dict:
-    """Each model trained briefly on 2,000 names (gpt: 1 small layer)."""
+    """Each model trained briefly on 2,000 names (the GPTs: 1 small layer)."""
     root = tmp_path_factory.mktemp("runs")
     small_settings = {
         "bigram-counts": {},
@@ -235,6 +235,7 @@ def trained(small, tmp_path_factory) -> dict:
         "mlp-bn": {"max_steps": 1500, "n_hidden": 64},
         "wavenet": {"max_steps": 1500, "n_embd": 8, "n_hidden": 32},
         "gpt": {"max_steps": 300, "n_layer": 1, "n_embd": 32, "lr": [3e-3], "ema": 0.9},
+        "gpt-modern": {"max_steps": 300, "n_layer": 1, "n_embd": 32, "ema": 0.9},
     }
     runs = {m: train_char(char_config(m, input=small, out=str(root / m), num_samples=10, **kw))
             for m, kw in small_settings.items()}
@@ -247,7 +248,8 @@ def trained(small, tmp_path_factory) -> dict:
 def test_every_model_learns(trained):
     counts = trained["bigram-counts"].nll["train"]
     assert trained["bigram-nn"].nll["train"] < UNIFORM - 0.5
-    for model in ("ngram", "mlp", "mlp-bn", "wavenet", "gpt"):  # context beats a bigram (makemore's once never trained)
+    # context beats a bigram (makemore's once never trained)
+    for model in ("ngram", "mlp", "mlp-bn", "wavenet", "gpt", "gpt-modern"):
         assert trained[model].nll["train"] < counts - 0.05, model
         assert trained[model].nll["val"] < UNIFORM - 0.5, model
 
@@ -542,7 +544,7 @@ def test_a_char_run_is_never_overwritten_silently(small, tmp_path):
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("model", ["mlp-bn", "gpt"])
+@pytest.mark.parametrize("model", ["mlp-bn", "gpt", "gpt-modern"])
 def test_training_on_cuda(small, tmp_path, model):
     result = train_char(char_config(model, input=small, out=str(tmp_path), device="cuda", max_steps=300,
                                     num_samples=3, plots=True, ema=0.9))

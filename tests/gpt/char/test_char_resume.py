@@ -48,10 +48,12 @@ def same_run(a, b) -> None:
     assert history[0] == history[1]
 
 
-# mlp-bn: buffers (BatchNorm) and the moving average of the weights; gpt: AdamW, packed batches, dropout's RNG
+# mlp-bn: buffers (BatchNorm) and the moving average of the weights; gpt: AdamW, packed batches, dropout's RNG;
+# gpt-modern: Muon's momentum beside AdamW's state
 @pytest.mark.parametrize("model, settings", [
     ("mlp-bn", dict(max_steps=600, n_hidden=64, ema=0.9, eval_interval=250)),
     ("gpt", dict(max_steps=200, n_layer=1, n_embd=32, lr=[3e-3], ema=0.9, eval_interval=150)),
+    ("gpt-modern", dict(max_steps=200, n_layer=1, n_embd=32, ema=0.9, eval_interval=150)),
 ])
 def test_a_run_stopped_between_evaluations_resumes_to_the_same_result(small, tmp_path, model, settings):
     common = dict(input=small, num_samples=5, **settings)
