@@ -9,7 +9,7 @@ import click
 
 from gptkit.options import clean_errors, errors_option, setting_options, with_progress
 from pipeline.loader import TokenData
-from pipeline.prepare import PrepareBars, PrepareConfig, prepare
+from pipeline.prepare import ENGINES, PrepareBars, PrepareConfig, prepare
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -35,12 +35,14 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--tokenizer", required=True, help="gpt2, gpt4, char (learned from the corpus) or a .model file.")
 @click.option("--output", required=True,
               help="Directory for the shards and manifest.json: new, empty, or an interrupted run's (it resumes).")
-@click.option("--workers", type=int, default=None, help="Tokenizing processes [default: all cores].")
+@click.option("--workers", type=int, default=None,
+              help="Tokenizing processes of the local engine [default: all cores].")
 @setting_options(PrepareConfig, ["shard_tokens", "val_fraction", "val_first_shard", "seed", "text_field",
-                                 "doc_separator", "delimiter"], show_defaults=True)
+                                 "doc_separator", "delimiter", "engine", "ray_address"], show_defaults=True,
+                 types={"engine": click.Choice(ENGINES)})
 @errors_option
 @clean_errors
-def prepare_command(inputs, tokenizer, output, workers, delimiter, errors, **settings) -> None:
+def prepare_command(inputs, tokenizer, output, workers, delimiter, errors, engine, **settings) -> None:
     """Tokenize a corpus into token shards (llm.c's .bin format) and a manifest.
 
     \b
@@ -48,9 +50,12 @@ def prepare_command(inputs, tokenizer, output, workers, delimiter, errors, **set
       python cli.py prepare --input data/taylorswift.txt --tokenizer gpt2 --output data/taylor
       python cli.py prepare --input corpus/ --input extra.jsonl --tokenizer mytok.model --output data/c
       python cli.py prepare --input names.txt --doc-separator line --tokenizer char --output data/names
+      python cli.py prepare --input shards/ --tokenizer gpt2 --output /shared/data/c --engine ray
     Running it again on an interrupted run's --output carries on where it stopped.
     """
-    config = PrepareConfig(list(inputs), output, tokenizer, workers or os.cpu_count() or 1, **settings, errors=errors,
+    # with --engine ray, Ray decides the parallelism (a task per input file): no pool of workers
+    workers = workers or (1 if engine == "ray" else os.cpu_count() or 1)
+    config = PrepareConfig(list(inputs), output, tokenizer, workers, **settings, errors=errors, engine=engine,
                            delimiter=None if delimiter == "none" else delimiter,
                            command=_command_line(click.get_current_context()))
     result = with_progress(lambda bars: prepare(config, bars), PrepareBars(),

@@ -8,7 +8,7 @@
                     {"file": "train_000000.bin", "tokens": ..., "documents": ..., "bytes": ..., "sha256": ...}]},
                  "val": {...}},
       "val": {"method": "documents", "fraction": 0.01, "seed": 1337},
-      "settings": {...}, "sources": [...], "command": "...", "created": "..."
+      "settings": {...}, "sources": [...], "command": "...", "created": "...", "engine": "local"
     }
 
 The tokenizer's identity is its type (gpt2, gpt4, char, regex, basic), vocabulary
@@ -173,6 +173,7 @@ class Manifest:
     sources: list[dict]
     command: str | None = None
     created: str | None = None
+    engine: str = "local"  # the engine that prepared it (local or ray): the same bytes either way
     gptkit_version: str = field(default_factory=gptkit_version)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION

@@ -17,7 +17,10 @@ How it runs (`prepare`, top to bottom)
    saved there; so the shards can always be decoded.
 3. The corpus (`sources.Corpus`) is read as pieces of documents, in order, and
    encoded by a pool of workers that keeps that order (`encode.encode_pieces`),
-   each document preceded by the delimiter token.
+   each document preceded by the delimiter token. With engine="ray" each input
+   file is a Ray task that runs that same code and writes its tokens under the
+   output directory, and the batches come from those files, in input order
+   (`ray_engine`): the steps below are the same, so are the bytes.
 4. Each document goes to the train or the val split (below), and each split's
    tokens are appended to its shards (`shards.ShardWriter`).
 5. After a batch that completed a shard, and otherwise every second, the open
@@ -25,8 +28,9 @@ How it runs (`prepare`, top to bottom)
    many pieces are done and what each split holds.
    A run that is stopped (killed, Ctrl-C) carries on from there when started
    again with the same settings; completed shards are kept, not rewritten.
-6. Last, the manifest is written and the state removed. A run that fails on bad
-   input removes what it wrote (a resumed run keeps the earlier run's work).
+6. Last, the manifest is written and the state (and the Ray engine's units)
+   removed. A run that fails on bad input removes what it wrote (a resumed run
+   keeps the earlier run's work).
 
 The validation split is pinned. With val_fraction F, document i is in val when
 a hash of (seed, i) falls below F: the choice of a document never depends on any
@@ -42,12 +46,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from importlib.util import find_spec
 from itertools import islice
 from pathlib import Path
 
@@ -63,6 +69,7 @@ from minbpe.text import AFTER_ANY_LINE
 
 from .encode import EncodedBatch, Encoder, encode_pieces, piece_cuts
 from .manifest import MANIFEST, TOKENIZER_PREFIX, Manifest, SplitInfo, TokenizerInfo, tokenizer_info
+from .ray_engine import UNITS, ray_batches  # (which imports Ray only when it runs: Ray is an extra)
 from .shards import DTYPE_NAMES, VERSION_DTYPES, ResumeError, ShardWriter, version_for_vocab
 from .sources import Corpus, ReadCounter
 
@@ -72,10 +79,12 @@ STATE = ".prepare-state.json"
 PIECE_LAYOUT = 2
 SAVE_SECONDS = 1.0  # the state is saved after a batch that completed a shard, else at most this often
 SPLITS = ("train", "val")
+ENGINES = ("local", "ray")
 _SHARD_NAME = r"(?:train|val)_\d{6}\.bin"
 # every file a run writes, and the temporaries of atomic writes (NAME.tmp, NAME.xxxxxxxx.tmp)
 _OURS = re.compile(
     rf"(?:{re.escape(MANIFEST)}|{re.escape(STATE)}|{TOKENIZER_PREFIX}\.(?:model|vocab)|{_SHARD_NAME})(?:(?:\.\w+)?\.tmp)?"
+    rf"|{re.escape(UNITS)}"
 )
 
 
@@ -104,6 +113,11 @@ class PrepareConfig:
     delimiter: str | None = field(default=ENDOFTEXT, metadata={
         "help": "The special token put before each document; 'none' to put none."})
     errors: str = "strict"  # bytes that are not UTF-8: strict stops, replace reads U+FFFD
+    engine: str = field(default="local", metadata={
+        "help": "local: a pool of --workers processes; ray: a Ray task per input file (needs .[ray])."})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "The Ray cluster to run on (default: start Ray on this machine); --output must be on a "
+                "filesystem every node shares."})
     command: str | None = None  # the command line, for the manifest
 
 
@@ -210,6 +224,7 @@ def prepare(config: PrepareConfig, progress: ProgressCallback | None = None) -> 
     out = Path(config.output)
     _check_output(out, config.inputs)
     clock.total_bytes = corpus.total_bytes
+    _check_engine(config, corpus)
     record = _Record(run_settings(config), corpus.describe())
 
     with exclusive_directory(out):  # one writer; made here, and removed again if a fresh run fails
@@ -219,6 +234,7 @@ def prepare(config: PrepareConfig, progress: ProgressCallback | None = None) -> 
             tokenizer = _same_tokenizer(config.tokenizer, out, earlier)
             _check_same_settings(out, earlier, record)
             if isinstance(earlier, Manifest):
+                _remove(out / UNITS)  # left if a run was stopped right after writing its manifest
                 return PrepareResult(earlier, out, clock.seconds(), up_to_date=True)
 
         try:
@@ -235,8 +251,13 @@ def prepare(config: PrepareConfig, progress: ProgressCallback | None = None) -> 
                     started_over = None
                 else:
                     started_over = splits.resume(earlier.state)
+                    if started_over:  # its units may be cut by other rules too
+                        _remove(out / UNITS)
                 resumed = splits.shards
-                _tokenize(corpus, tokenizer, delimiter, splits, state_file, config.workers, clock)
+                counter = ReadCounter()
+                batches = _encoded(config, corpus, Encoder(tokenizer, VERSION_DTYPES[splits.version], delimiter),
+                                   splits.pieces, counter)
+                _tokenize(batches, splits, state_file, counter, clock)
                 _check_unchanged(corpus, record)
                 val = splits.finish()
             manifest = Manifest(
@@ -249,9 +270,11 @@ def prepare(config: PrepareConfig, progress: ProgressCallback | None = None) -> 
                 sources=record.sources,
                 command=config.command,
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                engine=config.engine,
             )
             manifest.save(out)
             state_file.remove()
+            _remove(out / UNITS)
         except KeyboardInterrupt:
             raise  # keep everything: the next run resumes
         except BaseException:
@@ -262,14 +285,22 @@ def prepare(config: PrepareConfig, progress: ProgressCallback | None = None) -> 
         return PrepareResult(manifest, out, clock.seconds(), resumed_shards=resumed, started_over=started_over)
 
 
-def _tokenize(corpus: Corpus, tokenizer: Tokenizer, delimiter: int | None, splits: _Splits, state_file: _StateFile,
-              workers: int, clock: _Clock) -> None:
-    """Encode the pieces of the corpus after those already in `splits` into them, saving the state as it goes."""
-    counter = ReadCounter()
-    pieces = islice(corpus.pieces(piece_cuts(tokenizer), counter=counter), splits.pieces, None)
-    encoder = Encoder(tokenizer, VERSION_DTYPES[splits.version], delimiter)
+def _encoded(config: PrepareConfig, corpus: Corpus, encoder: Encoder, skip: int,
+             counter: ReadCounter) -> Iterator[EncodedBatch]:
+    """The corpus's pieces after the first `skip` (an interrupted run's), encoded in order by the engine: the
+    local pool, or Ray tasks that run the same encoding one input file each."""
+    if config.engine == "ray":
+        return ray_batches(corpus, encoder, Path(config.output), skip, counter, config.ray_address)
+    pieces = islice(corpus.pieces(piece_cuts(encoder.tokenizer), counter=counter), skip, None)
+    return encode_pieces(pieces, encoder, config.workers)
+
+
+def _tokenize(batches: Iterator[EncodedBatch], splits: _Splits, state_file: _StateFile, counter: ReadCounter,
+              clock: _Clock) -> None:
+    """Commit the encoded batches (the pieces after those already in `splits`) to the splits, in order, saving the
+    state as it goes; `counter` counts the input the engine has read."""
     saved_at, saved_shards = time.perf_counter(), splits.shards
-    with closing(encode_pieces(pieces, encoder, workers)) as batches:
+    with closing(batches):
         for batch in batches:
             splits.add(batch)
             if splits.shards != saved_shards or time.perf_counter() - saved_at >= SAVE_SECONDS:
@@ -304,6 +335,28 @@ def _check_config(c: PrepareConfig) -> None:
         raise PrepareError(f"shard size must be at least 1 token, got {c.shard_tokens}")
     if not 0 <= c.val_fraction < 1:
         raise PrepareError(f"the validation fraction must be in [0, 1), got {c.val_fraction}")
+    if c.engine not in ENGINES:
+        raise PrepareError(f"engine must be one of {', '.join(ENGINES)}, got {c.engine!r}")
+    if c.engine != "ray":
+        if c.ray_address is not None:
+            raise PrepareError("--ray-address is for --engine ray; add --engine ray or leave the address out")
+        return
+    if find_spec("ray") is None:
+        raise PrepareError('--engine ray needs Ray, an extra: pip install -e ".[ray]" (or pip install ray)')
+    if c.workers != 1:
+        raise PrepareError(f"--workers {c.workers} is for the local engine: with --engine ray, Ray runs a task per "
+                           "input file on the cluster's CPUs; leave --workers out")
+    if c.ray_address is not None and not os.path.isabs(c.output):
+        raise PrepareError(f"--output {c.output} is a relative path: with --ray-address every node writes under it, "
+                           "so give an absolute path on a filesystem they all share")
+
+
+def _check_engine(c: PrepareConfig, corpus: Corpus) -> None:
+    """What the Ray engine does not take: a dataset is no file a task can read on its own."""
+    hf = [s.input for s in corpus.sources if s.kind == "hf"]
+    if c.engine == "ray" and hf:
+        raise PrepareError(f"{hf[0]}: --engine ray reads files, not Hugging Face datasets; use --engine local, "
+                           "or save the dataset as Parquet files (Dataset.to_parquet) and give those")
 
 
 def _check_output(out: Path, inputs: list[str]) -> None:
@@ -428,7 +481,7 @@ def _new_tokenizer(config: PrepareConfig, corpus: Corpus, out: Path, clock: _Clo
     tokenizer = CharTokenizer() if spec == "char" else minbpe.get_tokenizer(spec)
     for p in out.iterdir():  # leftovers; _earlier_run refused any other file but the lock
         if _is_ours(p.name):
-            p.unlink()
+            _remove(p)
     if spec in PRETRAINED:
         return tokenizer, tokenizer_info(tokenizer, spec, None)
     model = out / f"{TOKENIZER_PREFIX}.model"
@@ -640,8 +693,16 @@ def _no_documents(inputs: list[str]) -> PrepareError:
 
 
 def _is_ours(name: str) -> bool:
-    """A file a prepare run writes (shards, temporaries, state, tokenizer, manifest)."""
+    """A file a prepare run writes (shards, temporaries, state, tokenizer, manifest, the Ray engine's units)."""
     return _OURS.fullmatch(name) is not None
+
+
+def _remove(path: Path) -> None:
+    """Remove a file a run wrote, or the Ray engine's directory of units, if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _remove_outputs(out: Path) -> None:
@@ -650,4 +711,4 @@ def _remove_outputs(out: Path) -> None:
         return
     for p in out.iterdir():
         if _is_ours(p.name):
-            p.unlink()
+            _remove(p)

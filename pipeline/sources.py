@@ -168,16 +168,16 @@ class Corpus:
     def describe(self) -> list[dict]:
         return [s.describe() for s in self.sources]
 
-    def pieces(self, cuts: str | None = ANY_PATTERN_CUTS,
-               counter: ReadCounter | None = None) -> Iterator[tuple[str, bool]]:
+    def pieces(self, cuts: str | None = ANY_PATTERN_CUTS, counter: ReadCounter | None = None,
+               sources: list[Source] | None = None) -> Iterator[tuple[str, bool]]:
         """(text, starts_a_document) for every piece of every document, in order.
 
         With a cut rule (minbpe.text's: the tokenizer's safe cuts, `pipeline.encode.piece_cuts`) long
         documents are handed on in ~1 MB pieces ended where the rule allows; cuts=None gives every
-        document as one piece.
+        document as one piece. `sources`: read only these of the corpus's sources (a Ray task reads one).
         """
         counter = counter if counter is not None else ReadCounter()
-        for source in self.sources:
+        for source in self.sources if sources is None else sources:
             done = counter.bytes
             if source.kind == "text" and self._separator is None and cuts is not None:
                 blocks = self._text_blocks(source, counter, cuts)
