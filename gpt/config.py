@@ -85,6 +85,9 @@ class TrainConfig:
     dtype: str = field(default="auto", metadata={"help": "auto: bf16 on GPUs that have it, else fp16 with loss "
                                                   "scaling; fp32 on CPU."})  # one of DTYPES
     compile: bool = False
+    fsdp: bool = field(default=False, metadata={"help": "Under torchrun, shard the weights, gradients and AdamW's "
+                                                "state across the processes (PyTorch's FSDP2) instead of copying "
+                                                "them to each (DDP): for models that outgrow one device."})
     seed: int = field(default=1337, metadata={"help": "Seed of the initial weights and of the data stream."})
     resume: bool = False
     # start from a pretrained model (a Hugging Face GPT-2, Qwen3 or Llama directory, or gpt2 / gpt2-medium /
@@ -111,6 +114,12 @@ class TrainConfig:
         if self.muon_lr < 0 or not 0 <= self.muon_momentum < 1 or self.muon_weight_decay < 0:
             raise ConfigError(f"need muon_lr >= 0, 0 <= muon_momentum < 1 and muon_weight_decay >= 0, got "
                               f"{self.muon_lr}, {self.muon_momentum} and {self.muon_weight_decay}")
+        if self.fsdp and self.optimizer == "muon":
+            raise ConfigError("--fsdp shards each matrix across the processes and Muon orthogonalizes whole "
+                              "matrices: use --optimizer adamw with --fsdp")
+        if self.fsdp and self.dtype == "float16":
+            raise ConfigError("--fsdp trains in bfloat16 or float32: float16's loss scaling is not supported "
+                              "with sharded gradients")
         if self.arch not in ARCHS:
             raise ConfigError(f"arch must be {' or '.join(ARCHS)}, got {self.arch!r}")
         # said before a fresh run prepares its data (GPTConfig refuses it too); a resume first refuses the change
@@ -166,10 +175,10 @@ def preset_for(device_type: str, arch: str | None = None) -> str:
 # (batches are drawn from (seed, step * grad_accum)), and the optimizer (its state is another optimizer's); a
 # change would silently train another run
 KEPT_ON_RESUME = ("arch", "n_layer", "n_head", "n_kv_head", "n_embd", "block_size", "dropout", "bias", "gelu",
-                  "batch_size", "grad_accum", "seed", "optimizer")
+                  "batch_size", "grad_accum", "seed", "optimizer", "fsdp")
 # kept settings added after checkpoints were written: the value those runs were trained with (a resume that gives
 # another value must be refused, not read as a change to a setting the checkpoint never named)
-PREDATED = {"arch": "gpt2", "n_kv_head": None, "optimizer": "adamw"}
+PREDATED = {"arch": "gpt2", "n_kv_head": None, "optimizer": "adamw", "fsdp": False}
 
 
 def build_config(cls: type[C], base: dict[str, Any], overrides: dict[str, Any]) -> C:

@@ -58,6 +58,7 @@ from pipeline.loader import RandomBatches, TokenData, eval_batches
 from pipeline.manifest import MANIFEST
 from pipeline.prepare import PrepareConfig, PrepareResult, prepare
 
+from . import fsdp
 from .checkpoint import (
     CheckpointError,
     checked_model_config,
@@ -338,6 +339,14 @@ class Trainer:
         self.model = GPT(self.model_config).to(self.device)
         if init is not None:
             self.model.load_state_dict(init)
+        if cfg.fsdp:  # before the optimizer: sharding replaces the parameters with their shards
+            if not self.launch.ddp:
+                raise ConfigError("--fsdp shards the model across the processes torchrun starts: launch with "
+                                  "torchrun (docs/training.md#ddp)")
+            if self.dtype == torch.float16:
+                raise ConfigError("--fsdp trains in bfloat16 or float32, and this GPU has no bfloat16: give "
+                                  "--dtype float32")
+            fsdp.shard(self.model, self.device)
         if self.launch.rank:
             torch.manual_seed(cfg.seed + self.launch.rank)  # but each rank its own dropout masks
         self.optimizer, self.muon = build_optimizers(
@@ -370,8 +379,11 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         """Continue exactly where the checkpoint stopped: weights, optimizer, scaler, step, RNG."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.cfg.fsdp:
+            fsdp.load_full_states(self.model, self.optimizer, state["model"], state["optimizer"])
+        else:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
         if self.muon is not None:
             self.muon.load_state_dict(state["muon"])
         if state["scaler"] is not None:
@@ -393,7 +405,7 @@ class Trainer:
                 self.report({"event": "message", "text": f"--compile is off: {problem}"})
             else:
                 runner = torch.compile(model)
-        if self.launch.ddp:
+        if self.launch.ddp and not self.cfg.fsdp:  # a sharded model gathers and reduces by itself
             runner = DDP(runner, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         return runner
 
@@ -420,11 +432,16 @@ class Trainer:
                 f.write(json.dumps(row) + "\n")
 
     def snapshot(self) -> dict:
-        """Everything --resume needs to continue bit for bit, and what generate needs to sample."""
+        """Everything --resume needs to continue bit for bit, and what generate needs to sample. Sharded (--fsdp),
+        every rank must call it: the whole tensors are gathered on rank 0, the one that saves them."""
+        if self.cfg.fsdp:
+            weights, optimizer = fsdp.full_states(self.model, self.optimizer)
+        else:
+            weights, optimizer = _unwrapped(self.model).state_dict(), self.optimizer.state_dict()
         return {
             "model_config": asdict(self.model_config),
-            "model": _unwrapped(self.model).state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": weights,
+            "optimizer": optimizer,
             "muon": self.muon.state_dict() if self.muon is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "step": self.step,
@@ -453,8 +470,9 @@ class Trainer:
         improved = val_loss is not None and val_loss < self.best_val
         if improved:
             self.best_val = val_loss
+        state = self.snapshot() if self.launch.master or self.cfg.fsdp else None
         if self.launch.master:
-            save_checkpoint(self.out / LATEST, self.snapshot())
+            save_checkpoint(self.out / LATEST, state)
             self.saved_step = self.step
             if improved:
                 atomic_copy(self.out / LATEST, self.out / BEST)
@@ -485,8 +503,8 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         for micro in range(cfg.grad_accum):
             x, y = next(self.batches)
-            # DDP: average gradients across ranks only on the last micro-batch
-            sync = nullcontext() if not ddp or micro == cfg.grad_accum - 1 else self.runner.no_sync()
+            # DDP: average gradients across ranks only on the last micro-batch (FSDP reduces each one's)
+            sync = nullcontext() if not ddp or cfg.fsdp or micro == cfg.grad_accum - 1 else self.runner.no_sync()
             with sync, self.autocast:
                 _, loss = self.runner(x, y)
                 loss = loss / cfg.grad_accum

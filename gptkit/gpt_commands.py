@@ -35,14 +35,14 @@ from minbpe.hf_tokenizers import export_tokenizer
 @setting_options(TrainConfig, ["arch", "n_layer", "n_head", "n_kv_head", "n_embd", "block_size", "batch_size",
                               "grad_accum", "max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta2",
                               "weight_decay", "optimizer", "muon_lr", "muon_momentum", "muon_weight_decay", "dropout",
-                              "gelu", "eval_interval", "eval_iters", "device", "dtype", "seed"],
+                              "gelu", "eval_interval", "eval_iters", "device", "dtype", "seed", "fsdp"],
                  types={"arch": click.Choice(ARCHS), "gelu": click.Choice([*GELUS, *GELU_ALIASES]),
                         "dtype": click.Choice(DTYPES), "optimizer": click.Choice(OPTIMIZERS)})
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model.")
 @click.option("--resume", is_flag=True,
               help="Continue OUT's run exactly where it stopped, with its settings; flags may change max-iters, the "
               "learning-rate schedule, evaluation, device, dtype and compile, not the model's shape, batch-size, "
-              "grad-accum, seed, optimizer or the data.")
+              "grad-accum, seed, optimizer, fsdp or the data.")
 @click.option("--overwrite", is_flag=True, help="Start afresh in an OUT that holds a run (replacing it).")
 @click.option("--init-from", default=None, help="Start from a pretrained model: a Hugging Face GPT-2, Qwen3 or "
               "Llama directory, or gpt2, gpt2-medium, gpt2-large, gpt2-xl (fetched from the hub); its architecture "

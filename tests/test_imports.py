@@ -46,8 +46,8 @@ def project_modules() -> dict[str, Path]:
 
 
 GPT_CORE = ("gpt", "gpt.attention", "gpt.modern", "gpt.model", "gpt.checkpoint", "gpt.config", "gpt.device",
-            "gpt.generate", "gpt.hf", "gpt.hf_configs", "gpt.progress", "gpt.char", "gpt.char.data", "gpt.char.models",
-            "gpt.char.sample")
+            "gpt.fsdp", "gpt.generate", "gpt.hf", "gpt.hf_configs", "gpt.progress", "gpt.char", "gpt.char.data",
+            "gpt.char.models", "gpt.char.sample")
 GPT_RUNS = ("gpt.runs",)
 GPT_TRAINERS = ("gpt.train", "gpt.plan", "gpt.char.train", "gpt.char.baselines", "gpt.char.plots")
 

@@ -101,11 +101,12 @@ def test_a_modern_run_learns_under_autocast(data_dir, tmp_path, dtype):
     assert runs[0].shape == (2, 40) and torch.equal(runs[0][:, 0], runs[1][:, 0]) and int(runs[0].max()) < vocab
 
 
-def test_nccl_ddp_through_torchrun(data_dir, tmp_path):
+@pytest.mark.parametrize("sharding", [[], ["--fsdp", "--dtype", "bfloat16"]])  # DDP, and FSDP2 over NCCL
+def test_nccl_ddp_through_torchrun(data_dir, tmp_path, sharding):
     port = free_port()
     flags = ["--data", str(data_dir), "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
              "--batch-size", "8", "--max-iters", "10", "--eval-interval", "5", "--eval-iters", "2", "--device", "cuda",
-             "--samples", "0", "--out", str(tmp_path / "ddp")]
+             "--samples", "0", "--out", str(tmp_path / "ddp"), *sharding]
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--master_port",
                            str(port), str(ROOT / "cli.py"), "train-gpt", *flags], capture_output=True, text=True,
                           env={**os.environ}, timeout=600)
