@@ -155,7 +155,8 @@ PRESETS.update({f"{name}-modern": {**PRESETS[name], **MODERN_RECIPE} for name in
 # At the CPU recipe's 768 tokens a step, Muon's Newton-Schulz iterations (5 x 3 products per matrix) are about as
 # much arithmetic as the forward and backward, and the modern blocks' elementwise work adds a quarter: a step takes
 # about 1.9x GPT-2's. The CPU twin takes half the steps, so it runs in the wall time of the recipe it twins
-# (and still ends far below it: docs/training.md). On a GPU, at 16k tokens a step, Muon is a few percent of a step.
+# (and still ends far below it: docs/training.md). At the GPU recipe's 16k tokens a step it is, by the FLOPs, a few
+# percent of a step.
 PRESETS["shakespeare-char-cpu-modern"]["max_iters"] = 1000
 
 SHAPE = ("n_layer", "n_head", "n_embd", "block_size")

@@ -19,24 +19,18 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_model_state_dict,
-    set_optimizer_state_dict,
-)
-from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import fully_shard
 
 from .model import GPT
 
-# whole tensors, on the CPU (a checkpoint's own layout): only rank 0's dict holds them when gathering
-FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
+# torch.distributed.fsdp and its state-dict API are imported where they are used: importing them costs ~0.6 s,
+# which every train-gpt start (and every command that plans one) would pay for runs that never shard
 
 
 def shard(model: GPT, device: torch.device) -> None:
     """Shard the model in place across every process of the group: each block, then the root."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
     for block in model.transformer.h:
         fully_shard(block, mesh=mesh)
@@ -44,15 +38,20 @@ def shard(model: GPT, device: torch.device) -> None:
 
 
 def full_states(model: GPT, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    """The whole weights and AdamW state, gathered on rank 0 (every rank must call it; the others get empty
-    dicts). Before the first step AdamW has no state, and none is saved: the API would make one by taking a step
-    at lr 0, which counts as a step in Adam's bias correction and so changes every step after it."""
-    weights = get_model_state_dict(model, options=FULL)
-    return weights, get_optimizer_state_dict(model, optimizer, options=FULL) if optimizer.state else {}
+    """The whole weights and AdamW state, gathered on rank 0 as CPU tensors (every rank must call it; the others
+    get empty dicts). Before the first step AdamW has no state, and none is saved: the API would make one by taking
+    a step at lr 0, which counts as a step in Adam's bias correction and so changes every step after it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+
+    full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    weights = get_model_state_dict(model, options=full)
+    return weights, get_optimizer_state_dict(model, optimizer, options=full) if optimizer.state else {}
 
 
 def load_full_states(model: GPT, optimizer: torch.optim.Optimizer, weights: dict, optimizer_state: dict) -> None:
     """Shard a checkpoint's whole weights and AdamW state (every rank read the file) into this run's shards."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+
     options = StateDictOptions(full_state_dict=True)
     set_model_state_dict(model, weights, options=options)
     if optimizer_state:  # none saved before the first step

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
+from torch.distributed.tensor import DTensor
 
 from cli import main
 from conftest import ROOT, free_port, shakespeare_data
@@ -47,7 +48,7 @@ def test_fsdp_trains_resumes_and_saves_the_ddp_runs_weights(data_dir, tmp_path):
     ddp, sharded = (load_checkpoint(tmp_path / name / LATEST) for name in ("ddp", "fsdp"))
     assert sharded["step"] == 12 and set(sharded["model"]) == set(ddp["model"])
     for name, weight in ddp["model"].items():
-        assert not isinstance(sharded["model"][name], torch.distributed.tensor.DTensor), name  # whole tensors
+        assert not isinstance(sharded["model"][name], DTensor), name  # whole tensors
         assert torch.allclose(sharded["model"][name], weight, rtol=0, atol=1e-5), name
     model, _ = load_model(tmp_path / "fsdp")  # one process, no process group
     assert all(torch.equal(model.state_dict()[name], weight) for name, weight in sharded["model"].items())
