@@ -79,6 +79,9 @@ class TrainConfig:
     # evaluation and logs
     eval_interval: int = field(default=250, metadata={"help": "Steps between checkpoint + evaluation."})
     eval_iters: int = field(default=20, metadata={"help": "Validation batches per evaluation."})
+    # None: train all max_iters steps
+    stop_at_val: float | None = field(default=None, metadata={"help": "Stop at the first evaluation whose val loss "
+                                                              "is at or below this (its checkpoint is the last)."})
     log_interval: int = 10
     # system
     device: str = field(default="auto", metadata={"help": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."})

@@ -559,6 +559,12 @@ class Trainer:
         while self.step < cfg.max_iters:
             if self.step % cfg.eval_interval == 0:  # a resumed run too: evaluating is deterministic
                 val_loss = self.checkpoint_and_evaluate(train_loss, start_time)
+                if cfg.stop_at_val is not None and val_loss is not None and val_loss <= cfg.stop_at_val:
+                    # every rank sees the same (all-reduced) loss, so all stop here together
+                    self.report({"event": "message", "text": f"val loss {val_loss:.4f} <= --stop-at-val "
+                                 f"{cfg.stop_at_val}: stopped at step {self.step}"})
+                    return TrainResult(self.step, train_loss, val_loss, self.best_val,
+                                       time.perf_counter() - start_time, self.out)
             lr = learning_rate(self.step, cfg)
             loss_sum = self.train_step(lr)
             if self.step % cfg.log_interval == 0 or self.step == cfg.max_iters:

@@ -35,7 +35,8 @@ from minbpe.hf_tokenizers import export_tokenizer
 @setting_options(TrainConfig, ["arch", "n_layer", "n_head", "n_kv_head", "n_embd", "block_size", "batch_size",
                               "grad_accum", "max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "beta2",
                               "weight_decay", "optimizer", "muon_lr", "muon_momentum", "muon_weight_decay", "dropout",
-                              "gelu", "eval_interval", "eval_iters", "device", "dtype", "seed", "fsdp"],
+                              "gelu", "eval_interval", "eval_iters", "stop_at_val", "device", "dtype", "seed",
+                              "fsdp"],
                  types={"arch": click.Choice(ARCHS), "gelu": click.Choice([*GELUS, *GELU_ALIASES]),
                         "dtype": click.Choice(DTYPES), "optimizer": click.Choice(OPTIMIZERS)})
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the model.")

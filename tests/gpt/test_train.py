@@ -390,6 +390,23 @@ def test_two_nodes_through_torchrun_rendezvous_equal_one_process(data_dir, tmp_p
     assert all(torch.allclose(nodes_state["model"][k], v, rtol=0, atol=1e-6) for k, v in one["model"].items())
 
 
+def test_stop_at_val_ends_the_run_at_the_first_evaluation_that_reaches_it(data_dir, tmp_path):
+    """--stop-at-val: the run ends at the first evaluation at or below the bar, with that step's checkpoint as its
+    last; it says so; the steps after it are not taken. A resume may lower the bar and go on."""
+    events = []
+    cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=200, stop_at_val=3.3,
+                      **{**TINY, "eval_interval": 5})
+    result = train(cfg, events.append)
+    evals = [e for e in events if e["event"] == "eval"]
+    assert evals[-1]["val_loss"] <= 3.3 < min(e["val_loss"] for e in evals[:-1])  # the first that reached it
+    assert result.step == evals[-1]["step"] < 200 and result.step % 5 == 0 and result.val_loss == evals[-1]["val_loss"]
+    assert load_checkpoint(tmp_path / "run")["step"] == result.step
+    assert f"<= --stop-at-val 3.3: stopped at step {result.step}" in events[-1]["text"]
+    assert not any(e["event"] == "step" and e["step"] > result.step for e in events)
+    more = train(resume_config(tmp_path / "run", stop_at_val=0.0, max_iters=result.step + 5))
+    assert more.step == result.step + 5
+
+
 def test_non_finite_loss_stops_and_keeps_the_checkpoint(data_dir, tmp_path):
     cfg = config_from(None, data=str(data_dir), out=str(tmp_path / "run"), max_iters=200, **{**TINY, "lr": 1e9,
                       "min_lr": 1e8, "grad_clip": 0.0, "eval_interval": 1000})
