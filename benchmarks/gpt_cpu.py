@@ -37,7 +37,6 @@ The exit status is 0 only if every target was measured and met (harness.Verdict)
 from __future__ import annotations
 
 import argparse
-import platform
 import re
 import shutil
 import subprocess
@@ -47,7 +46,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from harness import ROOT, Verdict, machine, print_result, run_child  # first: it puts this checkout on sys.path
+from harness import ROOT, Verdict, print_result, run_child, torch_machine  # first: it puts this checkout on sys.path
 
 # isort: split
 import torch
@@ -235,8 +234,7 @@ def main() -> int:
         return 0
     sys.stdout.reconfigure(line_buffering=True)
     print(f"# GPT on CPU, {datetime.now():%Y-%m-%d %H:%M}")
-    print(f"{machine()}; Python {platform.python_version()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads\n")
+    print(torch_machine() + "\n")
     verdict = Verdict()
     if not args.skip_train:
         bench_training(args.nanogpt, args.repeats, verdict)

@@ -175,6 +175,14 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.platform()}"
 
 
+def torch_machine() -> str:
+    """machine(), then Python's and torch's versions and torch's threads: a training benchmark's second line."""
+    import torch  # here: the tokenizer benchmarks need no torch
+
+    return (f"{machine()}; Python {platform.python_version()}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads")
+
+
 # ---------------------------------------------------------------------------
 # memory
 

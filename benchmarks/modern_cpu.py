@@ -34,14 +34,13 @@ only if every target was measured and met (harness.Verdict).
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-from harness import BENCH_DIR, ROOT, Verdict, machine, print_result, run_child, sample_text  # first: sys.path
+from harness import BENCH_DIR, ROOT, Verdict, print_result, run_child, sample_text, torch_machine  # first: sys.path
 
 # isort: split
 import torch
@@ -196,8 +195,7 @@ def main() -> int:
         return 0
     sys.stdout.reconfigure(line_buffering=True)
     print(f"# The modern recipe against GPT-2's on CPU, {datetime.now():%Y-%m-%d %H:%M}")
-    print(f"{machine()}; Python {platform.python_version()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads\n")
+    print(torch_machine() + "\n")
     verdict = Verdict()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
