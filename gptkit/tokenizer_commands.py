@@ -33,9 +33,14 @@ from minbpe.text import read_text
 @click.option("--special", multiple=True, help="A special token, e.g. '<|endoftext|>' (repeatable); gets the last ids.")
 @click.option("--workers", type=int, default=None, help="Processes that split the text [default: all cores].")
 @click.option("--overwrite", is_flag=True, help="Replace PREFIX.model and PREFIX.vocab if they exist.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Who splits and counts: local processes, or Ray tasks (needs .[ray]); the same merges.")
+@click.option("--ray-address", default=None,
+              help="A Ray cluster to run on (e.g. head:6379) [default: start Ray on this machine's CPUs].")
 @errors_option
 @clean_errors
-def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers, errors, overwrite) -> None:
+def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers, errors, overwrite, engine,
+                    ray_address) -> None:
     """Learn a byte-level BPE tokenizer from text files.
 
     \b
@@ -43,11 +48,14 @@ def train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers,
       python cli.py train-tokenizer --input data/taylorswift.txt --vocab-size 512 --output tok
       python cli.py train-tokenizer --input a.txt --input b.txt --vocab-size 32768 \\
           --pattern gpt2 --special '<|endoftext|>' --output out/tok32k
+      python cli.py train-tokenizer --input /shared/corpus.txt --vocab-size 32768 \\
+          --engine ray --ray-address head:6379 --output out/tok32k
     """
     with warnings.catch_warnings(record=True) as caught:  # the library's warnings become notes
         warnings.simplefilter("always")
         tokenizer, stats = minbpe.train_tokenizer(inputs, vocab_size, output, kind, pattern, special, workers, errors,
-                                                  verbose=True, overwrite=overwrite)
+                                                  verbose=True, overwrite=overwrite, engine=engine,
+                                                  ray_address=ray_address)
     for w in caught:
         click.echo(f"note: {w.message}", err=True)
     click.echo(stats.summary())

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from multiprocessing import get_context
 from typing import Literal, TypeVar
@@ -32,6 +33,7 @@ from typing import Literal, TypeVar
 import regex
 import tiktoken
 
+from gptkit_base.ray_session import NEEDS_RAY, has_ray
 from gptkit_base.signals import forking, in_worker
 
 from .core import (
@@ -46,9 +48,10 @@ from .core import (
     n_merges,
 )
 from .model_file import read_model_file, write_model_file
+from .ray_count import ray_count_files
 from .text import BLOCK_CHARS, fix_surrogates, read_blocks, read_text, safe_cuts, split_blocks
 from .tiktoken_bridge import build_encoding, incompatibility
-from .trainer import TrainStats, train_bpe
+from .trainer import TrainStats, count_chunks, train_bpe
 
 T = TypeVar("T")
 
@@ -160,7 +163,8 @@ class Tokenizer:
                     raise TypeError(f"train() takes a str or an iterable of str; item {i} is {type(doc).__name__}")
                 yield from split_blocks(doc, cuts=safe_cuts(self.pattern)) if self.pattern else [doc]
 
-        return self._train(blocks(), vocab_size, verbose, workers)
+        return self._train(lambda progress: count_chunks(blocks(), self.pattern, self.special_names, workers, progress),
+                           vocab_size, verbose)
 
     def train_from_files(
         self,
@@ -171,6 +175,8 @@ class Tokenizer:
         workers: int | None = None,
         errors: Literal["strict", "replace"] = "strict",
         block_bytes: int = BLOCK_CHARS,
+        engine: Literal["local", "ray"] = "local",
+        ray_address: str | None = None,
     ) -> TrainStats:
         """Learn a vocabulary of vocab_size ids (as in train) from UTF-8 files, streamed: a file is
         never held whole.
@@ -179,22 +185,46 @@ class Tokenizer:
         merges do not depend on it. A BasicTokenizer treats each file as one chunk, so it reads it whole.
         errors="strict" stops at the first byte that is not UTF-8 (naming the file
         and offset); "replace" reads such bytes as U+FFFD.
+
+        engine="ray" splits and counts in Ray tasks (ray_count.py: on the cluster at ray_address, or Ray
+        started on this machine's CPUs; needs the `.[ray]` extra, and a split pattern) and learns the same
+        merges; `workers` is then the local engine's only.
         """
         paths = [os.fspath(p) for p in paths]
         for p in paths:
             if not os.path.isfile(p) or not os.access(p, os.R_OK):
                 raise FileNotFoundError(f"{p}: no such readable file")
+        if engine == "ray":
+            if not has_ray():
+                raise TokenizerError(NEEDS_RAY)
+            if workers is not None:
+                raise TokenizerError(f"--workers {workers} is for the local engine: with --engine ray, Ray runs the "
+                                     "tasks on the cluster's CPUs; leave --workers out")
+            return self._train(lambda progress: ray_count_files(paths, self.pattern, self.special_names, errors,
+                                                                ray_address, progress=progress),
+                               vocab_size, verbose, unit="B")
+        if engine != "local":
+            raise TokenizerError(f"engine must be 'local' or 'ray', got {engine!r}")
+        if ray_address is not None:
+            raise TokenizerError("--ray-address is for --engine ray; add --engine ray or leave the address out")
         if self.pattern:
             cuts = safe_cuts(self.pattern)
             blocks: Iterable[str] = chain.from_iterable(read_blocks(p, errors, block_bytes, cuts) for p in paths)
         else:
             blocks = (read_text(p, errors) for p in paths)
-        return self._train(blocks, vocab_size, verbose, workers)
+        return self._train(lambda progress: count_chunks(blocks, self.pattern, self.special_names, workers, progress),
+                           vocab_size, verbose)
 
-    def _train(self, blocks: Iterable[str], vocab_size: int, verbose: bool, workers: int | None) -> TrainStats:
+    @property
+    def special_names(self) -> list[str]:
+        """The special tokens' strings: cut out of training text, never learned from."""
+        return list(self.special_tokens)
+
+    def _train(self, count: Callable[[Callable[[int], None]], Counter[str]], vocab_size: int, verbose: bool,
+               unit: str = "char") -> TrainStats:
         merges_wanted = n_merges(vocab_size, len(self.special_tokens))
         check_special_tokens(self.special_tokens, 256 + merges_wanted, vocab_size)
-        merges, stats = train_bpe(blocks, merges_wanted, self.pattern, list(self.special_tokens), workers, verbose)
+        merges, stats = train_bpe(count, merges_wanted, verbose, unit)
         self.merges = {pair: 256 + i for i, pair in enumerate(merges)}
         self.vocab = self._build_vocab()
         if stats.stopped_early:

@@ -59,16 +59,18 @@ def train_tokenizer(
     errors: Literal["strict", "replace"] = "strict",
     verbose: bool = False,
     overwrite: bool = False,
+    engine: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
 ) -> tuple[Tokenizer, TrainStats]:
     """Train a BPE tokenizer of vocab_size ids on UTF-8 files and save it as output.model / output.vocab
     (creating output's folder).
 
     vocab_size counts everything: 256 bytes + merges + the special tokens (duplicates named once), which get
     the last ids in the order given. kind "regex" splits with `pattern` (a name in PATTERNS or a regex);
-    "basic" merges over the raw text and takes no pattern (the default "gpt4" is ignored). workers, errors
-    and verbose are Tokenizer.train_from_files's. Returns the tokenizer and what the run did; a corpus that
-    runs out of pairs warns (the vocabulary is then smaller). An existing output.model or output.vocab is
-    replaced only with overwrite=True (FileExistsError, before any training, without it).
+    "basic" merges over the raw text and takes no pattern (the default "gpt4" is ignored). workers, errors,
+    verbose, engine and ray_address are Tokenizer.train_from_files's. Returns the tokenizer and what the run
+    did; a corpus that runs out of pairs warns (the vocabulary is then smaller). An existing output.model or
+    output.vocab is replaced only with overwrite=True (FileExistsError, before any training, without it).
     """
     existing = [path for path in (f"{output}.model", f"{output}.vocab") if os.path.lexists(path)]
     if existing and not overwrite:
@@ -86,7 +88,8 @@ def train_tokenizer(
         raise TokenizerError(f"kind must be 'regex' or 'basic', got {kind!r}")
     first = vocab_size - len(specials)
     tokenizer.register_special_tokens({name: first + i for i, name in enumerate(specials)})
-    stats = tokenizer.train_from_files(inputs, vocab_size, verbose=verbose, workers=workers, errors=errors)
+    stats = tokenizer.train_from_files(inputs, vocab_size, verbose=verbose, workers=workers, errors=errors,
+                                       engine=engine, ray_address=ray_address)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)  # --output out/tok in a fresh clone
     tokenizer.save(output)
     return tokenizer, stats

@@ -158,7 +158,7 @@ class TiktokenTokenizer(RegexTokenizer):
             self.name, pat_str=self.pattern, mergeable_ranks=self._ranks, special_tokens=dict(self.special_tokens)
         )
 
-    def _train(self, blocks: object, vocab_size: int, verbose: bool, workers: int | None) -> TrainStats:
+    def _train(self, count: object, vocab_size: int, verbose: bool, unit: str = "char") -> TrainStats:
         raise TokenizerError(
             f"{type(self).__name__} ({self.name}) has a fixed vocabulary; to learn your own, train a "
             "RegexTokenizer with the same pattern (GPT2_SPLIT_PATTERN or GPT4_SPLIT_PATTERN)"

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import codecs
 import functools
+import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -48,7 +50,9 @@ _PATTERN_CUTS = {
     GPT4_SPLIT_PATTERN: r"(?<=\n)(?=\S)",
     MINBPE_GPT4_SPLIT_PATTERN: r"(?<=\n)(?=\S)",
 }
-_LOOKBEHIND = 2  # the most characters any rule looks back
+_LOOKBEHIND = 2  # the most characters any rule looks back (or ahead: "\s\S")
+_BEHIND_BYTES = _AHEAD_BYTES = 4 * _LOOKBEHIND  # bytes that hold that many UTF-8 characters
+CUT_WINDOW = 1 << 16
 
 T = TypeVar("T")
 
@@ -89,19 +93,21 @@ def split_blocks(text: str, block_chars: int = BLOCK_CHARS, cuts: str = ANY_PATT
 
 
 def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHARS,
-                cuts: str = ANY_PATTERN_CUTS) -> Iterator[str]:
-    """Stream a UTF-8 file as text blocks ended where the rule `cuts` allows.
+                cuts: str = ANY_PATTERN_CUTS, start: int = 0, end: int | None = None) -> Iterator[str]:
+    """Stream a UTF-8 file, or its bytes [start, end), as text blocks ended where the rule `cuts` allows.
 
-    errors="strict" raises UnicodeError naming the file and the byte offset of
-    the first bad byte; errors="replace" turns bad bytes into U+FFFD.
+    A range must begin and end where a block may (`cut_at_or_after` finds such offsets), so its blocks are
+    those of the whole file's text there. errors="strict" raises UnicodeError naming the file and the byte
+    offset of the first bad byte; errors="replace" turns bad bytes into U+FFFD.
     """
     last_cut = _compiled(cuts, reverse=True)
     decoder = codecs.getincrementaldecoder("utf-8")(errors)
-    offset = 0  # bytes read before this block
+    offset = start  # bytes read before this block
     carry = ""
     with open(path, "rb") as f:
+        f.seek(start)
         while True:
-            raw = f.read(block_bytes)
+            raw = f.read(block_bytes if end is None else min(block_bytes, end - offset))
             pending = len(decoder.getstate()[0])  # undecoded bytes left from the last block
             try:
                 text = carry + decoder.decode(raw, final=not raw)
@@ -125,6 +131,34 @@ def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHAR
                 continue
             yield text[: m.start()]
             carry = text[m.start() :]
+
+
+def cut_at_or_after(path: str, offset: int, cuts: str = ANY_PATTERN_CUTS) -> int:
+    """The first byte offset at or after `offset` where a block of the file may end by the rule `cuts`, looking
+    only after line breaks (the file's size if there is none): where a task that reads a file's bytes from a
+    given offset on starts, and the task before it stops, so that they agree without reading each other's bytes.
+
+    A line break is the byte 0x0A, never part of a longer UTF-8 character, so the text after it starts a
+    character; the rule is tried on the characters around it (bytes that are not UTF-8 read as U+FFFD: the
+    task that reads them reports them).
+    """
+    rule = _compiled(cuts, reverse=False)
+    size = os.path.getsize(path)
+    if offset <= 0:
+        return 0
+    with open(path, "rb") as f:
+        # windows of CUT_WINDOW bytes from the break at offset - 1 (a cut at offset itself), each read with the
+        # bytes after it that its last break's rule looks at
+        for pos in range(offset - 1, size, CUT_WINDOW):
+            f.seek(pos)
+            window = f.read(CUT_WINDOW + _AHEAD_BYTES)
+            for i in (m.start() for m in re.finditer(b"\n", window[:CUT_WINDOW])):
+                f.seek(max(pos + i - _BEHIND_BYTES, 0))
+                before = f.read(min(pos + i, _BEHIND_BYTES)).decode("utf-8", "replace")[-_LOOKBEHIND:]
+                after = window[i + 1 : i + 1 + _AHEAD_BYTES].decode("utf-8", "replace")[:2]
+                if rule.match(before + "\n" + after, len(before) + 1):
+                    return pos + i + 1
+    return size
 
 
 def read_text(path: str, errors: str = "strict") -> str:

@@ -152,7 +152,7 @@ def count_chunks(
     blocks: Iterable[str],
     pattern: str,
     special: Sequence[str] = (),
-    workers: int = 1,
+    workers: int | None = 1,
     progress: Callable[[int], None] | None = None,
 ) -> Counter[str]:
     """Count the distinct chunks of a stream of text blocks (documents or file blocks).
@@ -160,8 +160,9 @@ def count_chunks(
     Each block is split on its own: no chunk spans two blocks. With workers > 1,
     that many processes take batches of blocks from a bounded queue (so memory
     holds the counts, not the corpus), count them, and send back one total each.
-    The result does not depend on `workers`. `progress` gets the characters read.
+    The result does not depend on `workers` (None: all cores). `progress` gets the characters read.
     """
+    workers = (os.cpu_count() or 1) if workers is None else workers
     batches = size_batches(blocks, BATCH_CHARS)
     head = list(islice(batches, 2))
     batches = chain(head, batches)
@@ -419,19 +420,19 @@ def learn_merges(
 
 
 def train_bpe(
-    blocks: Iterable[str],
+    count: Callable[[Callable[[int], None]], Counter[str]],
     n_merges: int,
-    pattern: str,
-    special: Sequence[str] = (),
-    workers: int | None = None,
     verbose: bool = False,
+    unit: str = "char",
 ) -> tuple[list[tuple[int, int]], TrainStats]:
-    """Split, count and merge: up to n_merges merges (fewer when the corpus runs out of pairs; the stats say
-    so). The special tokens are cut out of the text, never learned from."""
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    """Count, then merge: up to n_merges merges (fewer when the corpus runs out of pairs; the stats say so).
+
+    `count(progress)` splits the corpus and returns its distinct chunks with their counts, calling progress
+    with the `unit`s it has read: count_chunks over blocks (the local engine) or ray_count.ray_count_files.
+    """
     t0 = time.perf_counter()
-    with tqdm(desc="counting chunks", unit="char", unit_scale=True, disable=not verbose) as bar:
-        counts = count_chunks(blocks, pattern, special, workers, bar.update)
+    with tqdm(desc="counting chunks", unit=unit, unit_scale=True, disable=not verbose) as bar:
+        counts = count(bar.update)
     t1 = time.perf_counter()
     with tqdm(total=n_merges, desc="merging", unit="merge", disable=not verbose) as bar:
         bar.set_postfix(chunks=len(counts))

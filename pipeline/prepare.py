@@ -53,7 +53,6 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib.util import find_spec
 from itertools import islice
 from pathlib import Path
 
@@ -63,6 +62,7 @@ from tqdm.auto import tqdm
 import minbpe
 from gptkit_base.errors import GptkitError
 from gptkit_base.files import LOCK_FILE, atomic_copy, atomic_write_text, exclusive_directory
+from gptkit_base.ray_session import NEEDS_RAY, has_ray
 from minbpe import ENDOFTEXT, PRETRAINED, CharTokenizer, Tokenizer
 from minbpe.core import counted
 from minbpe.text import AFTER_ANY_LINE
@@ -341,8 +341,8 @@ def _check_config(c: PrepareConfig) -> None:
         if c.ray_address is not None:
             raise PrepareError("--ray-address is for --engine ray; add --engine ray or leave the address out")
         return
-    if find_spec("ray") is None:
-        raise PrepareError('--engine ray needs Ray, an extra: pip install -e ".[ray]" (or pip install ray)')
+    if not has_ray():
+        raise PrepareError(NEEDS_RAY)
     if c.workers != 1:
         raise PrepareError(f"--workers {c.workers} is for the local engine: with --engine ray, Ray runs a task per "
                            "input file on the cluster's CPUs; leave --workers out")

@@ -23,29 +23,22 @@ A large text file is one unit (one task), not split into blocks, in this version
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from gptkit_base.errors import GptkitError
 from gptkit_base.files import atomic_write
+from gptkit_base.ray_session import EngineError, get_task, ray_session
 from minbpe.text import size_batches
 
 from .encode import BATCH_CHARS, BATCH_PIECES, EncodedBatch, Encoder, encode_pieces, piece_cuts
-from .sources import Corpus, ReadCounter, Source, SourceError
+from .sources import Corpus, ReadCounter, SourceError
 
 UNITS = ".ray-units"  # the units' directory in the output directory
 PIECE_DTYPE = np.dtype("<i8")
-
-
-class EngineError(GptkitError, RuntimeError):
-    """Ray could not finish a unit for a reason that is not its input's (a lost node, an output directory the
-    nodes do not share); the work done is kept, and the message says what to do."""
+RERUN = "the finished units are kept: run prepare again to resume"
 
 
 def ray_batches(corpus: Corpus, encoder: Encoder, out: Path, skip: int, counter: ReadCounter,
@@ -55,52 +48,40 @@ def ray_batches(corpus: Corpus, encoder: Encoder, out: Path, skip: int, counter:
     Uses the Ray this process has already initialized; otherwise connects to `address`, or without one starts
     Ray on this machine's CPUs, and shuts it down again at the end. `counter` counts the input read.
     """
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        sigterm = signal.getsignal(signal.SIGTERM)
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)
-        if threading.current_thread() is threading.main_thread():
-            # ray.init sets its own (exit at once); the caller's stops a run as Ctrl-C does (gptkit_base.signals):
-            # the work is kept, the tasks cancelled and Ray shut down below
-            signal.signal(signal.SIGTERM, sigterm)
-    units = Path(os.path.abspath(out)) / UNITS  # as the tasks see it, whatever their working directory
-    refs: dict[int, ray.ObjectRef] = {}
-    try:
-        units.mkdir(exist_ok=True)  # (temporaries of tasks killed mid-write go with it, at the end)
-        todo = [i for i in range(len(corpus.sources)) if _read_unit(units, i, encoder.dtype) is None]
-        if todo:
-            # put once: each task gets references, and a worker process builds the encoder once per run
-            shared = [ray.put(encoder), ray.put(corpus)]
-            task = ray.remote(write_unit)
-            refs = {i: task.remote(shared, i, str(units)) for i in todo}
-        for i, source in enumerate(corpus.sources):
-            if i in refs:
-                _wait(ray, refs.pop(i), source)
-            unit = _read_unit(units, i, encoder.dtype)
-            if unit is None:
-                raise EngineError(f"{units / _name(i)}.*: the task for {source.path} finished, but its files are "
-                                  "missing or damaged here; the output directory must be on a filesystem every "
-                                  "node shares")
-            table, ids = unit
-            counter.bytes += os.path.getsize(source.path)  # read (by its task)
-            if skip >= len(table):  # committed by an earlier run
-                skip -= len(table)
-            else:
-                yield from _unit_batches(table, ids, skip)
-                skip = 0
-    finally:
-        # stop the tasks still running, and wait for them: nothing may write under `out` once prepare goes on
-        # (a failed fresh run removes the directory)
-        pending = list(refs.values())
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        if pending:
-            ray.wait(pending, num_returns=len(pending))
-        if started:
-            ray.shutdown()
+    with ray_session(address) as ray:
+        units = Path(os.path.abspath(out)) / UNITS  # as the tasks see it, whatever their working directory
+        refs: dict[int, ray.ObjectRef] = {}
+        try:
+            units.mkdir(exist_ok=True)  # (temporaries of tasks killed mid-write go with it, at the end)
+            todo = [i for i in range(len(corpus.sources)) if _read_unit(units, i, encoder.dtype) is None]
+            if todo:
+                # put once: each task gets references, and a worker process builds the encoder once per run
+                shared = [ray.put(encoder), ray.put(corpus)]
+                task = ray.remote(write_unit)
+                refs = {i: task.remote(shared, i, str(units)) for i in todo}
+            for i, source in enumerate(corpus.sources):
+                if i in refs:
+                    get_task(ray, refs.pop(i), [source.path], SourceError, RERUN)
+                unit = _read_unit(units, i, encoder.dtype)
+                if unit is None:
+                    raise EngineError(f"{units / _name(i)}.*: the task for {source.path} finished, but its files are "
+                                      "missing or damaged here; the output directory must be on a filesystem every "
+                                      "node shares")
+                table, ids = unit
+                counter.bytes += os.path.getsize(source.path)  # read (by its task)
+                if skip >= len(table):  # committed by an earlier run
+                    skip -= len(table)
+                else:
+                    yield from _unit_batches(table, ids, skip)
+                    skip = 0
+        finally:
+            # stop the tasks still running, and wait for them: nothing may write under `out` once prepare goes on
+            # (a failed fresh run removes the directory)
+            pending = list(refs.values())
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            if pending:
+                ray.wait(pending, num_returns=len(pending))
 
 
 def write_unit(shared: list, index: int, units: str) -> None:
@@ -135,22 +116,6 @@ def _shared(shared: list) -> tuple[Encoder, Corpus]:
     if _cached is None or _cached[0] != key:
         _cached = (key, *ray.get(shared))
     return _cached[1], _cached[2]
-
-
-def _wait(ray, ref, source: Source) -> None:
-    """Wait for a unit's task; its failure as an error that names its file, on one line."""
-    try:
-        ray.get(ref)
-    except ray.exceptions.RayTaskError as e:
-        cause = e.cause
-        if isinstance(cause, (GptkitError, OSError)):  # the input's fault (the local engine raises the same)
-            if source.path in str(cause):
-                raise cause from None
-            raise SourceError(f"{source.path}: {cause}") from None
-        raise  # a bug: keep Ray's traceback
-    except ray.exceptions.RayError as e:  # the task was lost (a node died, retries ran out)
-        raise EngineError(f"{source.path}: Ray lost its task ({type(e).__name__}); the finished units are kept: "
-                          "run prepare again to resume") from None
 
 
 def _name(index: int) -> str:

@@ -32,6 +32,21 @@ def taylorswift() -> str:
 TINYSHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
 
 
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[str]:
+    """A local Ray of 2 CPUs for a test module (starting Ray takes seconds), which the engines use as they find it;
+    its address, for a second driver."""
+    import logging
+
+    ray = pytest.importorskip("ray", reason="the Ray engines' tests need Ray (pip install -e '.[ray]')")
+    sigterm = signal.getsignal(signal.SIGTERM)
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                       logging_level=logging.WARNING)
+    signal.signal(signal.SIGTERM, sigterm)  # ray.init's would outlive the module (as pytest's own, the default)
+    yield context.address_info["address"]
+    ray.shutdown()
+
+
 def shakespeare_data(root: Path, n_chars: int) -> Path:
     """The GPT tests' data: Tiny Shakespeare's first n_chars in root/shakespeare.txt, prepared character-level
     into root/char with the last 10% for validation."""

@@ -18,6 +18,7 @@ from minbpe import (
     reference,
 )
 from minbpe import base as base_mod
+from minbpe import text as text_mod
 from minbpe import trainer as trainer_mod
 from minbpe.text import ANY_PATTERN_CUTS, read_blocks, safe_cuts, split_blocks
 from minbpe.trainer import count_chunks, learn_merges
@@ -183,6 +184,29 @@ def test_read_blocks_streams_exactly(tmp_path_factory, text, block, rule):
     assert "".join(blocks) == text
     got = count_chunks(blocks, PATTERN_NAMES[name])
     assert got == Counter(regex.findall(PATTERN_NAMES[name], text))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet="ab. \n\r\t1'é😀", max_size=200), offsets=st.lists(st.integers(0, 400), max_size=6),
+       window=st.integers(1, 24), rule=st.sampled_from(RULES))
+def test_byte_ranges_cut_where_blocks_may_end(tmp_path_factory, monkeypatch, text, offsets, window, rule):
+    """The Ray engine's units: each task moves its byte offsets to the first cut at or after them, so tasks that
+    never read each other's bytes agree on their ends, and their ranges count the file's chunks exactly."""
+    name, cuts = rule
+    monkeypatch.setattr(text_mod, "CUT_WINDOW", window)  # breaks near a read's end are read again
+    path = tmp_path_factory.mktemp("ranges") / "t.txt"
+    data = text.encode("utf-8")
+    path.write_bytes(data)
+    # the independent expectation: cuts of the whole text by the rule, in bytes, right after a line break
+    allowed = {len(text[: m.start()].encode()) for m in regex.finditer(cuts, text)}
+    after_breaks = sorted(b for b in allowed if data[b - 1 : b] == b"\n")
+    for offset in range(len(data) + 1):
+        expected = 0 if offset == 0 else next((b for b in after_breaks if b >= offset), len(data))
+        assert text_mod.cut_at_or_after(str(path), offset, cuts) == expected
+    bounds = sorted({0, len(data)} | {text_mod.cut_at_or_after(str(path), o, cuts) for o in offsets})
+    blocks = [b for lo, hi in itertools.pairwise(bounds) for b in read_blocks(str(path), "strict", 3, cuts, lo, hi)]
+    assert "".join(blocks) == text
+    assert count_chunks(blocks, PATTERN_NAMES[name]) == Counter(regex.findall(PATTERN_NAMES[name], text))
 
 
 def test_a_blank_line_corpus_is_streamed_not_held(tmp_path):

@@ -1,8 +1,7 @@
 """prepare --engine ray: on a real local Ray of 2 CPUs, the local engine's very bytes; resume after a kill; bad input
-named. One Ray for the module (starting Ray takes seconds), which prepare uses as it finds it."""
+named. One Ray for the module (conftest.ray_cluster), which prepare uses as it finds it."""
 
 import json
-import logging
 import os
 import shutil
 import signal
@@ -25,17 +24,6 @@ ray = pytest.importorskip("ray", reason="the Ray engine's tests need Ray (pip in
 
 TAYLOR = ROOT / "data" / "taylorswift.txt"
 SETTINGS = {"shard_tokens": 40_000, "val_fraction": 0.3, "seed": 5}
-
-
-@pytest.fixture(scope="module")
-def cluster() -> str:
-    """A local Ray of 2 CPUs for the module; its address, for a second driver."""
-    sigterm = signal.getsignal(signal.SIGTERM)
-    context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                       logging_level=logging.WARNING)
-    signal.signal(signal.SIGTERM, sigterm)  # ray.init's would outlive the module (as pytest's own, the default)
-    yield context.address_info["address"]
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +68,7 @@ def assert_same_output(out: Path, local: Path, engine: str = "ray") -> None:
     assert made == expected and expected["splits"]["val"]["documents"] > 0
 
 
-def test_ray_writes_the_local_engines_bytes(cluster, corpus, local, tmp_path):
+def test_ray_writes_the_local_engines_bytes(ray_cluster, corpus, local, tmp_path):
     out = tmp_path / "out"
     result = prepare(PrepareConfig([str(corpus)], str(out), "gpt2", engine="ray", **SETTINGS))
     assert result.manifest.engine == "ray"
@@ -110,11 +98,12 @@ m.prepare(m.PrepareConfig([{corpus!r}], {out!r}, "gpt2", engine="ray", ray_addre
 """
 
 
-def test_a_killed_run_resumes_skipping_the_units_done(cluster, corpus, local, tmp_path):
+def test_a_killed_run_resumes_skipping_the_units_done(ray_cluster, corpus, local, tmp_path):
     out = tmp_path / "out"
     # a second driver on the module's cluster, killed mid-run: Ray kills its tasks in flight with it, here the
     # last unit's
-    script = KILL_SCRIPT.format(root=str(ROOT), corpus=str(corpus), out=str(out), address=cluster, settings=SETTINGS)
+    script = KILL_SCRIPT.format(root=str(ROOT), corpus=str(corpus), out=str(out), address=ray_cluster,
+                                settings=SETTINGS)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     units = out / ".ray-units"
@@ -131,7 +120,7 @@ def test_a_killed_run_resumes_skipping_the_units_done(cluster, corpus, local, tm
         if p.phase == "tokenize" and not seen:  # the units before the run carries on
             seen.update({name: (units / name).stat() for name in done})
 
-    resumed = prepare(PrepareConfig([str(corpus)], str(out), "gpt2", engine="ray", ray_address=cluster, **SETTINGS),
+    resumed = prepare(PrepareConfig([str(corpus)], str(out), "gpt2", engine="ray", ray_address=ray_cluster, **SETTINGS),
                       progress)
     assert resumed.resumed_shards >= 1
     assert {n: (s.st_ino, s.st_mtime_ns) for n, s in seen.items()} == {
@@ -139,7 +128,7 @@ def test_a_killed_run_resumes_skipping_the_units_done(cluster, corpus, local, tm
     assert_same_output(out, local)
 
 
-def test_a_bad_input_fails_the_run_naming_it(cluster, tmp_path):
+def test_a_bad_input_fails_the_run_naming_it(ray_cluster, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.txt").write_bytes(TAYLOR.read_bytes())
@@ -157,7 +146,7 @@ def test_a_bad_input_fails_the_run_naming_it(cluster, tmp_path):
     assert "b.jsonl line 2: not valid JSON" in error_line(result)
 
 
-def test_units_the_driver_cannot_see_fail_the_run(cluster, tmp_path, monkeypatch):
+def test_units_the_driver_cannot_see_fail_the_run(ray_cluster, tmp_path, monkeypatch):
     """As when --output is not on a filesystem the nodes share: the tasks' files are not where the driver looks."""
     monkeypatch.setattr(ray_engine, "_read_unit", lambda units, index, dtype: None)
     with pytest.raises(ray_engine.EngineError, match="tinyshakespeare.txt finished, but its files are missing or "
@@ -178,7 +167,7 @@ def test_what_the_ray_engine_refuses(tmp_path, monkeypatch):
     assert "--ray-address is for --engine ray" in refusal("--output", out, "--ray-address", "head:6379")
     with pytest.raises(PrepareError, match="hf:x: --engine ray reads files, not Hugging Face datasets"):
         prepare(PrepareConfig(["hf:x"], out, "gpt2", engine="ray"))
-    monkeypatch.setattr(prepare_mod, "find_spec", lambda name: None)  # as if Ray were not installed
+    monkeypatch.setattr(prepare_mod, "has_ray", lambda: False)  # as if Ray were not installed
     assert 'pip install -e ".[ray]"' in refusal("--output", out, "--engine", "ray")
     assert not (tmp_path / "out").exists() and not Path("rel").exists()
 
