@@ -53,7 +53,7 @@ def prepare_command(inputs, tokenizer, output, workers, delimiter, errors, engin
       python cli.py prepare --input shards/ --tokenizer gpt2 --output /shared/data/c --engine ray
     Running it again on an interrupted run's --output carries on where it stopped.
     """
-    # with --engine ray, Ray decides the parallelism (a task per input file): no pool of workers
+    # with --engine ray, Ray decides the parallelism (a task per unit of input): no pool of workers
     workers = workers or (1 if engine == "ray" else os.cpu_count() or 1)
     config = PrepareConfig(list(inputs), output, tokenizer, workers, **settings, errors=errors, engine=engine,
                            delimiter=None if delimiter == "none" else delimiter,

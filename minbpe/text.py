@@ -1,6 +1,7 @@
 r"""Text in pieces: streamed UTF-8 reading, cuts that change no chunk, and size-bounded batches.
 
-A corpus is never held whole. A file is read as blocks of about BLOCK_CHARS characters, ended only
+A corpus is never held whole. A file is read as blocks of about BLOCK_CHARS bytes, placed by their
+byte offsets (so a reader of one part of a file gets the blocks of the whole there), ended only
 where ending a block changes no chunk of the split pattern: a position that no chunk spans, where
 the chunks before it come out the same when the text ends there, and the chunks after it the same
 when the text starts there. Which positions those are depends on the pattern (`safe_cuts`):
@@ -28,12 +29,11 @@ or becomes U+FFFD (errors="replace"); lone surrogates become U+FFFD as tiktoken 
 
 from __future__ import annotations
 
-import codecs
 import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import regex
 
@@ -69,8 +69,8 @@ def safe_cuts(pattern: str) -> str:
 
 
 @functools.cache
-def _compiled(cuts: str, reverse: bool) -> regex.Pattern:
-    return regex.compile(cuts, flags=regex.REVERSE if reverse else 0)
+def _compiled(cuts: str) -> regex.Pattern:
+    return regex.compile(cuts)
 
 
 def fix_surrogates(text: str) -> str:
@@ -80,7 +80,7 @@ def fix_surrogates(text: str) -> str:
 
 def split_blocks(text: str, block_chars: int = BLOCK_CHARS, cuts: str = ANY_PATTERN_CUTS) -> list[str]:
     """Cut one text into blocks of about block_chars where the rule `cuts` allows."""
-    rule = _compiled(cuts, reverse=False)
+    rule = _compiled(cuts)
     blocks, start = [], 0
     while len(text) - start > block_chars:
         m = rule.search(text, start + block_chars)
@@ -96,68 +96,68 @@ def read_blocks(path: str, errors: str = "strict", block_bytes: int = BLOCK_CHAR
                 cuts: str = ANY_PATTERN_CUTS, start: int = 0, end: int | None = None) -> Iterator[str]:
     """Stream a UTF-8 file, or its bytes [start, end), as text blocks ended where the rule `cuts` allows.
 
-    A range must begin and end where a block may (`cut_at_or_after` finds such offsets), so its blocks are
-    those of the whole file's text there. errors="strict" raises UnicodeError naming the file and the byte
-    offset of the first bad byte; errors="replace" turns bad bytes into U+FFFD.
+    The blocks are where their bytes are, not where reading began: block k runs from the first cut at or after
+    byte k x block_bytes to the first at or after (k + 1) x block_bytes (`cut_at_or_after`; a stretch with no
+    cut makes one longer block). So whoever reads a range that begins and ends at such places (a Ray task
+    given a unit of the file) gets the very blocks that reading the whole file gives there.
+
+    errors="strict" raises UnicodeError naming the file and the byte offset of the first bad byte;
+    errors="replace" turns bad bytes into U+FFFD. (A block begins after a line break, never inside a
+    character, so decoding it alone is decoding the file.)
     """
-    last_cut = _compiled(cuts, reverse=True)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors)
-    offset = start  # bytes read before this block
-    carry = ""
+    rule = _compiled(cuts)
     with open(path, "rb") as f:
-        f.seek(start)
-        while True:
-            raw = f.read(block_bytes if end is None else min(block_bytes, end - offset))
-            pending = len(decoder.getstate()[0])  # undecoded bytes left from the last block
+        size = os.fstat(f.fileno()).st_size
+        end = size if end is None else min(end, size)
+        pos = start
+        while pos < end:
+            # the next block's start: a cut at or after the next multiple of block_bytes (all multiples up
+            # to a cut found further on give that same cut, so a stretch without one is scanned once)
+            stop = min(_next_cut(f, size, (pos // block_bytes + 1) * block_bytes, rule), end)
+            f.seek(pos)
+            raw = f.read(stop - pos)
             try:
-                text = carry + decoder.decode(raw, final=not raw)
+                text = raw.decode("utf-8", errors)
             except UnicodeDecodeError as e:
                 raise NotUTF8Error(
-                    f"{path}: invalid UTF-8 at byte offset {offset - pending + e.start} "
+                    f"{path}: invalid UTF-8 at byte offset {pos + e.start} "
                     f"({e.reason}); fix the file or use errors='replace' (CLI: --errors replace)"
                 ) from None
-            offset += len(raw)
-            if not raw:
-                if text:
-                    yield text
-                return
-            # the last allowed cut, searched backwards from the end. Positions before the carry's last
-            # character were already refused with their neighbours known, so a long stretch without a cut
-            # is scanned once, not once per block (a reverse search sees nothing before its start, so it
-            # starts far enough back for the rules' look-behind)
-            m = last_cut.search(text, max(len(carry) - 1 - _LOOKBEHIND, 0))
-            if m is None or m.start() == 0:
-                carry = text
-                continue
-            yield text[: m.start()]
-            carry = text[m.start() :]
+            if text:
+                yield text
+            pos = stop
 
 
 def cut_at_or_after(path: str, offset: int, cuts: str = ANY_PATTERN_CUTS) -> int:
     """The first byte offset at or after `offset` where a block of the file may end by the rule `cuts`, looking
-    only after line breaks (the file's size if there is none): where a task that reads a file's bytes from a
-    given offset on starts, and the task before it stops, so that they agree without reading each other's bytes.
+    only after line breaks (the file's size if there is none; 0 for offset 0): where read_blocks' blocks
+    begin, so a task that reads a file from an offset on and the task before it agree on their border without
+    reading each other's bytes.
+    """
+    with open(path, "rb") as f:
+        return _next_cut(f, os.fstat(f.fileno()).st_size, offset, _compiled(cuts))
+
+
+def _next_cut(f: BinaryIO, size: int, offset: int, rule: regex.Pattern) -> int:
+    """cut_at_or_after in an open file of `size` bytes.
 
     A line break is the byte 0x0A, never part of a longer UTF-8 character, so the text after it starts a
-    character; the rule is tried on the characters around it (bytes that are not UTF-8 read as U+FFFD: the
-    task that reads them reports them).
+    character; the rule is tried on the characters around it (bytes that are not UTF-8 read as U+FFFD: whoever
+    reads them reports them).
     """
-    rule = _compiled(cuts, reverse=False)
-    size = os.path.getsize(path)
     if offset <= 0:
         return 0
-    with open(path, "rb") as f:
-        # windows of CUT_WINDOW bytes from the break at offset - 1 (a cut at offset itself), each read with the
-        # bytes after it that its last break's rule looks at
-        for pos in range(offset - 1, size, CUT_WINDOW):
-            f.seek(pos)
-            window = f.read(CUT_WINDOW + _AHEAD_BYTES)
-            for i in (m.start() for m in re.finditer(b"\n", window[:CUT_WINDOW])):
-                f.seek(max(pos + i - _BEHIND_BYTES, 0))
-                before = f.read(min(pos + i, _BEHIND_BYTES)).decode("utf-8", "replace")[-_LOOKBEHIND:]
-                after = window[i + 1 : i + 1 + _AHEAD_BYTES].decode("utf-8", "replace")[:2]
-                if rule.match(before + "\n" + after, len(before) + 1):
-                    return pos + i + 1
+    # windows of CUT_WINDOW bytes from the break at offset - 1 (a cut at offset itself), each read with the
+    # bytes after it that its last break's rule looks at
+    for pos in range(offset - 1, size, CUT_WINDOW):
+        f.seek(pos)
+        window = f.read(CUT_WINDOW + _AHEAD_BYTES)
+        for i in (m.start() for m in re.finditer(b"\n", window[:CUT_WINDOW])):
+            f.seek(max(pos + i - _BEHIND_BYTES, 0))
+            before = f.read(min(pos + i, _BEHIND_BYTES)).decode("utf-8", "replace")[-_LOOKBEHIND:]
+            after = window[i + 1 : i + 1 + _AHEAD_BYTES].decode("utf-8", "replace")[:2]
+            if rule.match(before + "\n" + after, len(before) + 1):
+                return pos + i + 1
     return size
 
 

@@ -75,8 +75,9 @@ from .sources import Corpus, ReadCounter
 
 STATE = ".prepare-state.json"
 # how documents are cut into pieces (minbpe.text's rules); a saved state counts pieces, so a run that cut them
-# otherwise is not resumed from its count (2: the cut rules follow the split pattern)
-PIECE_LAYOUT = 2
+# otherwise is not resumed from its count (2: the cut rules follow the split pattern; 3: a file's blocks are
+# placed by their byte offsets, so a Ray task reading a part of a file gets the same pieces)
+PIECE_LAYOUT = 3
 SAVE_SECONDS = 1.0  # the state is saved after a batch that completed a shard, else at most this often
 SPLITS = ("train", "val")
 ENGINES = ("local", "ray")
@@ -114,7 +115,7 @@ class PrepareConfig:
         "help": "The special token put before each document; 'none' to put none."})
     errors: str = "strict"  # bytes that are not UTF-8: strict stops, replace reads U+FFFD
     engine: str = field(default="local", metadata={
-        "help": "local: a pool of --workers processes; ray: a Ray task per input file (needs .[ray])."})
+        "help": "local: a pool of --workers processes; ray: a Ray task per file or 16 MiB of text (needs .[ray])."})
     ray_address: str | None = field(default=None, metadata={
         "help": "The Ray cluster to run on (default: start Ray on this machine); --output must be on a "
                 "filesystem every node shares."})

@@ -1,10 +1,13 @@
-"""prepare's Ray engine: each input file is a Ray task; the driver commits their tokens in input order.
+"""prepare's Ray engine: each unit of input is a Ray task; the driver commits their tokens in input order.
 
     batches = ray_batches(corpus, encoder, out, skip=0, counter=ReadCounter(), address=None)
     for batch in batches: ...   # the EncodedBatch stream the local engine's pool gives, piece for piece
 
-A task runs the local engine's own code on one unit of input, one file (`Corpus.pieces` of that source,
-`encode.encode_pieces` with the run's `Encoder`), and writes what it got under the output directory:
+A task runs the local engine's own code on one unit of input (`Corpus.pieces` of that unit, `encode.encode_pieces`
+with the run's `Encoder`), and writes what it got under the output directory. A unit is a file, or a part of
+about UNIT_BYTES of a large text file that begins where the whole file's pieces begin too (`Corpus.units`: at a
+document's start, or where the tokenizer's pieces of one long document are cut), so the units' pieces, one after
+the other, are the pieces the local engine reads:
 
     OUT/.ray-units/000003.ids       unit 3's token ids, in the run's dtype (little-endian)
     OUT/.ray-units/000003.pieces    per piece: its number of ids and 1 if it begins a document (int64 pairs)
@@ -16,7 +19,8 @@ same pieces in the same order give the same bytes.
 
 A rerun skips the units already done (so a killed task or driver loses only the units in flight), and skips the
 pieces prepare's saved state has already committed. prepare removes the directory once the manifest is written.
-A large text file is one unit (one task), not split into blocks, in this version.
+JSONL and Parquet files, text files split at a separator other than "line" or "blank-line", and text files whose
+tokenizer has no cut rule (piece_cuts None) are one unit each, whatever their size.
 
 `ray` is imported only here, inside the functions: the core commands never import it.
 """
@@ -34,11 +38,12 @@ from gptkit_base.ray_session import EngineError, get_task, ray_session
 from minbpe.text import size_batches
 
 from .encode import BATCH_CHARS, BATCH_PIECES, EncodedBatch, Encoder, encode_pieces, piece_cuts
-from .sources import Corpus, ReadCounter, SourceError
+from .sources import Corpus, ReadCounter, SourceError, Unit
 
 UNITS = ".ray-units"  # the units' directory in the output directory
 PIECE_DTYPE = np.dtype("<i8")
 RERUN = "the finished units are kept: run prepare again to resume"
+UNIT_BYTES = 16 << 20  # a large text file's part per task (a multiple of read_blocks' block: see Corpus.units)
 
 
 def ray_batches(corpus: Corpus, encoder: Encoder, out: Path, skip: int, counter: ReadCounter,
@@ -49,26 +54,28 @@ def ray_batches(corpus: Corpus, encoder: Encoder, out: Path, skip: int, counter:
     Ray on this machine's CPUs, and shuts it down again at the end. `counter` counts the input read.
     """
     with ray_session(address) as ray:
-        units = Path(os.path.abspath(out)) / UNITS  # as the tasks see it, whatever their working directory
+        units_dir = Path(os.path.abspath(out)) / UNITS  # as the tasks see it, whatever their working directory
+        units = corpus.units(piece_cuts(encoder.tokenizer), UNIT_BYTES)
         refs: dict[int, ray.ObjectRef] = {}
         try:
-            units.mkdir(exist_ok=True)  # (temporaries of tasks killed mid-write go with it, at the end)
-            todo = [i for i in range(len(corpus.sources)) if _read_unit(units, i, encoder.dtype) is None]
+            units_dir.mkdir(exist_ok=True)  # (temporaries of tasks killed mid-write go with it, at the end)
+            todo = [i for i in range(len(units)) if _read_unit(units_dir, i, encoder.dtype) is None]
             if todo:
                 # put once: each task gets references, and a worker process builds the encoder once per run
                 shared = [ray.put(encoder), ray.put(corpus)]
                 task = ray.remote(write_unit)
-                refs = {i: task.remote(shared, i, str(units)) for i in todo}
-            for i, source in enumerate(corpus.sources):
+                refs = {i: task.remote(shared, units[i], i, str(units_dir)) for i in todo}
+            for i, unit in enumerate(units):
+                path = corpus.sources[unit.source].path
                 if i in refs:
-                    get_task(ray, refs.pop(i), [source.path], SourceError, RERUN)
-                unit = _read_unit(units, i, encoder.dtype)
-                if unit is None:
-                    raise EngineError(f"{units / _name(i)}.*: the task for {source.path} finished, but its files are "
+                    get_task(ray, refs.pop(i), [path], SourceError, RERUN)
+                done = _read_unit(units_dir, i, encoder.dtype)
+                if done is None:
+                    raise EngineError(f"{units_dir / _name(i)}.*: the task for {path} finished, but its files are "
                                       "missing or damaged here; the output directory must be on a filesystem every "
                                       "node shares")
-                table, ids = unit
-                counter.bytes += os.path.getsize(source.path)  # read (by its task)
+                table, ids = done
+                counter.bytes += (os.path.getsize(path) if unit.end is None else unit.end) - unit.start  # (by its task)
                 if skip >= len(table):  # committed by an earlier run
                     skip -= len(table)
                 else:
@@ -84,14 +91,14 @@ def ray_batches(corpus: Corpus, encoder: Encoder, out: Path, skip: int, counter:
                 ray.wait(pending, num_returns=len(pending))
 
 
-def write_unit(shared: list, index: int, units: str) -> None:
-    """A Ray task: encode unit `index` (the corpus's source `index`) into its files in `units`.
+def write_unit(shared: list, unit: Unit, index: int, units: str) -> None:
+    """A Ray task: encode `unit`, the run's unit `index`, into its files in the directory `units`.
 
     `shared` holds the references to the run's Encoder and Corpus (a list, so Ray passes them unresolved).
     """
     encoder, corpus = _shared(shared)
     lengths, starts = [np.zeros(0, dtype=PIECE_DTYPE)], [np.zeros(0, dtype=PIECE_DTYPE)]
-    pieces = corpus.pieces(piece_cuts(encoder.tokenizer), sources=[corpus.sources[index]])
+    pieces = corpus.pieces(piece_cuts(encoder.tokenizer), unit=unit)
     ids_path, pieces_path = _paths(Path(units), index)
     with atomic_write(ids_path) as f:
         for batch in encode_pieces(pieces, encoder, workers=1):

@@ -39,14 +39,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qsl
 
 import regex
 
 from gptkit_base.errors import GptkitError, NotUTF8Error
-from minbpe.text import AFTER_ANY_LINE, ANY_PATTERN_CUTS, BLOCK_CHARS, read_blocks, split_blocks
+from minbpe.text import AFTER_ANY_LINE, ANY_PATTERN_CUTS, BLOCK_CHARS, cut_at_or_after, read_blocks, split_blocks
 
 SEPARATORS = {"file": None, "line": r"\r?\n", "blank-line": r"\n\s*\n"}
+# a place where a "blank-line" separator ends wherever reading began: its match from the whitespace run's
+# first line break takes the run up to its last one (two line breaks, then a non-space)
+AFTER_BLANK_LINE = r"(?<=\n\r?\n)(?=\S)"
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 HF_PREFIX = "hf:"
 ROWS_PER_BATCH = 1024
@@ -142,6 +146,14 @@ def resolve_inputs(inputs: Iterable[str]) -> list[Source]:
     return sources
 
 
+class Unit(NamedTuple):
+    """A part of the corpus a Ray task reads: source `source`'s bytes [start, end) (end None: to its end)."""
+
+    source: int
+    start: int
+    end: int | None
+
+
 @dataclass
 class Corpus:
     """The documents of some inputs, and how to read them."""
@@ -168,25 +180,54 @@ class Corpus:
     def describe(self) -> list[dict]:
         return [s.describe() for s in self.sources]
 
+    def units(self, cuts: str | None, unit_bytes: int) -> list[Unit]:
+        """The corpus in units for the Ray engine's tasks, in order: a text file larger than unit_bytes is cut
+        near every multiple of it, at the first place after where a unit can begin (`unit_rule`), so a
+        unit's pieces are those the whole file gives there; any other source is one unit."""
+        if unit_bytes % BLOCK_CHARS:  # a unit must begin where read_blocks begins a block
+            raise ValueError(f"unit_bytes must be a multiple of {BLOCK_CHARS}, got {unit_bytes}")
+        rule = self.unit_rule(cuts)
+        units = []
+        for i, source in enumerate(self.sources):
+            size = os.path.getsize(source.path) if source.kind != "hf" else 0
+            if source.kind != "text" or rule is None or size <= unit_bytes:
+                units.append(Unit(i, 0, None))
+                continue
+            starts = sorted({cut_at_or_after(source.path, k * unit_bytes, rule) for k in range(-(-size // unit_bytes))})
+            ends = [*starts[1:], size]
+            units += [Unit(i, a, b) for a, b in zip(starts, ends, strict=True) if a < b]
+        return units
+
+    def unit_rule(self, cuts: str | None) -> str | None:
+        """Where a text file's unit may begin (a rule of minbpe.text): a place the file's pieces begin too. One
+        document per file: where the tokenizer's pieces may end (`cuts`: read_blocks puts a block there); a
+        document per line: after any line break; per paragraph: after two line breaks (CRLF too) before a non-space (the
+        end of a separator, wherever reading began). Other separators, or no cuts for a whole file: None (the
+        file is one unit)."""
+        if self._separator is None:
+            return cuts
+        return {"line": AFTER_ANY_LINE, "blank-line": AFTER_BLANK_LINE}.get(self.doc_separator)
+
     def pieces(self, cuts: str | None = ANY_PATTERN_CUTS, counter: ReadCounter | None = None,
-               sources: list[Source] | None = None) -> Iterator[tuple[str, bool]]:
+               unit: Unit | None = None) -> Iterator[tuple[str, bool]]:
         """(text, starts_a_document) for every piece of every document, in order.
 
         With a cut rule (minbpe.text's: the tokenizer's safe cuts, `pipeline.encode.piece_cuts`) long
         documents are handed on in ~1 MB pieces ended where the rule allows; cuts=None gives every
-        document as one piece. `sources`: read only these of the corpus's sources (a Ray task reads one).
+        document as one piece. `unit`: read only this one of `units(cuts, ...)` (a Ray task reads one).
         """
         counter = counter if counter is not None else ReadCounter()
-        for source in self.sources if sources is None else sources:
+        for u in [Unit(i, 0, None) for i in range(len(self.sources))] if unit is None else [unit]:
+            source = self.sources[u.source]
             done = counter.bytes
             if source.kind == "text" and self._separator is None and cuts is not None:
-                blocks = self._text_blocks(source, counter, cuts)
+                blocks = self._text_blocks(source, counter, cuts, u)
                 first = next(blocks, None)
                 if first is not None:
-                    yield first, True
+                    yield first, u.start == 0  # a file's later units continue its document
                     yield from ((b, False) for b in blocks)
             else:
-                for doc in self._documents(source, counter):
+                for doc in self._documents(source, counter, u):
                     if not doc:
                         continue
                     if cuts is not None and len(doc) > BLOCK_CHARS:
@@ -195,12 +236,12 @@ class Corpus:
                     else:
                         yield doc, True
             if source.kind != "hf":
-                counter.bytes = done + os.path.getsize(source.path)
+                counter.bytes = done + (os.path.getsize(source.path) if u.end is None else u.end) - u.start
 
-    def _documents(self, source: Source, counter: ReadCounter) -> Iterator[str]:
+    def _documents(self, source: Source, counter: ReadCounter, unit: Unit) -> Iterator[str]:
         if source.kind == "text":
             # the text is joined again (one document) or split at separators whatever the blocks' ends
-            blocks = self._text_blocks(source, counter, AFTER_ANY_LINE)
+            blocks = self._text_blocks(source, counter, AFTER_ANY_LINE, unit)
             if self._separator is None:
                 yield "".join(blocks)
             else:
@@ -212,8 +253,8 @@ class Corpus:
         else:
             yield from self._hf(source, counter)
 
-    def _text_blocks(self, source: Source, counter: ReadCounter, cuts: str) -> Iterator[str]:
-        for block in read_blocks(source.path, self.errors, cuts=cuts):
+    def _text_blocks(self, source: Source, counter: ReadCounter, cuts: str, unit: Unit) -> Iterator[str]:
+        for block in read_blocks(source.path, self.errors, cuts=cuts, start=unit.start, end=unit.end):
             counter.bytes += len(block)
             yield block
 

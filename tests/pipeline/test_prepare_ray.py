@@ -1,6 +1,7 @@
 """prepare --engine ray: on a real local Ray of 2 CPUs, the local engine's very bytes; resume after a kill; bad input
 named. One Ray for the module (conftest.ray_cluster), which prepare uses as it finds it."""
 
+import itertools
 import json
 import os
 import shutil
@@ -15,10 +16,12 @@ from test_cli import error_line
 
 from cli import main
 from conftest import ROOT, TINYSHAKESPEARE
+from minbpe import get_tokenizer
 from pipeline import prepare as prepare_mod
 from pipeline import ray_engine
+from pipeline.encode import piece_cuts
 from pipeline.prepare import PrepareConfig, PrepareError, prepare
-from pipeline.sources import SourceError
+from pipeline.sources import Corpus, SourceError
 
 ray = pytest.importorskip("ray", reason="the Ray engine's tests need Ray (pip install -e '.[ray]')")
 
@@ -46,6 +49,12 @@ def corpus(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def small_units(monkeypatch):
+    """Units of 1 MiB (the driver cuts the files into units): the corpus's last file makes four."""
+    monkeypatch.setattr(ray_engine, "UNIT_BYTES", 1 << 20)
+
+
 @pytest.fixture(scope="module")
 def local(corpus, tmp_path_factory) -> Path:
     """The corpus prepared by the local engine: what the Ray engine must write."""
@@ -54,8 +63,9 @@ def local(corpus, tmp_path_factory) -> Path:
     return out
 
 
-def assert_same_output(out: Path, local: Path, engine: str = "ray") -> None:
-    """The same files, byte for byte, and the same manifest but for when and by which engine it was made."""
+def assert_same_output(out: Path, local: Path, engine: str = "ray", val: bool = True) -> None:
+    """The same files, byte for byte, and the same manifest but for when and by which engine it was made (and
+    documents in the val split, unless `val` is False: one document goes to train)."""
     names = sorted(os.listdir(local))
     assert sorted(os.listdir(out)) == names and len(names) > 5
     for name in names:
@@ -65,7 +75,7 @@ def assert_same_output(out: Path, local: Path, engine: str = "ray") -> None:
     assert (made.pop("engine"), expected.pop("engine")) == (engine, "local")
     for m in (made, expected):
         del m["created"]
-    assert made == expected and expected["splits"]["val"]["documents"] > 0
+    assert made == expected and (expected["splits"]["val"]["documents"] > 0) == val
 
 
 def test_ray_writes_the_local_engines_bytes(ray_cluster, corpus, local, tmp_path):
@@ -75,12 +85,33 @@ def test_ray_writes_the_local_engines_bytes(ray_cluster, corpus, local, tmp_path
     assert_same_output(out, local)  # and no units, state or temporaries left
 
 
+@pytest.mark.parametrize("separator", ["file", "line", "blank-line"])
+def test_a_large_file_is_cut_into_units_that_give_the_local_engines_pieces(ray_cluster, separator, tmp_path):
+    """One 3.3 MB text file: four units for four tasks; their pieces, one unit after the other, are the pieces the
+    local engine reads (so its saved state means the same to both), and the shards are the local engine's."""
+    text = TINYSHAKESPEARE.read_text(encoding="utf-8") * 3
+    (tmp_path / "big.txt").write_text(text.replace("\n\n", "\r\n\r\n", 40), encoding="utf-8", newline="")
+    corpus = Corpus([str(tmp_path / "big.txt")], doc_separator=separator)
+    units = corpus.units(piece_cuts(get_tokenizer("gpt2")), 1 << 20)
+    assert len(units) == 4 and units[0].start == 0 and units[-1].end == len(text.encode("utf-8")) + 80
+    assert all(a.end == b.start for a, b in itertools.pairwise(units))
+    cuts = piece_cuts(get_tokenizer("gpt2"))
+    assert [p for unit in units for p in corpus.pieces(cuts, unit=unit)] == list(corpus.pieces(cuts))
+    outs = {}
+    for engine in ("local", "ray"):
+        outs[engine] = tmp_path / engine
+        prepare(PrepareConfig([str(tmp_path / "big.txt")], str(outs[engine]), "gpt2", engine=engine,
+                              doc_separator=separator, **SETTINGS))
+    assert_same_output(outs["ray"], outs["local"], val=separator != "file")
+
+
 KILL_SCRIPT = """
 import os, signal, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from gptkit_base.signals import stop_on_sigterm
-from pipeline import prepare as m
+from pipeline import prepare as m, ray_engine
+ray_engine.UNIT_BYTES = 1 << 20  # as the tests' driver cuts the units
 stop_on_sigterm()  # as the CLI does: ray.init must not take SIGTERM from it
 ours = signal.getsignal(signal.SIGTERM)
 units = Path({out!r}) / ".ray-units"
@@ -88,8 +119,8 @@ def progress(p):  # once the first batch is committed (and with it shards comple
     if p.phase == "tokenize":
         if signal.getsignal(signal.SIGTERM) is not ours:
             sys.exit("prepare took the SIGTERM handler")
-        while not any(units.glob("000006.ids.*.tmp")):  # the last unit's task has begun writing
-            if (units / "000006.pieces").exists():  # (and not ended already: the test says so)
+        while not any(units.glob("000009.ids.*.tmp")):  # the last unit's task has begun writing
+            if (units / "000009.pieces").exists():  # (and not ended already: the test says so)
                 break
             time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -108,7 +139,7 @@ def test_a_killed_run_resumes_skipping_the_units_done(ray_cluster, corpus, local
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     units = out / ".ray-units"
     assert (out / ".prepare-state.json").is_file() and (units / "000000.pieces").is_file()
-    assert not (units / "000006.pieces").exists() and any(units.glob("000006.ids.*.tmp"))  # killed mid-write
+    assert not (units / "000009.pieces").exists() and any(units.glob("000009.ids.*.tmp"))  # killed mid-write
     shutil.copytree(out, tmp_path / "by_local")  # the local engine resumes it too
     prepare(PrepareConfig([str(corpus)], str(tmp_path / "by_local"), "gpt2", **SETTINGS))
     assert_same_output(tmp_path / "by_local", local, engine="local")
