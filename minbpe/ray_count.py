@@ -29,7 +29,7 @@ from gptkit_base.ray_session import get_task, ray_session
 
 from .core import TokenizerError
 from .text import BLOCK_CHARS, cut_at_or_after, read_blocks, safe_cuts
-from .trainer import _split_special
+from .trainer import chunk_splitter
 
 UNIT_BYTES = 16 << 20  # a task's bytes: many tasks per CPU on a large corpus, each Counter still small
 FAN_IN = 4  # Counters a reducing task adds up
@@ -52,7 +52,7 @@ def count_unit(path: str, start: int, end: int, pattern: str, special: Sequence[
     cuts = safe_cuts(pattern)
     try:
         first, last = cut_at_or_after(path, start, cuts), cut_at_or_after(path, end, cuts)
-        split = _split_special(pattern, special)
+        split = chunk_splitter(pattern, special)
         counts: Counter[str] = Counter()
         for block in read_blocks(path, errors, BLOCK_CHARS, cuts, first, last):
             counts.update(split(block))

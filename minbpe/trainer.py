@@ -106,7 +106,7 @@ class TrainStats:
 # step 1: split the corpus into chunks and count the distinct ones
 
 
-def _split_special(pattern: str, special: Sequence[str]) -> Callable[[str], list[str]]:
+def chunk_splitter(pattern: str, special: Sequence[str]) -> Callable[[str], list[str]]:
     """A function that turns a block of text into its chunks.
 
     pattern "" means no splitting (BasicTokenizer): the whole text is one chunk.
@@ -138,7 +138,7 @@ def _split_special(pattern: str, special: Sequence[str]) -> Callable[[str], list
 def _count_worker(pattern: str, special: Sequence[str], tasks: Queue, results: Queue) -> None:
     """A worker process: count the chunks of every batch it takes, then send its total."""
     try:
-        split = _split_special(pattern, special)
+        split = chunk_splitter(pattern, special)
         counts: Counter[str] = Counter()
         while (batch := tasks.get()) is not None:
             for block in batch:
@@ -167,7 +167,7 @@ def count_chunks(
     head = list(islice(batches, 2))
     batches = chain(head, batches)
     if workers <= 1 or len(head) < 2:  # one batch: processes would only cost time
-        split = _split_special(pattern, special)
+        split = chunk_splitter(pattern, special)
         total: Counter[str] = Counter()
         for batch in batches:
             for block in batch:
